@@ -1,0 +1,19 @@
+//! The domain: blocks, people, resources, indicators, the spatial index and coverage.
+//! No SQL, no HTTP, no file formats here; every coordinate is WGS84 lon/lat degrees.
+
+pub mod block;
+pub mod coverage;
+pub mod index;
+pub mod indicator;
+pub mod person;
+pub mod resource;
+
+pub use block::Block;
+pub use coverage::{BlockCoverage, CoverageReport, CoverageSummary};
+pub use index::BlockIndex;
+pub use indicator::IndicatorValue;
+pub use person::{Person, Role};
+pub use resource::Resource;
+
+/// Extra attributes kept from the source file (dbf fields, GeoJSON properties, extra CSV columns).
+pub type Attributes = serde_json::Map<String, serde_json::Value>;

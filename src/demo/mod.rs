@@ -1,0 +1,1 @@
+//! Deterministic demo catchment generator (filled in by the demo work).

@@ -1,0 +1,91 @@
+//! Reading what data admins bring: block boundaries (shapefile, zipped shapefile, GeoJSON),
+//! people, resources and indicators (CSV, GeoJSON), in any CRS we can reproject to WGS84.
+//!
+//! Readers never touch the database: they return what was good plus a list of
+//! [`Rejection`]s, and the caller decides (all-or-nothing for blocks, good rows for CSV).
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub mod crs;
+
+pub use crs::{Crs, CrsError};
+
+/// One input record that was not accepted, and why. `location` is a 1-based CSV line number
+/// (counting the header as line 1) or a 1-based feature number.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejection {
+    /// The file the record came from.
+    pub file: String,
+    /// `line 12`, `feature 7`, ...
+    pub location: String,
+    /// The offending field or column, when one is to blame.
+    pub field: Option<String>,
+    /// What was wrong, in words a data admin can act on.
+    pub reason: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.location)?;
+        if let Some(field) = &self.field {
+            write!(f, ", field '{field}'")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Errors that stop a whole file from being read.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file (or a sidecar) could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A shapefile part the reader needs is not there.
+    #[error("{path}: missing {what} beside it (a shapefile needs .shp, .shx and .dbf; .prj for its CRS)")]
+    MissingSidecar {
+        /// The `.shp` that was given.
+        path: PathBuf,
+        /// `.shx`, `.dbf` or `.prj`.
+        what: String,
+    },
+    /// The file's CRS is unknown or unusable.
+    #[error("{path}: {reason}")]
+    Crs {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with a hint (e.g. "pass --source-crs EPSG:NNNN").
+        reason: String,
+    },
+    /// The file is not in a format we read, or is malformed as a whole.
+    #[error("{path}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Some records were invalid and the import is all-or-nothing.
+    #[error("{path}: {} invalid record(s); nothing was imported:\n{}", rejections.len(), list(rejections))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every rejected record.
+        rejections: Vec<Rejection>,
+    },
+}
+
+fn list(rejections: &[Rejection]) -> String {
+    const SHOWN: usize = 50;
+    let mut s: String = rejections.iter().take(SHOWN).map(|r| format!("  - {r}\n")).collect();
+    if rejections.len() > SHOWN {
+        s.push_str(&format!("  ... and {} more\n", rejections.len() - SHOWN));
+    }
+    s.trim_end().to_string()
+}
