@@ -5,6 +5,7 @@
 //! ([`core::coverage`]); everything persists in an embedded SQLite database ([`store`]).
 //! Dependencies point one way: `cli → store/ingest → core`.
 
+pub mod app;
 pub mod core;
 pub mod demo;
 pub mod export;

@@ -104,7 +104,9 @@ mod tests {
     use super::*;
 
     fn counts(rows: &[(&str, u64, u64)]) -> HashMap<String, BlockCounts> {
-        rows.iter().map(|&(id, residents, ambassadors)| (id.to_string(), BlockCounts { residents, ambassadors })).collect()
+        rows.iter()
+            .map(|&(id, residents, ambassadors)| (id.to_string(), BlockCounts { residents, ambassadors }))
+            .collect()
     }
 
     #[test]

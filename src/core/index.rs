@@ -157,10 +157,13 @@ pub fn ring_position(ring: &LineString<f64>, p: Coord<f64>) -> Position {
             continue;
         }
         // Exact on-edge check, only for edges whose bounding box holds the point.
-        if p.x >= a.x.min(b.x) && p.x <= a.x.max(b.x) && p.y >= a.y.min(b.y) && p.y <= a.y.max(b.y) {
-            if orient(a, b, p) == 0.0 {
-                return Position::Boundary;
-            }
+        if p.x >= a.x.min(b.x)
+            && p.x <= a.x.max(b.x)
+            && p.y >= a.y.min(b.y)
+            && p.y <= a.y.max(b.y)
+            && orient(a, b, p) == 0.0
+        {
+            return Position::Boundary;
         }
         // Half-open rule on y: each edge counts once for a ray to +x.
         if (a.y > p.y) != (b.y > p.y) {
@@ -272,7 +275,10 @@ mod tests {
             let y = 34.0 + 0.1 * t;
             assert!(index.locate(x, y).is_some(), "point {x},{y} lost");
             // Nudged off the diagonal, the point goes to the side it is on.
-            assert_eq!(index.locate(x + 1e-9, y - 2e-9).filter(|_| t > 0.01 && t < 0.99), if t > 0.01 && t < 0.99 { Some("b") } else { None });
+            assert_eq!(
+                index.locate(x + 1e-9, y - 2e-9).filter(|_| t > 0.01 && t < 0.99),
+                if t > 0.01 && t < 0.99 { Some("b") } else { None }
+            );
         }
     }
 }

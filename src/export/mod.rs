@@ -1,1 +1,303 @@
-//! Exports: GeoJSON (RFC 7946) and CSV writers for blocks, resources and indicators.
+//! Exports of the public layers: RFC 7946 GeoJSON (WGS84, exterior rings counter-clockwise,
+//! holes clockwise, at most 7 decimals, string ids) and CSV. Public layers carry per-block
+//! counts only, never people.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use geo::orient::{Direction, Orient};
+use geo::{LineString, MultiPolygon, Polygon};
+use serde_json::{Map, Value, json};
+
+use crate::core::{Block, BlockCoverage, IndicatorValue, Resource};
+
+/// Round to 7 decimals (~1 cm), the precision RFC 7946 recommends as plenty.
+pub fn round7(v: f64) -> f64 {
+    (v * 1e7).round() / 1e7
+}
+
+fn ring_coords(ring: &LineString<f64>) -> Vec<[f64; 2]> {
+    let mut out: Vec<[f64; 2]> = Vec::with_capacity(ring.0.len() + 1);
+    for c in &ring.0 {
+        let p = [round7(c.x), round7(c.y)];
+        if out.last() != Some(&p) {
+            out.push(p);
+        }
+    }
+    if let (Some(first), Some(last)) = (out.first().copied(), out.last())
+        && first != *last
+    {
+        out.push(first);
+    }
+    out
+}
+
+fn polygon_coords(p: &Polygon<f64>) -> Vec<Vec<[f64; 2]>> {
+    std::iter::once(p.exterior()).chain(p.interiors()).map(ring_coords).collect()
+}
+
+/// A MultiPolygon as an RFC 7946 geometry object.
+pub fn multipolygon_json(mp: &MultiPolygon<f64>) -> Value {
+    let oriented = mp.orient(Direction::Default);
+    let coords: Vec<_> = oriented.0.iter().map(polygon_coords).collect();
+    json!({ "type": "MultiPolygon", "coordinates": coords })
+}
+
+/// A point as an RFC 7946 geometry object.
+pub fn point_json(lon: f64, lat: f64) -> Value {
+    json!({ "type": "Point", "coordinates": [round7(lon), round7(lat)] })
+}
+
+/// Streams a FeatureCollection: header, features, footer.
+pub struct FeatureWriter<W: Write> {
+    out: W,
+    first: bool,
+}
+
+impl<W: Write> FeatureWriter<W> {
+    /// Start a collection.
+    pub fn new(mut out: W) -> std::io::Result<Self> {
+        out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
+        Ok(FeatureWriter { out, first: true })
+    }
+
+    /// Write one feature with a string id.
+    pub fn feature(&mut self, id: &str, geometry: Value, properties: Map<String, Value>) -> std::io::Result<()> {
+        if !self.first {
+            self.out.write_all(b",\n")?;
+        } else {
+            self.out.write_all(b"\n")?;
+        }
+        self.first = false;
+        let f = json!({ "type": "Feature", "id": id, "geometry": geometry, "properties": properties });
+        serde_json::to_writer(&mut self.out, &f)?;
+        Ok(())
+    }
+
+    /// Close the collection.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.write_all(b"\n]}\n")?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Latest value per (block, indicator): `block → indicator → (date, value)`.
+pub fn latest_indicators(values: &[IndicatorValue]) -> HashMap<&str, BTreeMap<&str, (Option<&str>, f64)>> {
+    let mut out: HashMap<&str, BTreeMap<&str, (Option<&str>, f64)>> = HashMap::new();
+    for v in values {
+        let slot = out.entry(v.block_id.as_str()).or_default();
+        let newer = slot.get(v.indicator.as_str()).is_none_or(|(d, _)| v.date.as_deref() >= *d);
+        if newer {
+            slot.insert(v.indicator.as_str(), (v.date.as_deref(), v.value));
+        }
+    }
+    out
+}
+
+/// Properties of a block in the public layer: source attributes, then counts and indicators.
+pub fn block_properties(
+    block: &Block,
+    coverage: Option<&BlockCoverage>,
+    target: u32,
+    indicators: Option<&BTreeMap<&str, (Option<&str>, f64)>>,
+) -> Map<String, Value> {
+    let mut p = block.attributes.clone();
+    p.insert("block_id".into(), block.id.clone().into());
+    p.insert("name".into(), block.name.clone().map_or(Value::Null, Value::from));
+    p.insert("residents".into(), coverage.map_or(0, |c| c.residents).into());
+    p.insert("ambassadors".into(), coverage.map_or(0, |c| c.ambassadors).into());
+    p.insert("covered".into(), coverage.is_some_and(|c| c.covered).into());
+    p.insert("target".into(), target.into());
+    if let Some(ind) = indicators {
+        for (name, (_, value)) in ind {
+            p.insert((*name).to_string(), json_number(*value));
+        }
+    }
+    p
+}
+
+fn json_number(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+/// Blocks with coverage and indicator values as GeoJSON.
+pub fn write_blocks_geojson<W: Write>(
+    out: W,
+    blocks: &[Block],
+    coverage: &[BlockCoverage],
+    target: u32,
+    indicators: &[IndicatorValue],
+) -> std::io::Result<W> {
+    let by_id: HashMap<&str, &BlockCoverage> = coverage.iter().map(|c| (c.block_id.as_str(), c)).collect();
+    let latest = latest_indicators(indicators);
+    let mut w = FeatureWriter::new(out)?;
+    for b in blocks {
+        let props = block_properties(b, by_id.get(b.id.as_str()).copied(), target, latest.get(b.id.as_str()));
+        w.feature(&b.id, multipolygon_json(&b.geometry), props)?;
+    }
+    w.finish()
+}
+
+/// Blocks as CSV: counts, an interior point and one column per indicator.
+pub fn write_blocks_csv<W: Write>(
+    out: W,
+    blocks: &[Block],
+    coverage: &[BlockCoverage],
+    target: u32,
+    indicators: &[IndicatorValue],
+) -> csv::Result<W> {
+    let by_id: HashMap<&str, &BlockCoverage> = coverage.iter().map(|c| (c.block_id.as_str(), c)).collect();
+    let latest = latest_indicators(indicators);
+    let mut names: Vec<&str> = latest.values().flat_map(|m| m.keys().copied()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut w = csv::Writer::from_writer(out);
+    let mut header = vec!["block_id", "name", "residents", "ambassadors", "covered", "target", "lon", "lat"];
+    header.extend(names.iter().copied());
+    w.write_record(&header)?;
+    for b in blocks {
+        let c = by_id.get(b.id.as_str());
+        let (lon, lat) = b
+            .interior_point()
+            .map_or((String::new(), String::new()), |p| (round7(p.x()).to_string(), round7(p.y()).to_string()));
+        let mut row = vec![
+            b.id.clone(),
+            b.name.clone().unwrap_or_default(),
+            c.map_or(0, |c| c.residents).to_string(),
+            c.map_or(0, |c| c.ambassadors).to_string(),
+            c.is_some_and(|c| c.covered).to_string(),
+            target.to_string(),
+            lon,
+            lat,
+        ];
+        let ind = latest.get(b.id.as_str());
+        for n in &names {
+            row.push(ind.and_then(|m| m.get(n)).map_or(String::new(), |(_, v)| v.to_string()));
+        }
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+fn resource_properties(r: &Resource) -> Map<String, Value> {
+    let mut p = r.attributes.clone();
+    let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::from);
+    p.insert("id".into(), r.id.clone().into());
+    p.insert("name".into(), opt(&r.name));
+    p.insert("category".into(), r.category.clone().into());
+    p.insert("address".into(), opt(&r.address));
+    p.insert("phone".into(), opt(&r.phone));
+    p.insert("email".into(), opt(&r.email));
+    p.insert("url".into(), opt(&r.url));
+    p.insert("block_id".into(), opt(&r.block_id));
+    p
+}
+
+/// Resources as GeoJSON points.
+pub fn write_resources_geojson<W: Write>(out: W, resources: &[Resource]) -> std::io::Result<W> {
+    let mut w = FeatureWriter::new(out)?;
+    for r in resources {
+        w.feature(&r.id, point_json(r.lon, r.lat), resource_properties(r))?;
+    }
+    w.finish()
+}
+
+/// Resources as CSV (re-importable with `belong import resources`).
+pub fn write_resources_csv<W: Write>(out: W, resources: &[Resource]) -> csv::Result<W> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["id", "name", "category", "lon", "lat", "address", "phone", "email", "url", "block_id"])?;
+    for r in resources {
+        let o = |v: &Option<String>| v.clone().unwrap_or_default();
+        w.write_record([
+            r.id.clone(),
+            o(&r.name),
+            r.category.clone(),
+            round7(r.lon).to_string(),
+            round7(r.lat).to_string(),
+            o(&r.address),
+            o(&r.phone),
+            o(&r.email),
+            o(&r.url),
+            o(&r.block_id),
+        ])?;
+    }
+    w.flush()?;
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// One indicator as block polygons: the latest value and date, `no_data` where there is none.
+pub fn write_indicator_geojson<W: Write>(
+    out: W,
+    blocks: &[Block],
+    indicator: &str,
+    values: &[IndicatorValue],
+) -> std::io::Result<W> {
+    let latest = latest_indicators(values);
+    let mut w = FeatureWriter::new(out)?;
+    for b in blocks {
+        let v = latest.get(b.id.as_str()).and_then(|m| m.get(indicator));
+        let mut p = Map::new();
+        p.insert("block_id".into(), b.id.clone().into());
+        p.insert("name".into(), b.name.clone().map_or(Value::Null, Value::from));
+        p.insert("indicator".into(), indicator.into());
+        p.insert("value".into(), v.map_or(Value::Null, |(_, x)| json_number(*x)));
+        p.insert("date".into(), v.and_then(|(d, _)| *d).map_or(Value::Null, Value::from));
+        p.insert("no_data".into(), v.is_none().into());
+        w.feature(&b.id, multipolygon_json(&b.geometry), p)?;
+    }
+    w.finish()
+}
+
+/// All indicator values in long CSV form (re-importable).
+pub fn write_indicators_csv<W: Write>(out: W, values: &[IndicatorValue]) -> csv::Result<W> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["block_id", "indicator", "value", "date"])?;
+    for v in values {
+        w.write_record([
+            v.block_id.as_str(),
+            v.indicator.as_str(),
+            &v.value.to_string(),
+            v.date.as_deref().unwrap_or(""),
+        ])?;
+    }
+    w.flush()?;
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::polygon;
+
+    #[test]
+    fn geometry_is_rfc7946() {
+        // Clockwise exterior with a counter-clockwise hole and 9-decimal coordinates.
+        let mut p =
+            polygon![(x: 0.0, y: 0.0), (x: 0.0, y: 4.0), (x: 4.123456789, y: 4.0), (x: 4.0, y: 0.0), (x: 0.0, y: 0.0)];
+        p.interiors_push(vec![(1.0, 1.0), (2.0, 1.0), (2.0, 2.0), (1.0, 2.0), (1.0, 1.0)]);
+        let v = multipolygon_json(&MultiPolygon(vec![p]));
+        let rings = v["coordinates"][0].as_array().unwrap();
+        let area = |ring: &Value| -> f64 {
+            let pts: Vec<(f64, f64)> =
+                ring.as_array().unwrap().iter().map(|c| (c[0].as_f64().unwrap(), c[1].as_f64().unwrap())).collect();
+            pts.windows(2).map(|w| w[0].0 * w[1].1 - w[1].0 * w[0].1).sum::<f64>() / 2.0
+        };
+        assert!(area(&rings[0]) > 0.0, "exterior must be counter-clockwise");
+        assert!(area(&rings[1]) < 0.0, "hole must be clockwise");
+        let text = v.to_string();
+        assert!(text.contains("4.1234568"), "{text}");
+        assert!(!text.contains("4.12345678"), "{text}");
+    }
+
+    #[test]
+    fn ids_stay_strings() {
+        let mut buf = Vec::new();
+        let mut w = FeatureWriter::new(&mut buf).unwrap();
+        w.feature("060371011101000", point_json(-118.0, 34.0), Map::new()).unwrap();
+        w.finish().unwrap();
+        let v: Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["features"][0]["id"], "060371011101000");
+    }
+}

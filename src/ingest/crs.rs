@@ -47,6 +47,11 @@ pub struct Crs {
 
 const WGS84_PROJ: &str = "+proj=longlat +datum=WGS84 +no_defs";
 
+/// Parsed once: building a `Proj` parses its definition, far too slow to do per coordinate.
+#[allow(clippy::expect_used)]
+static WGS84: std::sync::LazyLock<Proj> =
+    std::sync::LazyLock::new(|| Proj::from_proj_string(WGS84_PROJ).expect("static WGS84 definition parses"));
+
 impl Crs {
     /// WGS84 lon/lat (EPSG:4326 with lon/lat axis order, i.e. OGC CRS84).
     pub fn wgs84() -> Crs {
@@ -69,7 +74,12 @@ impl Crs {
     pub fn parse(text: &str) -> Result<Crs, CrsError> {
         let t = text.trim();
         let upper = t.to_ascii_uppercase();
-        if upper == "CRS84" || upper == "WGS84" || upper.ends_with("OGC:1.3:CRS84") || upper.ends_with("OGC::CRS84") || upper.ends_with("OGC:CRS84") {
+        if upper == "CRS84"
+            || upper == "WGS84"
+            || upper.ends_with("OGC:1.3:CRS84")
+            || upper.ends_with("OGC::CRS84")
+            || upper.ends_with("OGC:CRS84")
+        {
             return Ok(Crs::wgs84());
         }
         if t.starts_with('+') {
@@ -102,8 +112,8 @@ impl Crs {
         {
             return Ok(crs);
         }
-        let projstr = proj4wkt::wkt_to_projstring(wkt)
-            .map_err(|e| CrsError::Wkt { wkt: wkt.into(), reason: e.to_string() })?;
+        let projstr =
+            proj4wkt::wkt_to_projstring(wkt).map_err(|e| CrsError::Wkt { wkt: wkt.into(), reason: e.to_string() })?;
         let proj = Proj::from_proj_string(&projstr)
             .map_err(|e| CrsError::Wkt { wkt: wkt.into(), reason: format!("{e} (from '{projstr}')") })?;
         let geographic_wgs84 = proj.is_latlong() && is_wgs84_like(&projstr);
@@ -131,9 +141,8 @@ impl Crs {
         if self.geographic_wgs84 {
             return Ok((x, y));
         }
-        let wgs = Crs::wgs84();
         let mut pt = if self.proj.is_latlong() { (x.to_radians(), y.to_radians(), 0.0) } else { (x, y, 0.0) };
-        proj4rs::transform::transform(&self.proj, &wgs.proj, &mut pt).map_err(|e| self.transform_error(x, y, e))?;
+        proj4rs::transform::transform(&self.proj, &WGS84, &mut pt).map_err(|e| self.transform_error(x, y, e))?;
         let (lon, lat) = (pt.0.to_degrees(), pt.1.to_degrees());
         if !lon.is_finite() || !lat.is_finite() {
             return Err(self.transform_error(x, y, "result is not finite"));
@@ -146,14 +155,9 @@ impl Crs {
         if self.geographic_wgs84 {
             return Ok((lon, lat));
         }
-        let wgs = Crs::wgs84();
         let mut pt = (lon.to_radians(), lat.to_radians(), 0.0);
-        proj4rs::transform::transform(&wgs.proj, &self.proj, &mut pt).map_err(|e| self.transform_error(lon, lat, e))?;
-        if self.proj.is_latlong() {
-            Ok((pt.0.to_degrees(), pt.1.to_degrees()))
-        } else {
-            Ok((pt.0, pt.1))
-        }
+        proj4rs::transform::transform(&WGS84, &self.proj, &mut pt).map_err(|e| self.transform_error(lon, lat, e))?;
+        if self.proj.is_latlong() { Ok((pt.0.to_degrees(), pt.1.to_degrees())) } else { Ok((pt.0, pt.1)) }
     }
 
     fn transform_error(&self, x: f64, y: f64, reason: impl ToString) -> CrsError {
@@ -252,7 +256,13 @@ mod tests {
 
     #[test]
     fn parses_user_forms() {
-        for s in ["EPSG:3310", "epsg:3310", "3310", "urn:ogc:def:crs:EPSG::3310", "http://www.opengis.net/def/crs/EPSG/0/3310"] {
+        for s in [
+            "EPSG:3310",
+            "epsg:3310",
+            "3310",
+            "urn:ogc:def:crs:EPSG::3310",
+            "http://www.opengis.net/def/crs/EPSG/0/3310",
+        ] {
             assert_eq!(Crs::parse(s).unwrap().label(), "EPSG:3310", "{s}");
         }
         assert!(Crs::parse("urn:ogc:def:crs:OGC:1.3:CRS84").unwrap().is_geographic_wgs84());

@@ -7,7 +7,11 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub mod blocks;
 pub mod crs;
+pub mod geojson;
+mod geometry;
+mod shapefile;
 
 pub use crs::{Crs, CrsError};
 
@@ -89,3 +93,8 @@ fn list(rejections: &[Rejection]) -> String {
     }
     s.trim_end().to_string()
 }
+
+pub mod indicators;
+pub mod people;
+pub mod resources;
+pub mod tabular;

@@ -1,0 +1,70 @@
+//! Use cases shared by the command line and (later) the HTTP service: read a file with
+//! `ingest`, assign locations with the `core` index, write through the `store`. No argument
+//! parsing and no output formatting here.
+
+mod assign;
+mod imports;
+
+use std::path::PathBuf;
+
+pub use assign::{AssignReport, assign_csv};
+pub use imports::{
+    BlockImport, IndicatorImport, PeopleImport, ResourceImport, import_blocks, import_indicators, import_people,
+    import_resources,
+};
+
+use crate::core::coverage::{self, CoverageReport};
+use crate::core::{Block, BlockIndex};
+use crate::ingest::{IngestError, Rejection};
+use crate::store::{Store, StoreError};
+
+/// Errors of a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input could not be read at all.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The database failed; nothing was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file could not be opened.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing output failed (e.g. a closed pipe).
+    #[error("writing output: {0}")]
+    Output(String),
+}
+
+/// Records rejected by an import that still imported the good ones.
+pub trait HasRejections {
+    /// The rejected records.
+    fn rejections(&self) -> &[Rejection];
+}
+
+/// The stored catchment with its index.
+pub struct Catchment {
+    /// Blocks in id order.
+    pub blocks: Vec<Block>,
+    /// R-tree over them.
+    pub index: BlockIndex,
+}
+
+/// Load the stored blocks and build the index.
+pub fn load_catchment(store: &dyn Store) -> Result<Catchment, AppError> {
+    let blocks = store.blocks()?;
+    let index = BlockIndex::new(&blocks);
+    Ok(Catchment { blocks, index })
+}
+
+/// Coverage of the stored catchment for `target` ambassadors per block.
+pub fn coverage(store: &dyn Store, target: u32) -> Result<CoverageReport, AppError> {
+    let ids = store.block_ids()?;
+    let (counts, outside) = store.coverage_counts()?;
+    Ok(coverage::compute(ids.iter().map(String::as_str), &counts, outside, target))
+}

@@ -1,0 +1,219 @@
+//! Command-line arguments (clap derive). Every flag documented; `--db` is global.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// belong: census-block coverage for community-ambassador campaigns.
+///
+/// Load block boundaries, import residents and ambassadors, and see which blocks lack an
+/// ambassador. Data lives in one SQLite file (--db).
+#[derive(Debug, Parser)]
+#[command(name = "belong", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// SQLite database file (created when missing).
+    #[arg(long, global = true, env = "BELONG_DB", default_value = "belong.db", value_name = "PATH")]
+    pub db: PathBuf,
+
+    /// No progress bars or summaries; errors and rejected rows are still printed.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import blocks, people, resources or indicators into the database.
+    #[command(subcommand)]
+    Import(Import),
+    /// Add a block_id column to a CSV of points (id,lon,lat,...) and write it to stdout.
+    Assign(AssignArgs),
+    /// Per-block coverage and the summary.
+    Coverage(CoverageArgs),
+    /// Write a public layer (blocks, resources, indicators) to stdout.
+    Export(ExportArgs),
+    /// Generate or load the demo catchment.
+    #[command(subcommand)]
+    Demo(Demo),
+}
+
+/// What to import.
+#[derive(Debug, Subcommand)]
+pub enum Import {
+    /// Replace the catchment with the blocks of a shapefile (.shp or .zip) or GeoJSON file, and
+    /// reassign everyone already stored. All or nothing.
+    Blocks(ImportBlocks),
+    /// Upsert residents from a CSV (id, lon, lat or x, y, name, phone, email, interested, active).
+    Residents(ImportPeople),
+    /// Upsert ambassadors from a CSV (as residents, plus block_id to adopt a block).
+    Ambassadors(ImportPeople),
+    /// Upsert community resources from a CSV or GeoJSON file of points.
+    Resources(ImportResources),
+    /// Upsert per-block indicator values (block_id,indicator,value[,date]).
+    Indicators(ImportIndicators),
+}
+
+/// `import blocks`.
+#[derive(Debug, Args)]
+pub struct ImportBlocks {
+    /// A .shp (with .shx, .dbf, .prj beside it), a .zip holding one shapefile, or a GeoJSON
+    /// FeatureCollection.
+    pub path: PathBuf,
+    /// Field holding the block id (default: GEOID20, GEOID10, GEOID, block_id, id).
+    #[arg(long, value_name = "NAME")]
+    pub id_field: Option<String>,
+    /// Field holding the block name (default: NAME20, NAME10, NAME, name).
+    #[arg(long, value_name = "NAME")]
+    pub name_field: Option<String>,
+    /// CRS of the coordinates, overriding the .prj / GeoJSON crs member (e.g. EPSG:2229).
+    #[arg(long, value_name = "EPSG:NNNN")]
+    pub source_crs: Option<String>,
+    /// Import the valid features and list the rejected ones instead of refusing the file.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+/// `import residents|ambassadors`.
+#[derive(Debug, Args)]
+pub struct ImportPeople {
+    /// CSV file with a header row.
+    pub path: PathBuf,
+    /// CRS of x,y columns (e.g. EPSG:2229); lon,lat columns are WGS84 unless this is given.
+    #[arg(long, value_name = "EPSG:NNNN")]
+    pub crs: Option<String>,
+}
+
+/// `import resources`.
+#[derive(Debug, Args)]
+pub struct ImportResources {
+    /// CSV (id,name,category,lon,lat,address,phone,email,url,...) or GeoJSON points.
+    pub path: PathBuf,
+    /// CRS of the coordinates (CSV x,y columns, or overriding a GeoJSON file's).
+    #[arg(long, alias = "source-crs", value_name = "EPSG:NNNN")]
+    pub crs: Option<String>,
+    /// Category for every resource in the file (e.g. school), overriding any category column.
+    #[arg(long, value_name = "NAME")]
+    pub category: Option<String>,
+    /// Field holding a stable id (default: id, or the GeoJSON feature id).
+    #[arg(long, value_name = "NAME")]
+    pub id_field: Option<String>,
+}
+
+/// `import indicators`.
+#[derive(Debug, Args)]
+pub struct ImportIndicators {
+    /// CSV: block_id,indicator,value[,date], or block_id followed by one column per indicator.
+    pub path: PathBuf,
+}
+
+/// `assign`.
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// CSV with a header row and lon,lat (or x,y with --crs) columns; `-` reads stdin.
+    pub path: PathBuf,
+    /// CRS of x,y columns (e.g. EPSG:2229).
+    #[arg(long, value_name = "EPSG:NNNN")]
+    pub crs: Option<String>,
+}
+
+/// Output formats for `coverage`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CoverageFormat {
+    /// Aligned columns for people.
+    Table,
+    /// `{"summary": {...}, "blocks": [...]}`.
+    Json,
+    /// One row per block, summary on stderr.
+    Csv,
+}
+
+/// `coverage`.
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CoverageFormat::Table)]
+    pub format: CoverageFormat,
+    /// Active ambassadors a block needs to count as covered.
+    #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub target: u32,
+}
+
+/// Layers that can be exported.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Layer {
+    /// Block polygons with residents, ambassadors, covered and indicator values.
+    Blocks,
+    /// Resource points.
+    Resources,
+    /// Indicator values (GeoJSON: block polygons of one indicator; CSV: every value).
+    Indicators,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// RFC 7946 GeoJSON FeatureCollection.
+    Geojson,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Which layer.
+    #[arg(value_enum)]
+    pub layer: Layer,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Geojson)]
+    pub format: ExportFormat,
+    /// Active ambassadors a block needs to count as covered (blocks layer).
+    #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub target: u32,
+    /// Indicator for the GeoJSON indicators layer.
+    #[arg(long, default_value = "school_readiness", value_name = "NAME")]
+    pub indicator: String,
+}
+
+/// `demo`.
+#[derive(Debug, Subcommand)]
+pub enum Demo {
+    /// Write a deterministic synthetic catchment (EPSG:2229 shapefile and CSVs).
+    Generate(DemoGenerate),
+    /// Import the demo catchment from a folder (default data/) into the database.
+    Load(DemoLoad),
+}
+
+/// `demo generate`.
+#[derive(Debug, Args)]
+pub struct DemoGenerate {
+    /// Output folder (created if missing).
+    #[arg(long, default_value = "data", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of blocks.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=2_000_000))]
+    pub blocks: u64,
+    /// Random seed; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Residents (default: 40 per block).
+    #[arg(long)]
+    pub residents: Option<usize>,
+    /// Ambassadors (default: 2 per 5 blocks).
+    #[arg(long)]
+    pub ambassadors: Option<usize>,
+    /// Resources (default: 3 per 10 blocks, 20 to 5,000).
+    #[arg(long)]
+    pub resources: Option<usize>,
+}
+
+/// `demo load`.
+#[derive(Debug, Args)]
+pub struct DemoLoad {
+    /// Folder written by `belong demo generate`.
+    #[arg(long, default_value = "data", value_name = "DIR")]
+    pub dir: PathBuf,
+}

@@ -1,0 +1,335 @@
+//! The command line: parse, call the use cases in `belong::app`, print, choose the exit code.
+
+pub mod args;
+mod report;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use belong::app::{self, HasRejections};
+use belong::core::Role;
+use belong::ingest::Crs;
+use belong::ingest::blocks::BlockReadOptions;
+use belong::ingest::resources::ResourceOptions;
+use belong::store::{SqliteStore, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use args::{Cli, Command, CoverageFormat, Demo, ExportFormat, Import, Layer};
+
+/// How a successful run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything done.
+    Done,
+    /// Done, but some input rows were rejected (exit code 3).
+    Partial,
+}
+
+fn parse_crs(text: Option<&str>) -> Result<Option<Crs>> {
+    text.map(|t| Crs::parse(t).with_context(|| format!("invalid CRS '{t}'"))).transpose()
+}
+
+fn open_store(cli: &Cli) -> Result<SqliteStore> {
+    SqliteStore::open(&cli.db).with_context(|| format!("opening database {}", cli.db.display()))
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    match &cli.command {
+        Command::Import(what) => {
+            let mut store = open_store(&cli)?;
+            import(&mut store, what, cli.quiet)
+        }
+        Command::Assign(a) => {
+            let store = open_store(&cli)?;
+            let crs = parse_crs(a.crs.as_deref())?;
+            let catchment = app::load_catchment(&store)?;
+            if catchment.index.is_empty() {
+                bail!("no blocks in {}: run `belong import blocks PATH` first", cli.db.display());
+            }
+            let stdout = io::stdout().lock();
+            let name = a.path.display().to_string();
+            let report = if a.path == Path::new("-") {
+                app::assign_csv(&catchment.index, io::stdin().lock(), "stdin", BufWriter::new(stdout), crs.as_ref())?
+            } else {
+                let file = File::open(&a.path).with_context(|| format!("opening {name}"))?;
+                app::assign_csv(
+                    &catchment.index,
+                    io::BufReader::new(file),
+                    &name,
+                    BufWriter::new(stdout),
+                    crs.as_ref(),
+                )?
+            };
+            for r in &report.rejected {
+                eprintln!("rejected: {r}");
+            }
+            if !cli.quiet {
+                eprintln!(
+                    "{} rows: {} in a block, {} outside the catchment, {} with an unreadable location",
+                    report.rows,
+                    report.assigned,
+                    report.outside,
+                    report.rejected.len()
+                );
+            }
+            Ok(if report.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
+        }
+        Command::Coverage(c) => {
+            let store = open_store(&cli)?;
+            let cov = app::coverage(&store, c.target)?;
+            let mut out = BufWriter::new(io::stdout().lock());
+            match c.format {
+                CoverageFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &cov)?;
+                    writeln!(out)?;
+                }
+                CoverageFormat::Csv => {
+                    let mut w = csv::Writer::from_writer(&mut out);
+                    for b in &cov.blocks {
+                        w.serialize(b)?;
+                    }
+                    w.flush()?;
+                    drop(w);
+                    report::summary_to_stderr(&cov.summary);
+                }
+                CoverageFormat::Table => report::coverage_table(&mut out, &cov)?,
+            }
+            out.flush()?;
+            Ok(Outcome::Done)
+        }
+        Command::Export(e) => {
+            let store = open_store(&cli)?;
+            export(&store, e)?;
+            Ok(Outcome::Done)
+        }
+        Command::Demo(Demo::Generate(g)) => {
+            let spec = belong::demo::DemoSpec {
+                blocks: g.blocks as usize,
+                residents: g.residents,
+                ambassadors: g.ambassadors,
+                resources: g.resources,
+                seed: g.seed,
+            };
+            let summary = belong::demo::generate(&spec, &g.out)
+                .with_context(|| format!("generating the demo into {}", g.out.display()))?;
+            if !cli.quiet {
+                println!(
+                    "wrote {} blocks, {} residents, {} ambassadors, {} resources, {} indicator values to {}",
+                    summary.blocks,
+                    summary.residents,
+                    summary.ambassadors,
+                    summary.resources,
+                    summary.indicators,
+                    g.out.display()
+                );
+            }
+            Ok(Outcome::Done)
+        }
+        Command::Demo(Demo::Load(l)) => {
+            let mut store = open_store(&cli)?;
+            demo_load(&mut store, &l.dir, cli.quiet)
+        }
+    }
+}
+
+/// Import everything `belong demo generate` wrote in `dir`.
+pub fn demo_load(store: &mut SqliteStore, dir: &Path, quiet: bool) -> Result<Outcome> {
+    let steps: [(&str, Import); 5] = [
+        (
+            "blocks.shp",
+            Import::Blocks(args::ImportBlocks {
+                path: dir.join("blocks.shp"),
+                id_field: None,
+                name_field: None,
+                source_crs: None,
+                skip_invalid: false,
+            }),
+        ),
+        ("residents.csv", Import::Residents(args::ImportPeople { path: dir.join("residents.csv"), crs: None })),
+        ("ambassadors.csv", Import::Ambassadors(args::ImportPeople { path: dir.join("ambassadors.csv"), crs: None })),
+        (
+            "resources.csv",
+            Import::Resources(args::ImportResources {
+                path: dir.join("resources.csv"),
+                crs: None,
+                category: None,
+                id_field: None,
+            }),
+        ),
+        ("indicators.csv", Import::Indicators(args::ImportIndicators { path: dir.join("indicators.csv") })),
+    ];
+    let mut outcome = Outcome::Done;
+    for (file, step) in &steps {
+        if !dir.join(file).exists() {
+            bail!(
+                "{} not found: generate the demo with `belong demo generate --out {}`",
+                dir.join(file).display(),
+                dir.display()
+            );
+        }
+        if import(store, step, quiet)? == Outcome::Partial {
+            outcome = Outcome::Partial;
+        }
+    }
+    if !quiet {
+        let cov = app::coverage(store, 1)?;
+        report::summary_to_stderr(&cov.summary);
+    }
+    Ok(outcome)
+}
+
+fn bytes_bar(path: &Path, quiet: bool) -> ProgressBar {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    // indicatif draws only when stderr is a terminal, so pipes and CI logs stay clean.
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("importing {}", path.display()));
+    bar
+}
+
+fn finish<T: HasRejections + serde::Serialize>(
+    result: &T,
+    quiet: bool,
+    summary: String,
+    warnings: &[String],
+) -> Outcome {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    let rejected = result.rejections();
+    for r in rejected {
+        eprintln!("rejected: {r}");
+    }
+    if !quiet {
+        println!("{summary}");
+    }
+    if rejected.is_empty() {
+        Outcome::Done
+    } else {
+        eprintln!("{} record(s) rejected; the others were imported", rejected.len());
+        Outcome::Partial
+    }
+}
+
+fn import(store: &mut SqliteStore, what: &Import, quiet: bool) -> Result<Outcome> {
+    match what {
+        Import::Blocks(b) => {
+            let opts = BlockReadOptions {
+                id_field: b.id_field.clone(),
+                name_field: b.name_field.clone(),
+                source_crs: parse_crs(b.source_crs.as_deref())?,
+                skip_invalid: b.skip_invalid,
+            };
+            let spinner = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
+            spinner.set_message(format!("reading {}", b.path.display()));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let r = app::import_blocks(store, &b.path, &opts);
+            spinner.finish_and_clear();
+            let r = r?;
+            let s = &r.replaced;
+            let summary = format!(
+                "imported {} blocks from {} (CRS {}, id field {}): {} added, {} removed, {} changed; {} people and {} resources reassigned",
+                s.blocks,
+                b.path.display(),
+                r.crs,
+                r.id_field,
+                s.added,
+                s.removed,
+                s.changed,
+                s.people_reassigned,
+                s.resources_reassigned
+            );
+            Ok(finish(&r, quiet, summary, &r.warnings))
+        }
+        Import::Residents(p) | Import::Ambassadors(p) => {
+            let role = if matches!(what, Import::Residents(_)) { Role::Resident } else { Role::Ambassador };
+            let crs = parse_crs(p.crs.as_deref())?;
+            let bar = bytes_bar(&p.path, quiet);
+            let r = app::import_people(store, &p.path, role, crs.as_ref(), |pos| bar.set_position(pos));
+            bar.finish_and_clear();
+            let r = r?;
+            let u = &r.upserted;
+            let summary = format!(
+                "{}: {} {role}s imported ({} new, {} updated, {} unchanged), {} outside the catchment, {} rejected",
+                p.path.display(),
+                u.inserted + u.updated + u.unchanged,
+                u.inserted,
+                u.updated,
+                u.unchanged,
+                r.outside,
+                r.rejected.len()
+            );
+            Ok(finish(&r, quiet, summary, &r.warnings))
+        }
+        Import::Resources(res) => {
+            let crs = parse_crs(res.crs.as_deref())?;
+            let opts = ResourceOptions { category: res.category.clone(), id_field: res.id_field.clone() };
+            let r = app::import_resources(store, &res.path, crs.as_ref(), &opts)?;
+            let u = &r.upserted;
+            let summary = format!(
+                "{}: {} resources imported ({} new, {} updated, {} unchanged), {} outside the catchment, {} rejected",
+                res.path.display(),
+                u.inserted + u.updated + u.unchanged,
+                u.inserted,
+                u.updated,
+                u.unchanged,
+                r.outside,
+                r.rejected.len()
+            );
+            Ok(finish(&r, quiet, summary, &r.warnings))
+        }
+        Import::Indicators(i) => {
+            let r = app::import_indicators(store, &i.path)?;
+            let u = &r.upserted;
+            let summary = format!(
+                "{}: {} indicator values imported ({} new, {} updated, {} unchanged), {} no-data cells, {} rejected",
+                i.path.display(),
+                u.inserted + u.updated + u.unchanged,
+                u.inserted,
+                u.updated,
+                u.unchanged,
+                r.no_data,
+                r.rejected.len()
+            );
+            Ok(finish(&r, quiet, summary, &[]))
+        }
+    }
+}
+
+fn export(store: &SqliteStore, e: &args::ExportArgs) -> Result<()> {
+    let out = BufWriter::new(io::stdout().lock());
+    match (e.layer, e.format) {
+        (Layer::Blocks, format) => {
+            let blocks = store.blocks()?;
+            let cov = app::coverage(store, e.target)?;
+            let indicators = store.indicators()?;
+            match format {
+                ExportFormat::Geojson => {
+                    drop(belong::export::write_blocks_geojson(out, &blocks, &cov.blocks, e.target, &indicators)?)
+                }
+                ExportFormat::Csv => {
+                    drop(belong::export::write_blocks_csv(out, &blocks, &cov.blocks, e.target, &indicators)?)
+                }
+            }
+        }
+        (Layer::Resources, ExportFormat::Geojson) => {
+            drop(belong::export::write_resources_geojson(out, &store.resources()?)?)
+        }
+        (Layer::Resources, ExportFormat::Csv) => drop(belong::export::write_resources_csv(out, &store.resources()?)?),
+        (Layer::Indicators, ExportFormat::Geojson) => {
+            drop(belong::export::write_indicator_geojson(out, &store.blocks()?, &e.indicator, &store.indicators()?)?)
+        }
+        (Layer::Indicators, ExportFormat::Csv) => {
+            drop(belong::export::write_indicators_csv(out, &store.indicators()?)?)
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,545 @@
+//! Block boundaries from a file — a shapefile (plain or zipped) or GeoJSON — reprojected to
+//! WGS84 with RFC 7946 winding, checked feature by feature, ids always read as strings.
+//!
+//! The format readers (`shapefile`, [`super::geojson`]) hand over `SourceFile`s in
+//! the file's own CRS; this module resolves the CRS, picks the id and name fields and turns
+//! each feature into a [`Block`] or a [`Rejection`].
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+use geo::{Coord, LineString, MapCoords, MultiPolygon};
+use serde_json::Value;
+
+use super::geometry;
+use super::{Crs, CrsError, IngestError, Rejection};
+use crate::core::{Attributes, Block};
+
+/// How to read a block file. Everything is optional: ids, names and the CRS are detected.
+#[derive(Debug, Default)]
+pub struct BlockReadOptions {
+    /// The attribute holding block ids (default: the first of `GEOID20`, `GEOID10`, `GEOID`,
+    /// `GEOID_20`, `BLOCKID20`, `BLOCKID10`, `BLOCK_ID`, `block_id`, `id`, any case).
+    pub id_field: Option<String>,
+    /// The attribute holding block names (default: `NAME20`, `NAME10`, `NAME` or `name`).
+    pub name_field: Option<String>,
+    /// The CRS of the coordinates, overriding the `.prj` or the GeoJSON `crs` member.
+    pub source_crs: Option<Crs>,
+    /// Import the valid blocks and report the others, instead of refusing the whole file.
+    pub skip_invalid: bool,
+}
+
+/// What [`read_blocks`] found.
+#[derive(Debug)]
+pub struct BlockRead {
+    /// Valid blocks in file order: WGS84 lon/lat, exteriors counter-clockwise, holes
+    /// clockwise, rings closed.
+    pub blocks: Vec<Block>,
+    /// Invalid features; only non-empty when `skip_invalid` was set.
+    pub rejected: Vec<Rejection>,
+    /// Label of the source CRS, e.g. `EPSG:2229` or a `.prj`'s name.
+    pub crs: String,
+    /// The field ids were taken from (`(feature id)` for GeoJSON feature ids).
+    pub id_field: String,
+    /// The field names were taken from, if any.
+    pub name_field: Option<String>,
+    /// Things the admin should know that did not stop the import (e.g. an assumed CRS).
+    pub warnings: Vec<String>,
+}
+
+/// Id fields tried in order, case-insensitively, when none is given.
+const ID_FIELDS: [&str; 9] =
+    ["GEOID20", "GEOID10", "GEOID", "GEOID_20", "BLOCKID20", "BLOCKID10", "BLOCK_ID", "block_id", "id"];
+/// Name fields tried in order, case-insensitively, when none is given.
+const NAME_FIELDS: [&str; 4] = ["NAME20", "NAME10", "NAME", "name"];
+/// What `BlockRead::id_field` says when GeoJSON feature ids were used.
+const FEATURE_ID: &str = "(feature id)";
+
+/// Reads block boundaries from a `.shp` (with `.shx`, `.dbf`, `.prj` beside it), a `.zip`
+/// holding one shapefile, or a `.geojson`/`.json` FeatureCollection (Esri JSON is read too).
+///
+/// Unless `opts.skip_invalid` is set, one invalid feature refuses the whole file with
+/// [`IngestError::Invalid`] listing every invalid feature.
+pub fn read_blocks(path: &Path, opts: &BlockReadOptions) -> Result<BlockRead, IngestError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let source = match ext.as_str() {
+        "shp" => super::shapefile::read_shp(path)?,
+        "zip" => super::shapefile::read_zip(path)?,
+        "geojson" | "json" => super::geojson::read_area_features(path)?,
+        _ => {
+            let what = if ext.is_empty() { "a file without extension".to_string() } else { format!("a .{ext} file") };
+            return Err(IngestError::Format {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "cannot read blocks from {what}; supported: a shapefile (.shp with .shx, .dbf and .prj beside it), \
+                     a zipped shapefile (.zip) or GeoJSON (.geojson, .json)"
+                ),
+            });
+        }
+    };
+    build_blocks(path, source, opts)
+}
+
+fn build_blocks(path: &Path, source: SourceFile, opts: &BlockReadOptions) -> Result<BlockRead, IngestError> {
+    let SourceFile { features, fields, crs: declared, mut warnings } = source;
+    let scan = LonLatScan::of(features.iter().flat_map(|f| f.geometry.coords()));
+    let crs = resolve_crs(path, declared, opts.source_crs.as_ref(), &scan, &mut warnings)?;
+    let has_feature_ids = features.iter().any(|f| f.feature_id.is_some());
+    let id_source = pick_id_field(path, &fields, opts.id_field.as_deref(), has_feature_ids)?;
+    let name_field = match &opts.name_field {
+        Some(wanted) => Some(find_field(&fields, wanted).ok_or_else(|| no_such_field(path, "name", wanted, &fields))?),
+        None => NAME_FIELDS.iter().find_map(|c| find_field(&fields, c)).filter(|n| Some(n) != id_source.field()),
+    };
+    let id_label = id_source.field().map_or(FEATURE_ID, String::as_str).to_string();
+
+    let file = path.display().to_string();
+    let mut blocks = Vec::with_capacity(features.len());
+    let mut rejected = Vec::new();
+    let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(features.len());
+    for feature in features {
+        let SourceFeature { number, geometry, mut properties, feature_id } = feature;
+        let reject = |field: Option<&str>, reason: String| Rejection {
+            file: file.clone(),
+            location: format!("feature {number}"),
+            field: field.map(str::to_string),
+            reason,
+        };
+        let id_value = match &id_source {
+            IdSource::Field(f) => properties.remove(f).unwrap_or(Value::Null),
+            IdSource::FeatureId => feature_id.map_or(Value::Null, Value::String),
+        };
+        let mut problems = Vec::new();
+        let id = match value_to_text(&id_value) {
+            Ok(Some(id)) => match first_seen.get(&id) {
+                Some(first) => {
+                    problems.push(reject(
+                        Some(&id_label),
+                        format!("duplicate block id '{id}' (first seen at feature {first})"),
+                    ));
+                    None
+                }
+                None => {
+                    first_seen.insert(id.clone(), number);
+                    Some(id)
+                }
+            },
+            Ok(None) => {
+                problems.push(reject(Some(&id_label), "missing block id".into()));
+                None
+            }
+            Err(kind) => {
+                problems.push(reject(Some(&id_label), format!("block id must be text or a number, not {kind}")));
+                None
+            }
+        };
+        let geometry = match build_geometry(geometry, &crs) {
+            Ok(g) => Some(g),
+            Err(reason) => {
+                problems.push(reject(None, reason));
+                None
+            }
+        };
+        match (id, geometry) {
+            (Some(id), Some(geometry)) if problems.is_empty() => {
+                let name = name_field
+                    .as_ref()
+                    .and_then(|n| properties.remove(n))
+                    .and_then(|v| value_to_text(&v).ok().flatten());
+                blocks.push(Block { id, name, geometry, attributes: properties });
+            }
+            _ => rejected.extend(problems),
+        }
+    }
+    if !opts.skip_invalid && !rejected.is_empty() {
+        return Err(IngestError::Invalid { path: path.to_path_buf(), rejections: rejected });
+    }
+    Ok(BlockRead { blocks, rejected, crs: crs.label().to_string(), id_field: id_label, name_field, warnings })
+}
+
+/// Source geometry → WGS84 multipolygon with RFC 7946 winding, or why not.
+fn build_geometry(geometry: SourceGeometry, crs: &Crs) -> Result<MultiPolygon<f64>, String> {
+    let source = match geometry {
+        SourceGeometry::Empty => return Err("empty geometry".into()),
+        SourceGeometry::Unsupported(kind) => {
+            return Err(format!("geometry type {kind} is not supported for blocks; expected Polygon or MultiPolygon"));
+        }
+        SourceGeometry::Malformed(reason) => return Err(reason),
+        SourceGeometry::Rings(rings) => {
+            let coords = rings.iter().flat_map(|r| r.0.iter());
+            if let Some((n, c)) = coords.enumerate().find(|(_, c)| !c.x.is_finite() || !c.y.is_finite()) {
+                return Err(non_finite(n + 1, c));
+            }
+            geometry::group_rings(rings)?
+        }
+        SourceGeometry::Polygons(mp) => {
+            if let Some((n, c)) = geometry::first_non_finite(&mp) {
+                return Err(non_finite(n, &c));
+            }
+            mp
+        }
+    };
+    let wgs84 = source
+        .try_map_coords(|c| crs.to_wgs84(c.x, c.y).map(|(x, y)| Coord { x, y }))
+        .map_err(|e| format!("cannot reproject: {e}"))?;
+    if let Some(c) = geometry::first_outside_lonlat(&wgs84) {
+        return Err(outside_lonlat(&c, crs));
+    }
+    let oriented = geometry::orient_rfc7946(&wgs84);
+    geometry::check_valid(&oriented)?;
+    Ok(oriented)
+}
+
+pub(crate) fn non_finite(n: usize, c: &Coord<f64>) -> String {
+    format!("coordinate {n} is not a finite number ({}, {})", c.x, c.y)
+}
+
+pub(crate) fn outside_lonlat(c: &Coord<f64>, crs: &Crs) -> String {
+    format!(
+        "coordinate ({:.6}, {:.6}) after reprojection from {} is outside longitude -180..180 / latitude -90..90; \
+         the CRS may be wrong (pass --source-crs EPSG:NNNN)",
+        c.x,
+        c.y,
+        crs.label()
+    )
+}
+
+/// Where block ids come from.
+enum IdSource {
+    Field(String),
+    FeatureId,
+}
+
+impl IdSource {
+    fn field(&self) -> Option<&String> {
+        match self {
+            IdSource::Field(f) => Some(f),
+            IdSource::FeatureId => None,
+        }
+    }
+}
+
+fn pick_id_field(
+    path: &Path,
+    fields: &[String],
+    wanted: Option<&str>,
+    has_feature_ids: bool,
+) -> Result<IdSource, IngestError> {
+    if let Some(wanted) = wanted {
+        if let Some(f) = find_field(fields, wanted) {
+            return Ok(IdSource::Field(f));
+        }
+        if has_feature_ids && wanted.eq_ignore_ascii_case("id") {
+            return Ok(IdSource::FeatureId);
+        }
+        return Err(no_such_field(path, "id", wanted, fields));
+    }
+    if let Some(f) = ID_FIELDS.iter().find_map(|c| find_field(fields, c)) {
+        return Ok(IdSource::Field(f));
+    }
+    if has_feature_ids {
+        return Ok(IdSource::FeatureId);
+    }
+    Err(IngestError::Format {
+        path: path.to_path_buf(),
+        reason: format!(
+            "no block id field found (looked for {}); the fields are: {}; pass --id-field NAME",
+            ID_FIELDS.join(", "),
+            field_list(fields)
+        ),
+    })
+}
+
+/// `wanted` exactly, else the first field equal to it ignoring case.
+fn find_field(fields: &[String], wanted: &str) -> Option<String> {
+    fields.iter().find(|f| *f == wanted).or_else(|| fields.iter().find(|f| f.eq_ignore_ascii_case(wanted))).cloned()
+}
+
+fn no_such_field(path: &Path, what: &str, wanted: &str, fields: &[String]) -> IngestError {
+    IngestError::Format {
+        path: path.to_path_buf(),
+        reason: format!("there is no {what} field '{wanted}'; the fields are: {}", field_list(fields)),
+    }
+}
+
+fn field_list(fields: &[String]) -> String {
+    if fields.is_empty() { "(none)".into() } else { fields.join(", ") }
+}
+
+/// An id or name as text: strings trimmed, numbers without exponent or trailing `.0`
+/// (`123.0` → `"123"`). `Ok(None)` for null or empty; `Err(kind)` for booleans, arrays, objects.
+pub(crate) fn value_to_text(value: &Value) -> Result<Option<String>, &'static str> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => {
+            let s = s.trim();
+            Ok((!s.is_empty()).then(|| s.to_string()))
+        }
+        Value::Number(n) => Ok(Some(number_text(n))),
+        Value::Bool(_) => Err("true/false"),
+        Value::Array(_) => Err("a list"),
+        Value::Object(_) => Err("an object"),
+    }
+}
+
+fn number_text(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        i.to_string()
+    } else if let Some(u) = n.as_u64() {
+        u.to_string()
+    } else {
+        // `Display` for f64 never uses an exponent and drops a `.0`.
+        n.as_f64().map_or_else(|| n.to_string(), |f| format!("{f}"))
+    }
+}
+
+// ---- What the format readers hand over ----------------------------------------------------
+
+/// A file's features in its own CRS, before any checking.
+pub(crate) struct SourceFile {
+    pub(crate) features: Vec<SourceFeature>,
+    /// Attribute names, in file order (dbf) or first-seen order (GeoJSON).
+    pub(crate) fields: Vec<String>,
+    /// What the file says about its CRS.
+    pub(crate) crs: DeclaredCrs,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// One record of a source file.
+pub(crate) struct SourceFeature {
+    /// 1-based record / feature number.
+    pub(crate) number: usize,
+    pub(crate) geometry: SourceGeometry,
+    pub(crate) properties: Attributes,
+    /// A GeoJSON feature's `id`, as text.
+    pub(crate) feature_id: Option<String>,
+}
+
+/// A record's geometry in the source CRS.
+pub(crate) enum SourceGeometry {
+    /// Null shape, `null` geometry, no coordinates.
+    Empty,
+    /// A flat ring list whose roles must be worked out (shapefile, Esri JSON).
+    Rings(Vec<LineString<f64>>),
+    /// Polygons with their holes already assigned (GeoJSON).
+    Polygons(MultiPolygon<f64>),
+    /// A geometry that is not an area, by type name.
+    Unsupported(String),
+    /// Coordinates that could not be read, and why.
+    Malformed(String),
+}
+
+impl SourceGeometry {
+    fn coords(&self) -> Box<dyn Iterator<Item = &Coord<f64>> + '_> {
+        match self {
+            SourceGeometry::Rings(rings) => Box::new(rings.iter().flat_map(|r| r.0.iter())),
+            SourceGeometry::Polygons(mp) => Box::new(
+                mp.0.iter().flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()).flat_map(|r| r.0.iter())),
+            ),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+/// What a file says about its CRS.
+pub(crate) enum DeclaredCrs {
+    /// A shapefile's `.prj` text (ESRI WKT) and where it was.
+    Prj { path: PathBuf, wkt: String },
+    /// A shapefile without `.prj`.
+    NoPrj,
+    /// GeoJSON without a `crs` member: WGS84 lon/lat by RFC 7946.
+    Rfc7946,
+    /// Esri JSON without `spatialReference`.
+    EsriUnknown,
+    /// A CRS the file named and we understood (legacy GeoJSON `crs`, Esri `spatialReference`).
+    Named(Box<Crs>),
+}
+
+/// Whether a file's coordinates could be lon/lat, to judge a file that does not say.
+pub(crate) struct LonLatScan {
+    finite: usize,
+    lonlat: usize,
+    /// A finite coordinate that cannot be lon/lat, for messages.
+    example: Option<Coord<f64>>,
+}
+
+impl LonLatScan {
+    pub(crate) fn of<'a>(coords: impl Iterator<Item = &'a Coord<f64>>) -> LonLatScan {
+        let mut scan = LonLatScan { finite: 0, lonlat: 0, example: None };
+        for c in coords.filter(|c| c.x.is_finite() && c.y.is_finite()) {
+            scan.finite += 1;
+            if geometry::is_lonlat(c) {
+                scan.lonlat += 1;
+            } else if scan.example.is_none() {
+                scan.example = Some(*c);
+            }
+        }
+        scan
+    }
+}
+
+/// The CRS to reproject from: the caller's, or one made from what the file says.
+pub(crate) enum SourceCrs<'a> {
+    Given(&'a Crs),
+    Owned(Box<Crs>),
+}
+
+impl Deref for SourceCrs<'_> {
+    type Target = Crs;
+    fn deref(&self) -> &Crs {
+        match self {
+            SourceCrs::Given(c) => c,
+            SourceCrs::Owned(c) => c,
+        }
+    }
+}
+
+/// `given` (from `--source-crs`) wins; else the file's declaration. A file that says nothing
+/// is taken as WGS84 only when every coordinate could be lon/lat, with a warning.
+pub(crate) fn resolve_crs<'a>(
+    path: &Path,
+    declared: DeclaredCrs,
+    given: Option<&'a Crs>,
+    scan: &LonLatScan,
+    warnings: &mut Vec<String>,
+) -> Result<SourceCrs<'a>, IngestError> {
+    if let Some(crs) = given {
+        return Ok(SourceCrs::Given(crs));
+    }
+    let crs_error = |reason: String| IngestError::Crs { path: path.to_path_buf(), reason };
+    let example = scan.example.map(|c| format!(" (e.g. ({}, {}))", c.x, c.y)).unwrap_or_default();
+    match declared {
+        DeclaredCrs::Named(crs) => Ok(SourceCrs::Owned(crs)),
+        DeclaredCrs::Prj { path: prj, wkt } => match Crs::from_wkt(&wkt) {
+            Ok(crs) => Ok(SourceCrs::Owned(Box::new(crs))),
+            Err(e) => {
+                let why = match e {
+                    CrsError::Wkt { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                Err(crs_error(format!(
+                    "the CRS in {} cannot be used ({why}); it says: {wkt}\n\
+                     pass --source-crs EPSG:NNNN with the EPSG code of the file's coordinates (e.g. EPSG:2229)",
+                    prj.display()
+                )))
+            }
+        },
+        DeclaredCrs::NoPrj | DeclaredCrs::EsriUnknown => {
+            let what = if matches!(declared, DeclaredCrs::NoPrj) {
+                "no .prj beside it"
+            } else {
+                "Esri JSON without spatialReference"
+            };
+            if scan.lonlat == scan.finite {
+                warnings.push(format!("{what}: coordinates look like lon/lat, assuming WGS84 (EPSG:4326)"));
+                Ok(SourceCrs::Owned(Box::new(Crs::wgs84())))
+            } else {
+                Err(crs_error(format!(
+                    "{what}, so its CRS is unknown, and its coordinates are not lon/lat{example}; \
+                     pass --source-crs EPSG:NNNN (e.g. EPSG:2229 for California State Plane zone V feet)"
+                )))
+            }
+        }
+        DeclaredCrs::Rfc7946 => {
+            if scan.finite > 0 && scan.lonlat == 0 {
+                Err(crs_error(format!(
+                    "GeoJSON coordinates must be WGS84 lon/lat (RFC 7946), but these are not{example}; \
+                     pass --source-crs EPSG:NNNN with the CRS they are in"
+                )))
+            } else {
+                Ok(SourceCrs::Owned(Box::new(Crs::wgs84())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_text() {
+        let cases = [
+            (json!("060371011101000"), Some("060371011101000")),
+            (json!("  0601  "), Some("0601")),
+            (json!(123), Some("123")),
+            (json!(123.0), Some("123")),
+            (json!(60_371_011_101_000_u64), Some("60371011101000")),
+            (json!(1e20), Some("100000000000000000000")),
+            (json!(12.5), Some("12.5")),
+            (json!(""), None),
+            (json!("   "), None),
+            (Value::Null, None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(value_to_text(&value).unwrap().as_deref(), expected, "{value}");
+        }
+        assert!(value_to_text(&json!(true)).is_err());
+        assert!(value_to_text(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn id_field_detection() {
+        let p = Path::new("x.shp");
+        let fields = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pick = |names: &[&str], wanted: Option<&str>, fid: bool| match pick_id_field(p, &fields(names), wanted, fid)
+        {
+            Ok(IdSource::Field(f)) => Ok(f),
+            Ok(IdSource::FeatureId) => Ok(FEATURE_ID.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(pick(&["STATEFP10", "GEOID10", "NAME10"], None, false).unwrap(), "GEOID10");
+        assert_eq!(pick(&["geoid20", "GEOID10"], None, false).unwrap(), "geoid20");
+        assert_eq!(pick(&["Id", "x"], None, false).unwrap(), "Id");
+        assert_eq!(pick(&["tract", "csa"], Some("TRACT"), false).unwrap(), "tract");
+        assert_eq!(pick(&["name"], None, true).unwrap(), FEATURE_ID);
+        let err = pick(&["tract", "csa"], None, false).unwrap_err();
+        assert!(err.contains("tract, csa") && err.contains("--id-field"), "{err}");
+        let err = pick(&["tract", "csa"], Some("geoid"), false).unwrap_err();
+        assert!(err.contains("'geoid'") && err.contains("tract, csa"), "{err}");
+    }
+
+    #[test]
+    fn crs_resolution() {
+        let p = Path::new("x.shp");
+        let lonlat = [Coord { x: -118.3, y: 34.0 }];
+        let projected = [Coord { x: 6_480_000.0, y: 1_840_000.0 }];
+        let mut warnings = Vec::new();
+
+        let crs = resolve_crs(p, DeclaredCrs::NoPrj, None, &LonLatScan::of(lonlat.iter()), &mut warnings).unwrap();
+        assert_eq!(crs.label(), "EPSG:4326");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("no .prj") && warnings[0].contains("WGS84"), "{warnings:?}");
+
+        let err =
+            resolve_crs(p, DeclaredCrs::NoPrj, None, &LonLatScan::of(projected.iter()), &mut warnings).err().unwrap();
+        assert!(matches!(&err, IngestError::Crs { reason, .. } if reason.contains("--source-crs EPSG:NNNN")), "{err}");
+
+        let given = Crs::from_epsg(2229).unwrap();
+        let crs =
+            resolve_crs(p, DeclaredCrs::NoPrj, Some(&given), &LonLatScan::of(projected.iter()), &mut warnings).unwrap();
+        assert_eq!(crs.label(), "EPSG:2229");
+
+        let bad = DeclaredCrs::Prj { path: "x.prj".into(), wkt: "PROJCS[\"nonsense\"]".into() };
+        let err = resolve_crs(p, bad, None, &LonLatScan::of(projected.iter()), &mut warnings).err().unwrap();
+        let msg = err.to_string();
+        assert!(msg.contains("PROJCS[\"nonsense\"]") && msg.contains("--source-crs EPSG:NNNN"), "{msg}");
+
+        let err =
+            resolve_crs(p, DeclaredCrs::Rfc7946, None, &LonLatScan::of(projected.iter()), &mut warnings).err().unwrap();
+        assert!(err.to_string().contains("RFC 7946"), "{err}");
+    }
+
+    #[test]
+    fn unknown_extension_names_the_supported_kinds() {
+        let err = read_blocks(Path::new("blocks.kml"), &BlockReadOptions::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, IngestError::Format { .. }));
+        assert!(
+            msg.contains(".kml") && msg.contains(".shp") && msg.contains(".zip") && msg.contains(".geojson"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,246 @@
+//! Community resources from CSV or GeoJSON points.
+//!
+//! CSV columns: `id` (optional), `name`, `category` (or `--category`), `lon,lat` (or `x,y`
+//! with a CRS), `address`, `phone`, `email`, `url`; every other column is kept as an attribute.
+//! GeoJSON: Point features; common LA County field names (`org_name`, `cat1`/`cat2`,
+//! `addrln1`, `phones`, `link`) are understood.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde_json::Value;
+
+use super::tabular::{Header, LocationColumns, cell, line_of};
+use super::{Crs, IngestError, Rejection};
+use crate::core::{Attributes, Resource};
+
+/// How to read resources.
+#[derive(Debug, Default, Clone)]
+pub struct ResourceOptions {
+    /// Category for every row (overrides any category column).
+    pub category: Option<String>,
+    /// Field holding the id (default: `id`, or the GeoJSON feature id).
+    pub id_field: Option<String>,
+}
+
+/// Good resources and rejected records.
+#[derive(Debug, Default)]
+pub struct ResourcesRead {
+    /// Resources (block not yet assigned).
+    pub resources: Vec<Resource>,
+    /// Rejected rows/features.
+    pub rejected: Vec<Rejection>,
+    /// File-level notes.
+    pub warnings: Vec<String>,
+}
+
+const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6b1e_0b5e_6e10_4c2b_9d3a_b10c_c0de_0002);
+
+const NAME: &[&str] = &["name", "org_name", "title", "facility", "site_name"];
+const CATEGORY: &[&str] = &["category", "type", "cat2", "cat1", "kind"];
+const ADDRESS: &[&str] = &["address", "addrln1", "street", "addr"];
+const PHONE: &[&str] = &["phone", "phones", "telephone", "tel"];
+const EMAIL: &[&str] = &["email", "e-mail"];
+const URL: &[&str] = &["url", "website", "link", "web"];
+
+/// Normalise a category: lowercase, words joined by `_` ("Food Bank" → `food_bank`).
+pub fn normalise_category(text: &str) -> String {
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    words.join("_")
+}
+
+fn derived_id(name: Option<&str>, category: &str, lon: f64, lat: f64) -> String {
+    let key = format!("{}\u{1f}{category}\u{1f}{lon:.7}\u{1f}{lat:.7}", name.unwrap_or(""));
+    uuid::Uuid::new_v5(&ID_NAMESPACE, key.as_bytes()).to_string()
+}
+
+/// Read resources from CSV.
+pub fn read_resources_csv<R: Read>(
+    reader: R,
+    file: &str,
+    crs: Option<&Crs>,
+    opts: &ResourceOptions,
+) -> Result<ResourcesRead, IngestError> {
+    let format_err = |reason: String| IngestError::Format { path: file.into(), reason };
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let header = Header::new(csv.headers().map_err(|e| format_err(format!("cannot read the header row: {e}")))?);
+    let location = LocationColumns::detect(&header, crs).map_err(format_err)?;
+    let id_c = header.find(&[opts.id_field.as_deref().unwrap_or("id")]);
+    if let (Some(f), None) = (&opts.id_field, id_c) {
+        return Err(format_err(format!("id field '{f}' not found; columns: {}", header.names().join(","))));
+    }
+    let (name_c, cat_c, addr_c, phone_c, email_c, url_c) = (
+        header.find(NAME),
+        header.find(CATEGORY),
+        header.find(ADDRESS),
+        header.find(PHONE),
+        header.find(EMAIL),
+        header.find(URL),
+    );
+    if cat_c.is_none() && opts.category.is_none() {
+        return Err(format_err("no category column: add one or pass --category NAME (e.g. --category school)".into()));
+    }
+    let loc_cols = match location {
+        LocationColumns::LonLat(a, b) | LocationColumns::Projected(a, b) => [a, b],
+    };
+    let used: Vec<usize> =
+        [id_c, name_c, cat_c, addr_c, phone_c, email_c, url_c].into_iter().flatten().chain(loc_cols).collect();
+    let mut out = ResourcesRead::default();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    for result in csv.records() {
+        let record = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                out.rejected.push(Rejection {
+                    file: file.into(),
+                    location: format!("line {line}"),
+                    field: None,
+                    reason: format!("malformed CSV: {e}"),
+                });
+                continue;
+            }
+        };
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let line = line_of(&record);
+        let reject = |field: &str, reason: String| Rejection {
+            file: file.into(),
+            location: format!("line {line}"),
+            field: Some(field.into()),
+            reason,
+        };
+        let (lon, lat) = match location.read(&record, crs) {
+            Ok(p) => p,
+            Err((field, reason)) => {
+                out.rejected.push(reject(&field, reason));
+                continue;
+            }
+        };
+        let category = match opts.category.as_deref().or_else(|| cell(&record, cat_c)) {
+            Some(c) if !normalise_category(c).is_empty() => normalise_category(c),
+            _ => {
+                out.rejected.push(reject("category", "missing category".into()));
+                continue;
+            }
+        };
+        let name = cell(&record, name_c).map(str::to_string);
+        let id = cell(&record, id_c).map_or_else(|| derived_id(name.as_deref(), &category, lon, lat), str::to_string);
+        if let Some(first) = seen.get(&id) {
+            out.rejected.push(reject("id", format!("duplicate id '{id}' (first at line {first})")));
+            continue;
+        }
+        seen.insert(id.clone(), line);
+        let mut attributes = Attributes::new();
+        for (i, value) in record.iter().enumerate() {
+            if !used.contains(&i)
+                && !value.trim().is_empty()
+                && let Some(key) = header.names().get(i)
+            {
+                attributes.insert(key.clone(), Value::String(value.trim().to_string()));
+            }
+        }
+        out.resources.push(Resource {
+            id,
+            name,
+            category,
+            lon,
+            lat,
+            address: cell(&record, addr_c).map(str::to_string),
+            phone: cell(&record, phone_c).map(str::to_string),
+            email: cell(&record, email_c).map(str::to_string),
+            url: cell(&record, url_c).map(str::to_string),
+            attributes,
+            block_id: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Turn GeoJSON (or Esri JSON) point features into resources.
+pub fn resources_from_points(read: super::geojson::PointRead, file: &str, opts: &ResourceOptions) -> ResourcesRead {
+    let mut out = ResourcesRead { rejected: read.rejected, warnings: read.warnings, ..Default::default() };
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for f in read.points {
+        let mut props = f.properties;
+        let text = |props: &mut Attributes, keys: &[&str]| -> Option<String> {
+            let key = keys.iter().find_map(|k| props.keys().find(|p| p.eq_ignore_ascii_case(k)).cloned())?;
+            match props.remove(&key)? {
+                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let reject = |field: &str, reason: String| Rejection {
+            file: file.into(),
+            location: format!("feature {}", f.number),
+            field: Some(field.into()),
+            reason,
+        };
+        let id_from_field = opts.id_field.as_deref().and_then(|k| text(&mut props, &[k]));
+        let name = text(&mut props, NAME);
+        let category = match opts.category.clone().or_else(|| text(&mut props, CATEGORY)) {
+            Some(c) if !normalise_category(&c).is_empty() => normalise_category(&c),
+            _ => {
+                out.rejected.push(reject("category", "missing category (pass --category NAME)".into()));
+                continue;
+            }
+        };
+        let id = id_from_field
+            .or(f.id)
+            .or_else(|| text(&mut props, &["id"]))
+            .unwrap_or_else(|| derived_id(name.as_deref(), &category, f.lon, f.lat));
+        if let Some(first) = seen.get(&id) {
+            out.rejected.push(reject("id", format!("duplicate id '{id}' (first at feature {first})")));
+            continue;
+        }
+        seen.insert(id.clone(), f.number);
+        let address = text(&mut props, ADDRESS);
+        let phone = text(&mut props, PHONE);
+        let email = text(&mut props, EMAIL);
+        let url = text(&mut props, URL);
+        out.resources.push(Resource {
+            id,
+            name,
+            category,
+            lon: f.lon,
+            lat: f.lat,
+            address,
+            phone,
+            email,
+            url,
+            attributes: props,
+            block_id: None,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_resources_keep_extra_columns() {
+        let csv = "id,name,category,lon,lat,address,hours\nR1,Clinic,Health Clinic,-118.28,34.04,1 Main St,9-5\nR2,,food bank,-118.28,999,,\nR3,Pantry,,-118.28,34.04,,\n";
+        let r = read_resources_csv(csv.as_bytes(), "res.csv", None, &ResourceOptions::default()).unwrap();
+        assert_eq!(r.resources.len(), 1);
+        assert_eq!(r.resources[0].category, "health_clinic");
+        assert_eq!(r.resources[0].attributes["hours"], "9-5");
+        assert_eq!(r.rejected.len(), 2);
+        assert_eq!(r.rejected[0].field.as_deref(), Some("lat"));
+        assert_eq!(r.rejected[1].field.as_deref(), Some("category"));
+    }
+
+    #[test]
+    fn category_flag_overrides_and_is_required_otherwise() {
+        let csv = "name,lon,lat\nA,-118.28,34.04\n";
+        let err = read_resources_csv(csv.as_bytes(), "r.csv", None, &ResourceOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("--category"), "{err}");
+        let opts = ResourceOptions { category: Some("School".into()), ..Default::default() };
+        let r = read_resources_csv(csv.as_bytes(), "r.csv", None, &opts).unwrap();
+        assert_eq!(r.resources[0].category, "school");
+    }
+}

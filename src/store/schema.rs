@@ -1,0 +1,90 @@
+//! Schema migrations, tracked with SQLite's `PRAGMA user_version`. Append new steps; never edit
+//! a released one.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Migration steps; step `i` brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE blocks (
+        block_id   TEXT PRIMARY KEY NOT NULL,
+        name       TEXT,
+        geometry   BLOB NOT NULL,            -- WKB, WGS84 lon/lat (OGC CRS84 axis order)
+        attributes TEXT NOT NULL DEFAULT '{}',
+        min_lon REAL NOT NULL, min_lat REAL NOT NULL, max_lon REAL NOT NULL, max_lat REAL NOT NULL
+    );
+    CREATE TABLE people (
+        id            TEXT PRIMARY KEY NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('resident', 'ambassador')),
+        lon           REAL NOT NULL,
+        lat           REAL NOT NULL,
+        name          TEXT,
+        phone         TEXT,
+        email         TEXT,
+        interested    INTEGER NOT NULL DEFAULT 0,
+        active        INTEGER NOT NULL DEFAULT 1,
+        adopted_block TEXT,
+        home_block    TEXT,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX people_home_block ON people (home_block);
+    CREATE INDEX people_adopted_block ON people (adopted_block) WHERE adopted_block IS NOT NULL;
+    CREATE TABLE resources (
+        id         TEXT PRIMARY KEY NOT NULL,
+        name       TEXT,
+        category   TEXT NOT NULL,
+        lon        REAL NOT NULL,
+        lat        REAL NOT NULL,
+        address    TEXT,
+        phone      TEXT,
+        email      TEXT,
+        url        TEXT,
+        attributes TEXT NOT NULL DEFAULT '{}',
+        block_id   TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX resources_block ON resources (block_id);
+    CREATE TABLE indicators (
+        block_id  TEXT NOT NULL,
+        indicator TEXT NOT NULL,
+        date      TEXT NOT NULL DEFAULT '',  -- '' when the source had no date
+        value     REAL NOT NULL,
+        PRIMARY KEY (block_id, indicator, date)
+    );
+    -- Append-only log of every change, so coverage over time can be reconstructed.
+    CREATE TABLE history (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts        TEXT NOT NULL,             -- RFC 3339 UTC
+        entity    TEXT NOT NULL,             -- person | block | resource | indicator | import
+        entity_id TEXT NOT NULL,
+        action    TEXT NOT NULL,             -- insert | update | delete | reassign | import
+        role      TEXT,                      -- person role after the change
+        block_id  TEXT,                      -- block covered/inhabited after the change
+        active    INTEGER,
+        detail    TEXT                       -- JSON, never personal data
+    );
+    CREATE INDEX history_ts ON history (ts);
+    "#,
+];
+
+/// Newest schema version this build knows.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring the database up to [`VERSION`], one transaction per step.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > VERSION {
+        return Err(StoreError::TooNew { found: current, supported: VERSION });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,558 @@
+//! The embedded SQLite store: one file, WAL journal, every write in one transaction.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use geo::{BoundingRect, Geometry, MultiPolygon};
+use geozero::wkb::Wkb;
+use geozero::{CoordDimensions, ToGeo, ToWkb};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{BlocksReplaced, Located, PeopleFilter, Reassignment, Store, StoreError, Upserted, schema};
+use crate::core::coverage::BlockCounts;
+use crate::core::{Attributes, Block, IndicatorValue, Person, Resource, Role};
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and migrate it.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // WAL lets readers (the HTTP server) go on while an import writes.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore { conn })
+    }
+
+    fn history(
+        tx: &Transaction<'_>,
+        ts: &str,
+        entity: &str,
+        id: &str,
+        action: &str,
+        person: Option<(&Role, Option<&str>, bool)>,
+        detail: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO history (ts, entity, entity_id, action, role, block_id, active, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let (role, block, active) = match person {
+            Some((role, block, active)) => (Some(role.as_str()), block, Some(active)),
+            None => (None, None, None),
+        };
+        stmt.execute(params![ts, entity, id, action, role, block, active, detail])?;
+        Ok(())
+    }
+}
+
+fn encode_geometry(mp: &MultiPolygon<f64>) -> Result<Vec<u8>, StoreError> {
+    Geometry::MultiPolygon(mp.clone()).to_wkb(CoordDimensions::xy()).map_err(|e| StoreError::Corrupt {
+        what: "block geometry",
+        id: String::new(),
+        reason: e.to_string(),
+    })
+}
+
+fn decode_geometry(id: &str, wkb: &[u8]) -> Result<MultiPolygon<f64>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { what: "block geometry", id: id.to_string(), reason };
+    match Wkb(wkb).to_geo().map_err(|e| corrupt(e.to_string()))? {
+        Geometry::MultiPolygon(mp) => Ok(mp),
+        Geometry::Polygon(p) => Ok(MultiPolygon(vec![p])),
+        other => Err(corrupt(format!("expected a multipolygon, found {other:?}"))),
+    }
+}
+
+fn decode_attributes(id: &str, text: &str) -> Result<Attributes, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: "attributes",
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+const PERSON_COLUMNS: &str = "id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block";
+
+fn person_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
+    let role: String = row.get(1)?;
+    Ok(Person {
+        id: row.get(0)?,
+        role: if role == "ambassador" { Role::Ambassador } else { Role::Resident },
+        lon: row.get(2)?,
+        lat: row.get(3)?,
+        name: row.get(4)?,
+        phone: row.get(5)?,
+        email: row.get(6)?,
+        interested: row.get(7)?,
+        active: row.get(8)?,
+        adopted_block: row.get(9)?,
+        home_block: row.get(10)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn replace_blocks(
+        &mut self,
+        blocks: &[Block],
+        people: &[Reassignment],
+        resources: &[Reassignment],
+        source: &str,
+    ) -> Result<BlocksReplaced, StoreError> {
+        let ts = now();
+        let tx = self.conn.transaction()?;
+        let mut old: HashMap<String, (Option<String>, Vec<u8>, String)> = HashMap::new();
+        {
+            let mut stmt = tx.prepare("SELECT block_id, name, geometry, attributes FROM blocks")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+            for row in rows {
+                let (id, v) = row?;
+                old.insert(id, v);
+            }
+        }
+        let mut report = BlocksReplaced { blocks: blocks.len(), ..Default::default() };
+        tx.execute("DELETE FROM blocks", [])?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO blocks (block_id, name, geometry, attributes, min_lon, min_lat, max_lon, max_lat)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for b in blocks {
+                let wkb = encode_geometry(&b.geometry).map_err(|e| match e {
+                    StoreError::Corrupt { what, reason, .. } => StoreError::Corrupt { what, id: b.id.clone(), reason },
+                    other => other,
+                })?;
+                let attrs = serde_json::Value::Object(b.attributes.clone()).to_string();
+                let rect = b.geometry.bounding_rect();
+                let (lo, hi) = rect.map_or(((0.0, 0.0), (0.0, 0.0)), |r| (r.min().x_y(), r.max().x_y()));
+                insert.execute(params![b.id, b.name, wkb, attrs, lo.0, lo.1, hi.0, hi.1])?;
+                let action = match old.remove(&b.id) {
+                    None => {
+                        report.added += 1;
+                        Some("insert")
+                    }
+                    Some((name, geom, old_attrs)) if name != b.name || geom != wkb || old_attrs != attrs => {
+                        report.changed += 1;
+                        Some("update")
+                    }
+                    Some(_) => None,
+                };
+                if let Some(action) = action {
+                    Self::history(&tx, &ts, "block", &b.id, action, None, None)?;
+                }
+            }
+        }
+        report.removed = old.len();
+        let mut removed: Vec<&String> = old.keys().collect();
+        removed.sort();
+        for id in removed {
+            Self::history(&tx, &ts, "block", id, "delete", None, None)?;
+        }
+        {
+            let mut update = tx
+                .prepare("UPDATE people SET home_block = ?2, updated_at = ?3 WHERE id = ?1 AND home_block IS NOT ?2")?;
+            let mut get = tx.prepare("SELECT role, active, adopted_block, home_block FROM people WHERE id = ?1")?;
+            for r in people {
+                if update.execute(params![r.id, r.block_id, ts])? == 1 {
+                    report.people_reassigned += 1;
+                    let (role, active, adopted, home): (String, bool, Option<String>, Option<String>) =
+                        get.query_row([&r.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?;
+                    let role = if role == "ambassador" { Role::Ambassador } else { Role::Resident };
+                    let covering = adopted.or(home);
+                    Self::history(
+                        &tx,
+                        &ts,
+                        "person",
+                        &r.id,
+                        "reassign",
+                        Some((&role, covering.as_deref(), active)),
+                        None,
+                    )?;
+                }
+            }
+        }
+        {
+            let mut update =
+                tx.prepare("UPDATE resources SET block_id = ?2, updated_at = ?3 WHERE id = ?1 AND block_id IS NOT ?2")?;
+            for r in resources {
+                report.resources_reassigned += update.execute(params![r.id, r.block_id, ts])?;
+            }
+        }
+        let detail = serde_json::json!({ "kind": "blocks", "source": source, "report": &report }).to_string();
+        Self::history(&tx, &ts, "import", "blocks", "import", None, Some(&detail))?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    fn blocks(&self) -> Result<Vec<Block>, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT block_id, name, geometry, attributes FROM blocks ORDER BY block_id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, wkb, attrs) = row?;
+            let geometry = decode_geometry(&id, &wkb)?;
+            let attributes = decode_attributes(&id, &attrs)?;
+            out.push(Block { id, name, geometry, attributes });
+        }
+        Ok(out)
+    }
+
+    fn block_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT block_id FROM blocks ORDER BY block_id")?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    fn upsert_people(&mut self, people: &[Person], source: &str) -> Result<Upserted, StoreError> {
+        let ts = now();
+        let tx = self.conn.transaction()?;
+        let mut done = Upserted::default();
+        {
+            let mut get = tx.prepare(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"))?;
+            let mut insert = tx.prepare(
+                "INSERT INTO people (id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+            )?;
+            let mut update = tx.prepare(
+                "UPDATE people SET role = ?2, lon = ?3, lat = ?4, name = ?5, phone = ?6, email = ?7, interested = ?8,
+                 active = ?9, adopted_block = ?10, home_block = ?11, updated_at = ?12 WHERE id = ?1",
+            )?;
+            for p in people {
+                let existing = get.query_row([&p.id], person_from_row).optional()?;
+                let action = match existing {
+                    Some(ref e) if e == p => {
+                        done.unchanged += 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        done.updated += 1;
+                        update.execute(params![
+                            p.id,
+                            p.role.as_str(),
+                            p.lon,
+                            p.lat,
+                            p.name,
+                            p.phone,
+                            p.email,
+                            p.interested,
+                            p.active,
+                            p.adopted_block,
+                            p.home_block,
+                            ts
+                        ])?;
+                        "update"
+                    }
+                    None => {
+                        done.inserted += 1;
+                        insert.execute(params![
+                            p.id,
+                            p.role.as_str(),
+                            p.lon,
+                            p.lat,
+                            p.name,
+                            p.phone,
+                            p.email,
+                            p.interested,
+                            p.active,
+                            p.adopted_block,
+                            p.home_block,
+                            ts
+                        ])?;
+                        "insert"
+                    }
+                };
+                Self::history(&tx, &ts, "person", &p.id, action, Some((&p.role, p.covering_block(), p.active)), None)?;
+            }
+        }
+        let detail = serde_json::json!({ "kind": "people", "source": source, "report": done }).to_string();
+        Self::history(&tx, &ts, "import", "people", "import", None, Some(&detail))?;
+        tx.commit()?;
+        Ok(done)
+    }
+
+    fn delete_person(&mut self, id: &str) -> Result<bool, StoreError> {
+        let ts = now();
+        let tx = self.conn.transaction()?;
+        let existing = tx
+            .query_row(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"), [id], person_from_row)
+            .optional()?;
+        let Some(p) = existing else { return Ok(false) };
+        tx.execute("DELETE FROM people WHERE id = ?1", [id])?;
+        Self::history(&tx, &ts, "person", id, "delete", Some((&p.role, p.covering_block(), false)), None)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn person(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"), [id], person_from_row)
+            .optional()?)
+    }
+
+    fn people(&self, filter: &PeopleFilter) -> Result<Vec<Person>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {PERSON_COLUMNS} FROM people
+             WHERE (?1 IS NULL OR role = ?1)
+               AND (?2 IS NULL OR home_block = ?2 OR adopted_block = ?2)
+               AND (?3 IS NULL OR interested = ?3)
+             ORDER BY id"
+        ))?;
+        let role = filter.role.map(|r| r.as_str());
+        let rows = stmt.query_map(params![role, filter.block_id, filter.interested], person_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn people_locations(&self) -> Result<Vec<Located>, StoreError> {
+        locations(&self.conn, "SELECT id, lon, lat, home_block FROM people ORDER BY id")
+    }
+
+    fn upsert_resources(&mut self, resources: &[Resource], source: &str) -> Result<Upserted, StoreError> {
+        let ts = now();
+        let tx = self.conn.transaction()?;
+        let mut done = Upserted::default();
+        {
+            let mut get = tx.prepare(
+                "SELECT name, category, lon, lat, address, phone, email, url, attributes, block_id FROM resources WHERE id = ?1",
+            )?;
+            let mut upsert = tx.prepare(
+                "INSERT INTO resources (id, name, category, lon, lat, address, phone, email, url, attributes, block_id, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, category = excluded.category, lon = excluded.lon,
+                   lat = excluded.lat, address = excluded.address, phone = excluded.phone, email = excluded.email,
+                   url = excluded.url, attributes = excluded.attributes, block_id = excluded.block_id,
+                   updated_at = excluded.updated_at",
+            )?;
+            for r in resources {
+                let attrs = serde_json::Value::Object(r.attributes.clone()).to_string();
+                type Row = (
+                    Option<String>,
+                    String,
+                    f64,
+                    f64,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                    String,
+                    Option<String>,
+                );
+                let existing: Option<Row> = get
+                    .query_row([&r.id], |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                            row.get(5)?,
+                            row.get(6)?,
+                            row.get(7)?,
+                            row.get(8)?,
+                            row.get(9)?,
+                        ))
+                    })
+                    .optional()?;
+                let new: Row = (
+                    r.name.clone(),
+                    r.category.clone(),
+                    r.lon,
+                    r.lat,
+                    r.address.clone(),
+                    r.phone.clone(),
+                    r.email.clone(),
+                    r.url.clone(),
+                    attrs.clone(),
+                    r.block_id.clone(),
+                );
+                let action = match existing {
+                    Some(e) if e == new => {
+                        done.unchanged += 1;
+                        continue;
+                    }
+                    Some(_) => {
+                        done.updated += 1;
+                        "update"
+                    }
+                    None => {
+                        done.inserted += 1;
+                        "insert"
+                    }
+                };
+                upsert.execute(params![
+                    r.id, r.name, r.category, r.lon, r.lat, r.address, r.phone, r.email, r.url, attrs, r.block_id, ts
+                ])?;
+                Self::history(
+                    &tx,
+                    &ts,
+                    "resource",
+                    &r.id,
+                    action,
+                    None,
+                    r.block_id
+                        .as_deref()
+                        .map(|b| format!("{{\"block_id\":{}}}", serde_json::Value::from(b)))
+                        .as_deref(),
+                )?;
+            }
+        }
+        let detail = serde_json::json!({ "kind": "resources", "source": source, "report": done }).to_string();
+        Self::history(&tx, &ts, "import", "resources", "import", None, Some(&detail))?;
+        tx.commit()?;
+        Ok(done)
+    }
+
+    fn resources(&self) -> Result<Vec<Resource>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, category, lon, lat, address, phone, email, url, attributes, block_id FROM resources ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                Resource {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    category: r.get(2)?,
+                    lon: r.get(3)?,
+                    lat: r.get(4)?,
+                    address: r.get(5)?,
+                    phone: r.get(6)?,
+                    email: r.get(7)?,
+                    url: r.get(8)?,
+                    attributes: Attributes::new(),
+                    block_id: r.get(10)?,
+                },
+                r.get::<_, String>(9)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut res, attrs) = row?;
+            res.attributes = decode_attributes(&res.id, &attrs)?;
+            out.push(res);
+        }
+        Ok(out)
+    }
+
+    fn resource_locations(&self) -> Result<Vec<Located>, StoreError> {
+        locations(&self.conn, "SELECT id, lon, lat, block_id FROM resources ORDER BY id")
+    }
+
+    fn upsert_indicators(
+        &mut self,
+        values: &[IndicatorValue],
+        no_data: &[(String, String, Option<String>)],
+        source: &str,
+    ) -> Result<Upserted, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut done = Upserted::default();
+        {
+            let mut get =
+                tx.prepare("SELECT value FROM indicators WHERE block_id = ?1 AND indicator = ?2 AND date = ?3")?;
+            let mut upsert = tx.prepare(
+                "INSERT INTO indicators (block_id, indicator, date, value) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (block_id, indicator, date) DO UPDATE SET value = excluded.value",
+            )?;
+            for v in values {
+                let date = v.date.as_deref().unwrap_or("");
+                let existing: Option<f64> =
+                    get.query_row(params![v.block_id, v.indicator, date], |r| r.get(0)).optional()?;
+                match existing {
+                    Some(old) if old == v.value => done.unchanged += 1,
+                    Some(_) => done.updated += 1,
+                    None => done.inserted += 1,
+                }
+                upsert.execute(params![v.block_id, v.indicator, date, v.value])?;
+            }
+            let mut delete =
+                tx.prepare("DELETE FROM indicators WHERE block_id = ?1 AND indicator = ?2 AND date = ?3")?;
+            for (block, indicator, date) in no_data {
+                delete.execute(params![block, indicator, date.as_deref().unwrap_or("")])?;
+            }
+        }
+        let ts = now();
+        let detail =
+            serde_json::json!({ "kind": "indicators", "source": source, "report": done, "no_data": no_data.len() })
+                .to_string();
+        Self::history(&tx, &ts, "import", "indicators", "import", None, Some(&detail))?;
+        tx.commit()?;
+        Ok(done)
+    }
+
+    fn indicators(&self) -> Result<Vec<IndicatorValue>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT block_id, indicator, date, value FROM indicators ORDER BY block_id, indicator, date")?;
+        let rows = stmt.query_map([], |r| {
+            let date: String = r.get(2)?;
+            Ok(IndicatorValue {
+                block_id: r.get(0)?,
+                indicator: r.get(1)?,
+                date: (!date.is_empty()).then_some(date),
+                value: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn coverage_counts(&self) -> Result<(HashMap<String, BlockCounts>, u64), StoreError> {
+        let mut counts: HashMap<String, BlockCounts> = HashMap::new();
+        let mut residents = self.conn.prepare(
+            "SELECT home_block, COUNT(*) FROM people WHERE role = 'resident' AND home_block IS NOT NULL GROUP BY home_block",
+        )?;
+        for row in residents.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (block, n) = row?;
+            counts.entry(block).or_default().residents = n as u64;
+        }
+        // An adoption of a block that no longer exists falls back to the home block.
+        let mut ambassadors = self.conn.prepare(
+            "SELECT CASE WHEN p.adopted_block IS NOT NULL AND EXISTS (SELECT 1 FROM blocks b WHERE b.block_id = p.adopted_block)
+                         THEN p.adopted_block ELSE p.home_block END AS covered, COUNT(*)
+             FROM people p WHERE p.role = 'ambassador' AND p.active = 1 GROUP BY covered HAVING covered IS NOT NULL",
+        )?;
+        for row in ambassadors.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (block, n) = row?;
+            counts.entry(block).or_default().ambassadors = n as u64;
+        }
+        let outside: i64 =
+            self.conn.query_row("SELECT COUNT(*) FROM people WHERE home_block IS NULL", [], |r| r.get(0))?;
+        Ok((counts, outside as u64))
+    }
+
+    fn history_len(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+}
+
+fn locations(conn: &Connection, sql: &str) -> Result<Vec<Located>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows =
+        stmt.query_map([], |r| Ok(Located { id: r.get(0)?, lon: r.get(1)?, lat: r.get(2)?, block_id: r.get(3)? }))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
