@@ -556,3 +556,123 @@ fn locations(conn: &Connection, sql: &str) -> Result<Vec<Located>, StoreError> {
         stmt.query_map([], |r| Ok(Located { id: r.get(0)?, lon: r.get(1)?, lat: r.get(2)?, block_id: r.get(3)? }))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::polygon;
+
+    fn block(id: &str, x: f64) -> Block {
+        let p = polygon![(x: x, y: 0.0), (x: x + 1.0, y: 0.0), (x: x + 1.0, y: 1.0), (x: x, y: 1.0), (x: x, y: 0.0)];
+        Block {
+            id: id.into(),
+            name: Some(format!("Block {id}")),
+            geometry: MultiPolygon(vec![p]),
+            attributes: Attributes::new(),
+        }
+    }
+
+    fn person(id: &str, role: Role, home: Option<&str>) -> Person {
+        Person {
+            id: id.into(),
+            role,
+            lon: 0.5,
+            lat: 0.5,
+            name: Some("Ana".into()),
+            phone: None,
+            email: None,
+            interested: false,
+            active: true,
+            adopted_block: None,
+            home_block: home.map(str::to_string),
+        }
+    }
+
+    fn history(store: &SqliteStore) -> Vec<(String, String, String, Option<String>)> {
+        let mut stmt =
+            store.conn.prepare("SELECT entity, entity_id, action, block_id FROM history ORDER BY seq").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn blocks_round_trip_through_wkb() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        let mut b = block("060370000001000", 0.0);
+        b.attributes.insert("POP20".into(), 12.into());
+        store.replace_blocks(std::slice::from_ref(&b), &[], &[], "test").unwrap();
+        assert_eq!(store.blocks().unwrap(), vec![b]);
+    }
+
+    #[test]
+    fn every_change_is_in_the_history() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store.replace_blocks(&[block("A", 0.0), block("B", 1.0)], &[], &[], "t").unwrap();
+        let p = person("p1", Role::Ambassador, Some("A"));
+        assert_eq!(store.upsert_people(std::slice::from_ref(&p), "t").unwrap().inserted, 1);
+        assert_eq!(store.upsert_people(std::slice::from_ref(&p), "t").unwrap().unchanged, 1);
+        let mut moved = p.clone();
+        moved.adopted_block = Some("B".into());
+        assert_eq!(store.upsert_people(&[moved], "t").unwrap().updated, 1);
+        store
+            .replace_blocks(&[block("B", 1.0)], &[Reassignment { id: "p1".into(), block_id: None }], &[], "t")
+            .unwrap();
+        assert!(store.delete_person("p1").unwrap());
+        assert!(!store.delete_person("p1").unwrap());
+        let h: Vec<(String, String, String, Option<String>)> =
+            history(&store).into_iter().filter(|(e, ..)| e != "import").collect();
+        let expect = |e: &str, id: &str, a: &str, b: Option<&str>| {
+            (e.to_string(), id.to_string(), a.to_string(), b.map(str::to_string))
+        };
+        assert_eq!(
+            h,
+            vec![
+                expect("block", "A", "insert", None),
+                expect("block", "B", "insert", None),
+                expect("person", "p1", "insert", Some("A")),
+                expect("person", "p1", "update", Some("B")),
+                expect("block", "A", "delete", None),
+                expect("person", "p1", "reassign", Some("B")),
+                expect("person", "p1", "delete", Some("B")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store.replace_blocks(&[block("A", 0.0)], &[], &[], "t").unwrap();
+        let before = (store.blocks().unwrap(), store.history_len().unwrap());
+        // Duplicate ids violate the primary key half-way through the transaction.
+        let err = store.replace_blocks(&[block("X", 0.0), block("X", 1.0)], &[], &[], "t");
+        assert!(err.is_err());
+        assert_eq!((store.blocks().unwrap(), store.history_len().unwrap()), before);
+    }
+
+    #[test]
+    fn coverage_counts_follow_adoption_and_activity() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store.replace_blocks(&[block("A", 0.0), block("B", 1.0)], &[], &[], "t").unwrap();
+        let mut adopter = person("a1", Role::Ambassador, Some("A"));
+        adopter.adopted_block = Some("B".into());
+        let mut inactive = person("a2", Role::Ambassador, Some("A"));
+        inactive.active = false;
+        let mut dangling = person("a3", Role::Ambassador, Some("A"));
+        dangling.adopted_block = Some("GONE".into());
+        let people =
+            [person("r1", Role::Resident, Some("A")), person("r2", Role::Resident, None), adopter, inactive, dangling];
+        store.upsert_people(&people, "t").unwrap();
+        let (counts, outside) = store.coverage_counts().unwrap();
+        assert_eq!(outside, 1);
+        assert_eq!(counts["A"], BlockCounts { residents: 1, ambassadors: 1 });
+        assert_eq!(counts["B"], BlockCounts { residents: 0, ambassadors: 1 });
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(SqliteStore::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+    }
+}
