@@ -34,16 +34,30 @@ fn bench(c: &mut Criterion) {
     }
     build.finish();
 
-    let mut assign = c.benchmark_group("assign");
+    // The import and `belong assign` path: a batch of points, located in cache-friendly order.
+    let mut batch = c.benchmark_group("assign_batch");
+    batch.sample_size(20);
+    for (n, blocks) in &sets {
+        let index = BlockIndex::new(blocks);
+        let pts = points(&index, 1_000_000);
+        batch.throughput(Throughput::Elements(pts.len() as u64));
+        batch.bench_with_input(BenchmarkId::from_parameter(n), &pts, |b, pts| {
+            b.iter(|| index.locate_many(black_box(pts)).iter().filter(|r| r.is_some()).count())
+        });
+    }
+    batch.finish();
+
+    // One point at a time in random order: the worst case for memory locality.
+    let mut single = c.benchmark_group("assign_single");
     for (n, blocks) in &sets {
         let index = BlockIndex::new(blocks);
         let pts = points(&index, 100_000);
-        assign.throughput(Throughput::Elements(pts.len() as u64));
-        assign.bench_with_input(BenchmarkId::from_parameter(n), &pts, |b, pts| {
+        single.throughput(Throughput::Elements(pts.len() as u64));
+        single.bench_with_input(BenchmarkId::from_parameter(n), &pts, |b, pts| {
             b.iter(|| pts.iter().filter(|(x, y)| index.locate_rank(*x, *y).is_some()).count())
         });
     }
-    assign.finish();
+    single.finish();
 }
 
 criterion_group!(benches, bench);

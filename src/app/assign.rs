@@ -44,15 +44,29 @@ pub fn assign_csv<R: Read, W: Write>(
     out_header.push_field("block_id");
     writer.write_record(&out_header).map_err(out_err)?;
     let mut report = AssignReport::default();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(format_err(format!("malformed CSV: {e}"))),
+    // Rows are streamed in chunks: big enough for `locate_many` to visit blocks in a
+    // cache-friendly order, small enough to keep memory flat on a multi-gigabyte input.
+    const CHUNK: usize = 65_536;
+    let mut chunk: Vec<csv::StringRecord> = Vec::with_capacity(CHUNK);
+    let mut points: Vec<(f64, f64)> = Vec::with_capacity(CHUNK);
+    let mut flush = |chunk: &mut Vec<csv::StringRecord>, points: &mut Vec<(f64, f64)>, report: &mut AssignReport| {
+        for (mut record, rank) in chunk.drain(..).zip(index.locate_many(points)) {
+            let block = rank.map(|r| index.ids()[r as usize].as_str());
+            report.rows += 1;
+            match block {
+                Some(_) => report.assigned += 1,
+                None => report.outside += 1,
+            }
+            record.push_field(block.unwrap_or(""));
+            writer.write_record(&record).map_err(out_err)?;
         }
-        let block = match location.read(&record, crs) {
-            Ok((lon, lat)) => index.locate(lon, lat),
+        points.clear();
+        Ok::<(), AppError>(())
+    };
+    for result in reader.records() {
+        let record = result.map_err(|e| format_err(format!("malformed CSV: {e}")))?;
+        let point = match location.read(&record, crs) {
+            Ok(p) => p,
             Err((field, reason)) => {
                 report.rejected.push(Rejection {
                     file: file.into(),
@@ -60,17 +74,17 @@ pub fn assign_csv<R: Read, W: Write>(
                     field: Some(field),
                     reason,
                 });
-                None
+                (f64::NAN, f64::NAN) // located nowhere: written with an empty block_id
             }
         };
-        report.rows += 1;
-        match block {
-            Some(_) => report.assigned += 1,
-            None => report.outside += 1,
+        points.push(point);
+        chunk.push(record);
+        if chunk.len() == CHUNK {
+            flush(&mut chunk, &mut points, &mut report)?;
         }
-        record.push_field(block.unwrap_or(""));
-        writer.write_record(&record).map_err(out_err)?;
     }
+    flush(&mut chunk, &mut points, &mut report)?;
+    drop(flush);
     report.outside -= report.rejected.len() as u64;
     writer.flush().map_err(|e| AppError::Output(e.to_string()))?;
     Ok(report)

@@ -58,10 +58,13 @@ pub fn import_blocks(store: &mut dyn Store, path: &Path, opts: &BlockReadOptions
     }
     let index = BlockIndex::new(&read.blocks);
     let relocate = |located: Vec<crate::store::Located>| -> Vec<Reassignment> {
+        let points: Vec<(f64, f64)> = located.iter().map(|l| (l.lon, l.lat)).collect();
+        let ranks = index.locate_many(&points);
         located
             .into_iter()
-            .filter_map(|l| {
-                let block = index.locate(l.lon, l.lat).map(str::to_string);
+            .zip(ranks)
+            .filter_map(|(l, rank)| {
+                let block = rank.map(|r| index.ids()[r as usize].clone());
                 (block != l.block_id).then_some(Reassignment { id: l.id, block_id: block })
             })
             .collect()
@@ -112,7 +115,9 @@ pub fn import_people(
     let known: HashSet<&str> = catchment.index.ids().iter().map(String::as_str).collect();
     let mut people = Vec::with_capacity(read.rows.len());
     let mut outside = 0;
-    for row in read.rows {
+    let points: Vec<(f64, f64)> = read.rows.iter().map(|r| (r.person.lon, r.person.lat)).collect();
+    let ranks = catchment.index.locate_many(&points);
+    for (row, rank) in read.rows.into_iter().zip(ranks) {
         let mut person = row.person;
         if let Some(adopted) = &person.adopted_block
             && !known.contains(adopted.as_str())
@@ -125,7 +130,7 @@ pub fn import_people(
             });
             continue;
         }
-        person.home_block = catchment.index.locate(person.lon, person.lat).map(str::to_string);
+        person.home_block = rank.map(|r| catchment.index.ids()[r as usize].clone());
         outside += usize::from(person.home_block.is_none());
         people.push(person);
     }
