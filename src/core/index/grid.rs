@@ -120,6 +120,11 @@ impl<T: Copy> Grid<T> {
         spread(cx as u32) | (spread(cy as u32) << 1)
     }
 
+    /// How many low bits [`Grid::z_order`] keys use.
+    pub(super) fn z_bits(&self) -> u32 {
+        2 * (usize::BITS - self.nx.max(self.ny).saturating_sub(1).leading_zeros())
+    }
+
     /// The cell holding `(x, y)`, if inside the grid. Points exactly on the far edge belong to
     /// the last cell, so parts touching the grid's edge are still found.
     #[inline]

@@ -132,15 +132,39 @@ impl BlockIndex {
         })
     }
 
-    /// Locate many points; visits them in Z-order of grid cells so that the blocks being tested
-    /// stay in cache, which matters at county scale. Results are in input order.
+    /// Locate many points, in input order. Points are first bucketed by a coarse Z-order key of
+    /// their grid cell (one counting-sort pass), then located bucket by bucket, so the blocks
+    /// being tested stay in cache; at county scale this is several times faster than locating
+    /// points in arbitrary order.
     pub fn locate_many(&self, points: &[(f64, f64)]) -> Vec<Option<u32>> {
-        let mut order: Vec<(u64, u32)> =
-            points.iter().enumerate().map(|(i, &(x, y))| (self.grid.z_order(x, y), i as u32)).collect();
-        order.sort_unstable();
+        const SMALL: usize = 4096;
+        if points.len() < SMALL {
+            return points.iter().map(|&(x, y)| self.locate_rank(x, y)).collect();
+        }
+        // About 16 points per bucket, at most 2^16 buckets; points off the grid go last.
+        let want = (points.len() / 16).clamp(1, 1 << 16).ilog2();
+        let shift = self.grid.z_bits().saturating_sub(want);
+        let outside = (1usize << want.min(self.grid.z_bits())) as u32;
+        let bucket = |&(x, y): &(f64, f64)| match self.grid.z_order(x, y) {
+            u64::MAX => outside,
+            z => (z >> shift) as u32,
+        };
+        let keys: Vec<u32> = points.iter().map(bucket).collect();
+        let mut starts = vec![0u32; outside as usize + 2];
+        for &k in &keys {
+            starts[k as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut sorted = vec![(0.0, 0.0, 0u32); points.len()];
+        for (i, (&k, &(x, y))) in keys.iter().zip(points).enumerate() {
+            let slot = &mut starts[k as usize];
+            sorted[*slot as usize] = (x, y, i as u32);
+            *slot += 1;
+        }
         let mut out = vec![None; points.len()];
-        for (_, i) in order {
-            let (x, y) = points[i as usize];
+        for (x, y, i) in sorted {
             out[i as usize] = self.locate_rank(x, y);
         }
         out
