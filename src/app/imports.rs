@@ -109,9 +109,12 @@ pub fn import_people(
     crs: Option<&Crs>,
     progress: impl FnMut(u64),
 ) -> Result<PeopleImport, AppError> {
+    let started = std::time::Instant::now();
     let catchment = load_catchment(store)?;
     let file = display(path);
+    let loaded = started.elapsed();
     let mut read = read_people(open(path)?, &file, role, crs, progress)?;
+    let parsed = started.elapsed();
     let known: HashSet<&str> = catchment.index.ids().iter().map(String::as_str).collect();
     let mut people = Vec::with_capacity(read.rows.len());
     let mut outside = 0;
@@ -135,7 +138,9 @@ pub fn import_people(
         people.push(person);
     }
     read.rejected.sort_by_key(|r| line_number(&r.location));
+    let assigned = started.elapsed();
     let upserted = store.upsert_people(&people, &file)?;
+    tracing::info!(?loaded, ?parsed, ?assigned, total = ?started.elapsed(), rows = people.len(), "people import timings");
     Ok(PeopleImport { upserted, outside, rejected: read.rejected, warnings: read.warnings })
 }
 

@@ -39,6 +39,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A large page cache keeps a million-row import from spilling pages mid-transaction.
+        conn.pragma_update(None, "cache_size", -131_072)?; // KiB, i.e. 128 MiB
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         schema::migrate(&mut conn)?;
         Ok(SqliteStore { conn })
     }
@@ -52,17 +55,119 @@ impl SqliteStore {
         person: Option<(&Role, Option<&str>, bool)>,
         detail: Option<&str>,
     ) -> rusqlite::Result<()> {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO history (ts, entity, entity_id, action, role, block_id, active, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
+        HistoryWriter::new(tx)?.write(ts, entity, id, action, person, detail)
+    }
+}
+
+/// Appends history rows with one prepared statement (bulk imports write a row per person).
+struct HistoryWriter<'t> {
+    stmt: rusqlite::Statement<'t>,
+}
+
+impl<'t> HistoryWriter<'t> {
+    fn new(tx: &'t Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(HistoryWriter {
+            stmt: tx.prepare(
+                "INSERT INTO history (ts, entity, entity_id, action, role, block_id, active, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?,
+        })
+    }
+
+    fn write(
+        &mut self,
+        ts: &str,
+        entity: &str,
+        id: &str,
+        action: &str,
+        person: Option<(&Role, Option<&str>, bool)>,
+        detail: Option<&str>,
+    ) -> rusqlite::Result<()> {
         let (role, block, active) = match person {
             Some((role, block, active)) => (Some(role.as_str()), block, Some(active)),
             None => (None, None, None),
         };
-        stmt.execute(params![ts, entity, id, action, role, block, active, detail])?;
+        self.stmt.execute(params![ts, entity, id, action, role, block, active, detail])?;
         Ok(())
     }
+}
+
+/// Rows per multi-row INSERT: fewer statements, well under SQLite's bound-variable limit.
+const BULK_ROWS: usize = 64;
+
+/// `INSERT INTO table (columns) VALUES (?,..),(?,..)...` for `rows` rows.
+fn multi_row_insert(table: &str, columns: &[&str], rows: usize) -> String {
+    let one = format!("({})", vec!["?"; columns.len()].join(","));
+    format!("INSERT INTO {table} ({}) VALUES {}", columns.join(","), vec![one; rows].join(","))
+}
+
+fn bulk_insert_people(tx: &Transaction<'_>, people: &[Person], ts: &str) -> rusqlite::Result<()> {
+    // Building secondary indexes once at the end is much cheaper than updating them a
+    // million times; read their definitions from the schema so this follows future migrations.
+    let indexes: Vec<(String, String)> = tx
+        .prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'people' AND sql IS NOT NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let big = people.len() > 10_000;
+    if big {
+        for (name, _) in &indexes {
+            tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+        }
+    }
+    const PEOPLE: &[&str] = &[
+        "id",
+        "role",
+        "lon",
+        "lat",
+        "name",
+        "phone",
+        "email",
+        "interested",
+        "active",
+        "adopted_block",
+        "home_block",
+        "created_at",
+        "updated_at",
+    ];
+    const HISTORY: &[&str] = &["ts", "entity", "entity_id", "action", "role", "block_id", "active"];
+    for chunk in people.chunks(BULK_ROWS) {
+        let mut stmt = tx.prepare_cached(&multi_row_insert("people", PEOPLE, chunk.len()))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * PEOPLE.len());
+        let roles: Vec<&str> = chunk.iter().map(|p| p.role.as_str()).collect();
+        for (p, role) in chunk.iter().zip(&roles) {
+            values.extend_from_slice(&[
+                &p.id,
+                role,
+                &p.lon,
+                &p.lat,
+                &p.name,
+                &p.phone,
+                &p.email,
+                &p.interested,
+                &p.active,
+                &p.adopted_block,
+                &p.home_block,
+                &ts,
+                &ts,
+            ]);
+        }
+        stmt.execute(values.as_slice())?;
+        let mut stmt = tx.prepare_cached(&multi_row_insert("history", HISTORY, chunk.len()))?;
+        let covering: Vec<Option<&str>> = chunk.iter().map(Person::covering_block).collect();
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * HISTORY.len());
+        for ((p, role), block) in chunk.iter().zip(&roles).zip(&covering) {
+            values.extend_from_slice(&[&ts, &"person", &p.id, &"insert", role, block, &p.active]);
+        }
+        stmt.execute(values.as_slice())?;
+    }
+    if big {
+        for (_, sql) in &indexes {
+            tx.execute_batch(sql)?;
+        }
+    }
+    Ok(())
 }
 
 fn encode_geometry(mp: &MultiPolygon<f64>) -> Result<Vec<u8>, StoreError> {
@@ -233,61 +338,52 @@ impl Store for SqliteStore {
         let ts = now();
         let tx = self.conn.transaction()?;
         let mut done = Upserted::default();
-        {
-            let mut get = tx.prepare(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"))?;
+        let empty: bool = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM people)", [], |r| r.get(0))?;
+        if empty {
+            // First import into an empty table: every row is new (the readers reject duplicate
+            // ids), so write them many rows per statement, with their history.
+            bulk_insert_people(&tx, people, &ts)?;
+            done.inserted = people.len();
+        } else {
+            // Insert first: a bulk import of new people costs one statement per row. Only
+            // when the id exists do we read the row to tell "updated" from "unchanged".
             let mut insert = tx.prepare(
-                "INSERT INTO people (id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, created_at, updated_at)
+                "INSERT OR IGNORE INTO people (id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
             )?;
+            let mut get = tx.prepare(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"))?;
             let mut update = tx.prepare(
                 "UPDATE people SET role = ?2, lon = ?3, lat = ?4, name = ?5, phone = ?6, email = ?7, interested = ?8,
                  active = ?9, adopted_block = ?10, home_block = ?11, updated_at = ?12 WHERE id = ?1",
             )?;
+            let mut history = HistoryWriter::new(&tx)?;
             for p in people {
-                let existing = get.query_row([&p.id], person_from_row).optional()?;
-                let action = match existing {
-                    Some(ref e) if e == p => {
-                        done.unchanged += 1;
-                        continue;
-                    }
-                    Some(_) => {
-                        done.updated += 1;
-                        update.execute(params![
-                            p.id,
-                            p.role.as_str(),
-                            p.lon,
-                            p.lat,
-                            p.name,
-                            p.phone,
-                            p.email,
-                            p.interested,
-                            p.active,
-                            p.adopted_block,
-                            p.home_block,
-                            ts
-                        ])?;
-                        "update"
-                    }
-                    None => {
-                        done.inserted += 1;
-                        insert.execute(params![
-                            p.id,
-                            p.role.as_str(),
-                            p.lon,
-                            p.lat,
-                            p.name,
-                            p.phone,
-                            p.email,
-                            p.interested,
-                            p.active,
-                            p.adopted_block,
-                            p.home_block,
-                            ts
-                        ])?;
-                        "insert"
-                    }
+                let values = params![
+                    p.id,
+                    p.role.as_str(),
+                    p.lon,
+                    p.lat,
+                    p.name,
+                    p.phone,
+                    p.email,
+                    p.interested,
+                    p.active,
+                    p.adopted_block,
+                    p.home_block,
+                    ts
+                ];
+                let action = if insert.execute(values)? == 1 {
+                    done.inserted += 1;
+                    "insert"
+                } else if get.query_row([&p.id], person_from_row)? == *p {
+                    done.unchanged += 1;
+                    continue;
+                } else {
+                    update.execute(values)?;
+                    done.updated += 1;
+                    "update"
                 };
-                Self::history(&tx, &ts, "person", &p.id, action, Some((&p.role, p.covering_block(), p.active)), None)?;
+                history.write(&ts, "person", &p.id, action, Some((&p.role, p.covering_block(), p.active)), None)?;
             }
         }
         let detail = serde_json::json!({ "kind": "people", "source": source, "report": done }).to_string();
@@ -674,5 +770,28 @@ mod tests {
         drop(SqliteStore::open(&path).unwrap());
         Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
         assert!(matches!(SqliteStore::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+    }
+
+    #[test]
+    fn bulk_first_import_keeps_indexes_and_history() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store.replace_blocks(&[block("A", 0.0)], &[], &[], "t").unwrap();
+        let people: Vec<Person> = (0..12_345).map(|i| person(&format!("p{i:05}"), Role::Resident, Some("A"))).collect();
+        let before = store.history_len().unwrap();
+        assert_eq!(store.upsert_people(&people, "t").unwrap().inserted, 12_345);
+        assert_eq!(store.history_len().unwrap() - before, 12_345 + 1);
+        let indexes: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'people' AND sql IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 2);
+        assert_eq!(store.person("p12344").unwrap().unwrap(), people[12_344]);
+        assert_eq!(store.coverage_counts().unwrap().0["A"].residents, 12_345);
+        // A second import of the same rows takes the per-row path and changes nothing.
+        assert_eq!(store.upsert_people(&people, "t").unwrap().unchanged, 12_345);
     }
 }
