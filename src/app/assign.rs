@@ -84,7 +84,6 @@ pub fn assign_csv<R: Read, W: Write>(
         }
     }
     flush(&mut chunk, &mut points, &mut report)?;
-    drop(flush);
     report.outside -= report.rejected.len() as u64;
     writer.flush().map_err(|e| AppError::Output(e.to_string()))?;
     Ok(report)

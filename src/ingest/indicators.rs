@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use super::tabular::{Header, cell, line_of, parse_number};
+use super::tabular::{Header, cell, data_rows, line_of, parse_number, reject_at};
 use super::{IngestError, Rejection};
 use crate::core::IndicatorValue;
 
@@ -69,30 +69,16 @@ pub fn read_indicators<R: Read>(reader: R, file: &str) -> Result<IndicatorsRead,
     }
     let mut out = IndicatorsRead::default();
     let mut seen: HashMap<(String, String, Option<String>), u64> = HashMap::new();
-    for result in csv.records() {
-        let record = match result {
+    for row in data_rows(&mut csv, file) {
+        let record = match row {
             Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                out.rejected.push(Rejection {
-                    file: file.into(),
-                    location: format!("line {line}"),
-                    field: None,
-                    reason: format!("malformed CSV: {e}"),
-                });
+            Err(rejection) => {
+                out.rejected.push(rejection);
                 continue;
             }
         };
-        if record.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
         let line = line_of(&record);
-        let reject = |field: &str, reason: String| Rejection {
-            file: file.into(),
-            location: format!("line {line}"),
-            field: Some(field.into()),
-            reason,
-        };
+        let reject = |field: &str, reason: String| reject_at(file, line, Some(field), reason);
         let Some(block_id) = cell(&record, Some(block_c)).map(str::to_string) else {
             out.rejected.push(reject("block_id", "missing block_id".into()));
             continue;

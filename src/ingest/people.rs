@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use super::tabular::{Header, LocationColumns, cell, line_of, parse_bool};
+use super::tabular::{Header, LocationColumns, cell, line_of, parse_bool, reject_at};
 use super::{Crs, IngestError, Rejection};
 use crate::core::{Person, Role};
 
@@ -84,12 +84,7 @@ pub fn read_people<R: Read>(
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                out.rejected.push(Rejection {
-                    file: file.into(),
-                    location: format!("line {line}"),
-                    field: None,
-                    reason: format!("malformed CSV: {e}"),
-                });
+                out.rejected.push(reject_at(file, line, None, format!("malformed CSV: {e}")));
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     return Err(format_err(format!("read failed: {e}")));
                 }
@@ -101,12 +96,7 @@ pub fn read_people<R: Read>(
             progress(record.position().map_or(0, |p| p.byte()));
         }
         let line = line_of(&record);
-        let reject = |field: Option<&str>, reason: String| Rejection {
-            file: file.into(),
-            location: format!("line {line}"),
-            field: field.map(str::to_string),
-            reason,
-        };
+        let reject = |field: Option<&str>, reason: String| reject_at(file, line, field, reason);
         if record.iter().all(|c| c.trim().is_empty()) {
             continue; // blank line
         }

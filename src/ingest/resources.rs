@@ -10,7 +10,7 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use super::tabular::{Header, LocationColumns, cell, line_of};
+use super::tabular::{Header, LocationColumns, cell, data_rows, line_of, reject_at};
 use super::{Crs, IngestError, Rejection};
 use crate::core::{Attributes, Resource};
 
@@ -88,30 +88,16 @@ pub fn read_resources_csv<R: Read>(
         [id_c, name_c, cat_c, addr_c, phone_c, email_c, url_c].into_iter().flatten().chain(loc_cols).collect();
     let mut out = ResourcesRead::default();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for result in csv.records() {
-        let record = match result {
+    for row in data_rows(&mut csv, file) {
+        let record = match row {
             Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                out.rejected.push(Rejection {
-                    file: file.into(),
-                    location: format!("line {line}"),
-                    field: None,
-                    reason: format!("malformed CSV: {e}"),
-                });
+            Err(rejection) => {
+                out.rejected.push(rejection);
                 continue;
             }
         };
-        if record.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
         let line = line_of(&record);
-        let reject = |field: &str, reason: String| Rejection {
-            file: file.into(),
-            location: format!("line {line}"),
-            field: Some(field.into()),
-            reason,
-        };
+        let reject = |field: &str, reason: String| reject_at(file, line, Some(field), reason);
         let (lon, lat) = match location.read(&record, crs) {
             Ok(p) => p,
             Err((field, reason)) => {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::Crs;
+use super::{Crs, Rejection};
 
 /// Header positions by lower-cased, trimmed name (a UTF-8 BOM on the first name is dropped).
 pub struct Header {
@@ -142,6 +142,35 @@ pub fn check_lon_lat(lon: f64, lat: f64) -> Result<(), (String, String)> {
         return Err(("lat".into(), format!("latitude {lat} is outside -90..90{hint}")));
     }
     Ok(())
+}
+
+/// The data rows of a CSV, skipping blank lines. A malformed row becomes a [`Rejection`]; a read
+/// error ends the iteration with one.
+pub fn data_rows<'a, R: std::io::Read + 'a>(
+    csv: &'a mut csv::Reader<R>,
+    file: &'a str,
+) -> impl Iterator<Item = Result<csv::StringRecord, Rejection>> + 'a {
+    let mut failed = false;
+    csv.records()
+        .map_while(move |r| {
+            if failed {
+                return None;
+            }
+            Some(match r {
+                Ok(record) => Ok(record),
+                Err(e) => {
+                    failed = matches!(e.kind(), csv::ErrorKind::Io(_));
+                    let line = e.position().map_or(0, |p| p.line());
+                    Err(reject_at(file, line, None, format!("malformed CSV: {e}")))
+                }
+            })
+        })
+        .filter(|r| r.as_ref().map_or(true, |rec| !rec.iter().all(|c| c.trim().is_empty())))
+}
+
+/// A rejection of CSV line `line`.
+pub fn reject_at(file: &str, line: u64, field: Option<&str>, reason: String) -> Rejection {
+    Rejection { file: file.into(), location: format!("line {line}"), field: field.map(str::to_string), reason }
 }
 
 /// The CSV line a record starts on (1-based, header = line 1).
