@@ -9,5 +9,6 @@ pub mod app;
 pub mod core;
 pub mod demo;
 pub mod export;
+pub mod http;
 pub mod ingest;
 pub mod store;

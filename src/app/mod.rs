@@ -3,7 +3,11 @@
 //! parsing and no output formatting here.
 
 mod assign;
+pub mod history;
 mod imports;
+pub mod layers;
+pub mod people;
+pub mod tokens;
 
 use std::path::PathBuf;
 

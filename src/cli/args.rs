@@ -38,6 +38,11 @@ pub enum Command {
     /// Generate or load the demo catchment.
     #[command(subcommand)]
     Demo(Demo),
+    /// Create, list or revoke bearer tokens for the HTTP service.
+    #[command(subcommand)]
+    Token(Token),
+    /// Serve the public layers over HTTP: OGC API – Features, coverage and health.
+    Serve(ServeArgs),
 }
 
 /// What to import.
@@ -216,4 +221,57 @@ pub struct DemoLoad {
     /// Folder written by `belong demo generate`.
     #[arg(long, default_value = "data", value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, env = "BELONG_ADDR", default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    pub addr: std::net::SocketAddr,
+    /// Origin allowed by CORS (repeatable); default: any origin, since the layers are public.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// Cancel requests that take longer than this, in seconds (408).
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+    /// Largest request body accepted, in bytes (413).
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body: usize,
+    /// Active ambassadors a block needs to count as covered.
+    #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub target: u32,
+    /// Public base URL for links, e.g. https://maps.example.org/belong when behind a proxy
+    /// (default: http://{Host header}).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Folder with the demo catchment, loaded when the database has no blocks.
+    #[arg(long, default_value = "data", value_name = "DIR")]
+    pub demo_dir: PathBuf,
+    /// Require a bearer token (any role) on every endpoint but /health, public layers included.
+    #[arg(long, env = "BELONG_PRIVATE")]
+    pub private: bool,
+}
+
+/// `token`.
+#[derive(Debug, Subcommand)]
+pub enum Token {
+    /// Create a token; it is printed once, alone on the last line of stdout, and only its hash
+    /// is stored.
+    Create {
+        /// What the token may do: viewer (public layers), recruiter (also reads people),
+        /// manager (also writes people and imports).
+        #[arg(long, value_parser = clap::value_parser!(belong::core::AccessRole))]
+        role: belong::core::AccessRole,
+        /// A label to recognise it by in `belong token list`.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (ids, roles, names, dates; never the secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The id shown by `belong token list`.
+        id: i64,
+    },
 }

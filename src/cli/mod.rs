@@ -128,11 +128,52 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             }
             Ok(Outcome::Done)
         }
+        Command::Token(t) => {
+            let mut store = open_store(&cli)?;
+            token(&mut store, t)
+        }
         Command::Demo(Demo::Load(l)) => {
             let mut store = open_store(&cli)?;
             demo_load(&mut store, &l.dir, cli.quiet)
         }
+        Command::Serve(s) => serve(&cli, s),
     }
+}
+
+/// `belong serve`: load the demo into an empty database, then serve until SIGINT/SIGTERM.
+fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
+    let mut store = open_store(cli)?;
+    if store.block_ids()?.is_empty() {
+        if s.demo_dir.join("blocks.shp").exists() {
+            eprintln!("{} has no blocks: loading the demo from {}", cli.db.display(), s.demo_dir.display());
+            demo_load(&mut store, &s.demo_dir, true)?;
+        } else {
+            eprintln!(
+                "warning: {} has no blocks and {} holds no demo; serving an empty catchment",
+                cli.db.display(),
+                s.demo_dir.display()
+            );
+        }
+    }
+    let config = belong::http::ServeConfig {
+        target: s.target,
+        base_url: s.base_url.clone(),
+        cors_origins: s.cors_origins.clone(),
+        request_timeout: std::time::Duration::from_secs(s.request_timeout),
+        max_body: s.max_body,
+        private: s.private,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async {
+        let state = belong::http::AppState::new(store, config).await.context("loading the layers")?;
+        belong::http::serve(state, s.addr, |addr| {
+            println!("listening on http://{addr}");
+            let _ = io::stdout().flush();
+        })
+        .await
+        .with_context(|| format!("serving on {}", s.addr))
+    })?;
+    Ok(Outcome::Done)
 }
 
 /// Import everything `belong demo generate` wrote in `dir`.
@@ -332,4 +373,35 @@ fn export(store: &SqliteStore, e: &args::ExportArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn token(store: &mut SqliteStore, t: &args::Token) -> Result<Outcome> {
+    match t {
+        args::Token::Create { role, name } => {
+            let new = app::tokens::create_token(store, *role, name.as_deref())?;
+            println!("created token {} with role {} (shown once; only its hash is stored):", new.id, new.role);
+            println!("{}", new.token);
+        }
+        args::Token::List => {
+            let tokens = store.tokens()?;
+            println!("{:>4}  {:<9}  {:<24}  {:<24}  name", "id", "role", "created", "revoked");
+            for t in tokens {
+                println!(
+                    "{:>4}  {:<9}  {:<24}  {:<24}  {}",
+                    t.id,
+                    t.role,
+                    t.created_at,
+                    t.revoked_at.as_deref().unwrap_or("-"),
+                    t.name.as_deref().unwrap_or("")
+                );
+            }
+        }
+        args::Token::Revoke { id } => {
+            if !store.revoke_token(*id)? {
+                bail!("no live token with id {id} (see `belong token list`)");
+            }
+            println!("revoked token {id}");
+        }
+    }
+    Ok(Outcome::Done)
 }

@@ -1,6 +1,7 @@
 //! The domain: blocks, people, resources, indicators, the spatial index and coverage.
 //! No SQL, no HTTP, no file formats here; every coordinate is WGS84 lon/lat degrees.
 
+pub mod access;
 pub mod block;
 pub mod coverage;
 pub mod index;
@@ -8,6 +9,7 @@ pub mod indicator;
 pub mod person;
 pub mod resource;
 
+pub use access::AccessRole;
 pub use block::Block;
 pub use coverage::{BlockCoverage, CoverageReport, CoverageSummary};
 pub use index::BlockIndex;

@@ -100,6 +100,41 @@ pub struct PeopleFilter {
     pub interested: Option<bool>,
 }
 
+/// One person or block change from the history table. Carries no personal data: ids, the
+/// role, the block the person counts for and whether they are active.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEvent {
+    /// RFC 3339 UTC.
+    pub ts: String,
+    /// `person` or `block`.
+    pub entity: String,
+    /// Person or block id.
+    pub entity_id: String,
+    /// `insert`, `update`, `delete` or `reassign`.
+    pub action: String,
+    /// For people: the role after the change.
+    pub role: Option<crate::core::Role>,
+    /// For people: the block they count for after the change (`None`: outside).
+    pub block_id: Option<String>,
+    /// For people: active after the change (`false` once deleted).
+    pub active: Option<bool>,
+}
+
+/// A stored bearer token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Stable number, used to revoke.
+    pub id: i64,
+    /// What it grants.
+    pub role: crate::core::AccessRole,
+    /// Free-text label ("Ana's laptop").
+    pub name: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC, when revoked.
+    pub revoked_at: Option<String>,
+}
+
 /// The storage contract. Every write is one transaction and appends to the history table.
 pub trait Store {
     /// Replace the whole catchment and apply the given reassignments of people and resources,
@@ -123,6 +158,8 @@ pub trait Store {
     fn person(&self, id: &str) -> Result<Option<Person>, StoreError>;
     /// People matching the filter, in id order.
     fn people(&self, filter: &PeopleFilter) -> Result<Vec<Person>, StoreError>;
+    /// One page of the people matching the filter, in id order, and how many match in all.
+    fn people_page(&self, filter: &PeopleFilter, offset: u64, limit: u64) -> Result<(Vec<Person>, u64), StoreError>;
     /// Every person's id and location (for reassignment).
     fn people_locations(&self) -> Result<Vec<Located>, StoreError>;
     /// Insert or update resources by id.
@@ -143,6 +180,21 @@ pub trait Store {
     /// Per-block resident and active-ambassador counts, plus the number of people outside.
     /// Adoptions of blocks that no longer exist fall back to the ambassador's home block.
     fn coverage_counts(&self) -> Result<(HashMap<String, BlockCounts>, u64), StoreError>;
+    /// Store a new token's hash; returns its id.
+    fn create_token(
+        &mut self,
+        hash: &str,
+        role: crate::core::AccessRole,
+        name: Option<&str>,
+    ) -> Result<i64, StoreError>;
+    /// Every token, newest last.
+    fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+    /// The live (not revoked) token with this hash.
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenInfo>, StoreError>;
+    /// Revoke a token; `false` when there is no such live token.
+    fn revoke_token(&mut self, id: i64) -> Result<bool, StoreError>;
     /// Number of history rows (for tests and `belong status`).
     fn history_len(&self) -> Result<u64, StoreError>;
+    /// The person and block rows of the history, oldest first (for coverage over time).
+    fn history_events(&self) -> Result<Vec<HistoryEvent>, StoreError>;
 }

@@ -33,6 +33,8 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;                         -- one B-tree keyed by id: half the work per upsert
     CREATE INDEX people_home_block ON people (home_block);
     CREATE INDEX people_adopted_block ON people (adopted_block) WHERE adopted_block IS NOT NULL;
+    -- Covers the coverage GROUP BYs, so they never touch the table itself.
+    CREATE INDEX people_coverage ON people (role, home_block, active, adopted_block);
     CREATE TABLE resources (
         id         TEXT PRIMARY KEY NOT NULL,
         name       TEXT,
@@ -68,6 +70,17 @@ const MIGRATIONS: &[&str] = &[
         detail    TEXT                       -- JSON, never personal data
     );
     -- No index on ts: seq grows with ts, so time ranges are seq ranges.
+    "#,
+    // 2: bearer tokens. Only a SHA-256 of each token is kept.
+    r#"
+    CREATE TABLE tokens (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash       TEXT NOT NULL UNIQUE,      -- hex SHA-256 of the token
+        role       TEXT NOT NULL CHECK (role IN ('viewer', 'recruiter', 'manager')),
+        name       TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
     "#,
 ];
 

@@ -8,9 +8,11 @@ use geozero::wkb::Wkb;
 use geozero::{CoordDimensions, ToGeo, ToWkb};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{BlocksReplaced, Located, PeopleFilter, Reassignment, Store, StoreError, Upserted, schema};
+use super::{
+    BlocksReplaced, HistoryEvent, Located, PeopleFilter, Reassignment, Store, StoreError, TokenInfo, Upserted, schema,
+};
 use crate::core::coverage::BlockCounts;
-use crate::core::{Attributes, Block, IndicatorValue, Person, Resource, Role};
+use crate::core::{AccessRole, Attributes, Block, IndicatorValue, Person, Resource, Role};
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -425,6 +427,24 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn people_page(&self, filter: &PeopleFilter, offset: u64, limit: u64) -> Result<(Vec<Person>, u64), StoreError> {
+        const WHERE: &str = "WHERE (?1 IS NULL OR role = ?1)
+               AND (?2 IS NULL OR home_block = ?2 OR adopted_block = ?2)
+               AND (?3 IS NULL OR interested = ?3)";
+        let role = filter.role.map(|r| r.as_str());
+        let matched: i64 = self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM people {WHERE}"),
+            params![role, filter.block_id, filter.interested],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {PERSON_COLUMNS} FROM people {WHERE} ORDER BY id LIMIT ?4 OFFSET ?5"))?;
+        let (limit, offset) = (i64::try_from(limit).unwrap_or(i64::MAX), i64::try_from(offset).unwrap_or(i64::MAX));
+        let rows = stmt.query_map(params![role, filter.block_id, filter.interested, limit, offset], person_from_row)?;
+        Ok((rows.collect::<Result<_, _>>()?, matched as u64))
+    }
+
     fn people_locations(&self) -> Result<Vec<Located>, StoreError> {
         locations(&self.conn, "SELECT id, lon, lat, home_block FROM people ORDER BY id")
     }
@@ -640,10 +660,70 @@ impl Store for SqliteStore {
         Ok((counts, outside as u64))
     }
 
+    fn create_token(&mut self, hash: &str, role: AccessRole, name: Option<&str>) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO tokens (hash, role, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash, role.as_str(), name, now()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id, role, name, created_at, revoked_at FROM tokens ORDER BY id")?;
+        let rows = stmt.query_map([], token_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenInfo>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, role, name, created_at, revoked_at FROM tokens WHERE hash = ?1 AND revoked_at IS NULL",
+                [hash],
+                token_from_row,
+            )
+            .optional()?)
+    }
+
+    fn revoke_token(&mut self, id: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now()])?;
+        Ok(n == 1)
+    }
+
+    fn history_events(&self) -> Result<Vec<HistoryEvent>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT ts, entity, entity_id, action, role, block_id, active FROM history
+             WHERE entity IN ('person', 'block') ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let role: Option<String> = r.get(4)?;
+            Ok(HistoryEvent {
+                ts: r.get(0)?,
+                entity: r.get(1)?,
+                entity_id: r.get(2)?,
+                action: r.get(3)?,
+                role: role.map(|t| if t == "ambassador" { Role::Ambassador } else { Role::Resident }),
+                block_id: r.get(5)?,
+                active: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn history_len(&self) -> Result<u64, StoreError> {
         let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))?;
         Ok(n as u64)
     }
+}
+
+fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    let role: String = row.get(1)?;
+    let role = role
+        .parse()
+        .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into()))?;
+    Ok(TokenInfo { id: row.get(0)?, role, name: row.get(2)?, created_at: row.get(3)?, revoked_at: row.get(4)? })
 }
 
 fn locations(conn: &Connection, sql: &str) -> Result<Vec<Located>, StoreError> {
@@ -788,7 +868,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(indexes, 2);
+        assert_eq!(indexes, 3);
         assert_eq!(store.person("p12344").unwrap().unwrap(), people[12_344]);
         assert_eq!(store.coverage_counts().unwrap().0["A"].residents, 12_345);
         // A second import of the same rows takes the per-row path and changes nothing.

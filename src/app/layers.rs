@@ -1,0 +1,648 @@
+//! The public layers as an immutable in-memory snapshot, built once from the store and shared
+//! by every request: each feature is serialized to RFC 7946 GeoJSON once, and an R-tree of
+//! feature envelopes answers `bbox` queries. Rebuild the snapshot after every write.
+//!
+//! Public layers carry per-block counts only, never people.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use geo::{BoundingRect, Coord, Intersects, MultiPolygon, Rect};
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+use serde_json::{Map, Value};
+
+use super::AppError;
+use crate::core::{CoverageReport, Resource};
+use crate::export::{block_properties, latest_indicators, multipolygon_json, point_json, round7};
+use crate::store::Store;
+
+/// Id of the blocks collection.
+pub const BLOCKS: &str = "blocks";
+/// Id of the resources collection.
+pub const RESOURCES: &str = "resources";
+/// Id of the school-readiness collection.
+pub const SCHOOL_READINESS: &str = "school-readiness";
+/// The indicator served by the school-readiness collection.
+pub const SCHOOL_READINESS_INDICATOR: &str = "school_readiness";
+
+/// Everything the public read side serves, at one moment.
+#[derive(Debug)]
+pub struct Layers {
+    /// The collections, in the order they are listed.
+    pub collections: Vec<Collection>,
+    /// Coverage of the catchment for [`Layers::target`].
+    pub coverage: CoverageReport,
+    /// Active ambassadors a block needs to count as covered.
+    pub target: u32,
+    /// When the snapshot was built (UTC, RFC 3339).
+    pub built_at: String,
+}
+
+impl Layers {
+    /// Read the store and build the snapshot. CPU- and I/O-heavy: run it off the async workers.
+    pub fn build(store: &dyn Store, target: u32) -> Result<Layers, AppError> {
+        let blocks = store.blocks()?;
+        let coverage = super::coverage(store, target)?;
+        let indicators = store.indicators()?;
+        let resources = store.resources()?;
+        let latest = latest_indicators(&indicators);
+        let indicator_names: BTreeSet<&str> = latest.values().flat_map(|m| m.keys().copied()).collect();
+        let by_id: HashMap<&str, _> = coverage.blocks.iter().map(|c| (c.block_id.as_str(), c)).collect();
+
+        let mut block_features = Vec::with_capacity(blocks.len());
+        let mut readiness_features = Vec::with_capacity(blocks.len());
+        for b in &blocks {
+            let ind = latest.get(b.id.as_str());
+            let mut props = block_properties(b, by_id.get(b.id.as_str()).copied(), target, ind);
+            // Every feature carries every indicator (null when missing), so clients that infer a
+            // schema from the first page (GDAL, QGIS) see all columns.
+            for name in &indicator_names {
+                props.entry((*name).to_string()).or_insert(Value::Null);
+            }
+            // Geometry, interior point and envelope are computed once for both collections.
+            let place = Place::area(&b.geometry);
+            block_features.push(Feature::new(&b.id, &place, props));
+
+            let v = ind.and_then(|m| m.get(SCHOOL_READINESS_INDICATOR));
+            let mut p = Map::new();
+            p.insert("block_id".into(), b.id.clone().into());
+            p.insert("name".into(), b.name.clone().map_or(Value::Null, Value::from));
+            p.insert("value".into(), v.map_or(Value::Null, |(_, x)| number(*x)));
+            p.insert("date".into(), v.and_then(|(d, _)| *d).map_or(Value::Null, Value::from));
+            p.insert("no_data".into(), v.is_none().into());
+            readiness_features.push(Feature::new(&b.id, &place, p));
+        }
+        let resource_features = resources.iter().map(resource_feature).collect();
+
+        let collections = vec![
+            Collection::new(
+                BLOCKS,
+                "Blocks",
+                "Census blocks of the catchment with residents, active ambassadors, coverage \
+                 (covered when ambassadors >= target) and the latest indicator values.",
+                GeometryKind::MultiPolygon,
+                block_features,
+            ),
+            Collection::new(
+                RESOURCES,
+                "Resources",
+                "Community resources (partner organisations, schools, clinics, food banks, \
+                 shelters) with their category, public contact fields and block.",
+                GeometryKind::Point,
+                resource_features,
+            ),
+            Collection::new(
+                SCHOOL_READINESS,
+                "School readiness",
+                "School readiness per block: the latest value and its date; `no_data` is true \
+                 where there is no value (never zero).",
+                GeometryKind::MultiPolygon,
+                readiness_features,
+            ),
+        ];
+        Ok(Layers {
+            collections,
+            coverage,
+            target,
+            built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        })
+    }
+
+    /// A collection by id.
+    pub fn collection(&self, id: &str) -> Option<&Collection> {
+        self.collections.iter().find(|c| c.id == id)
+    }
+
+    /// Blocks that are not covered, most residents first, then by block id.
+    pub fn uncovered(&self) -> Vec<UncoveredBlock> {
+        let names: HashMap<&str, Option<&str>> = self
+            .collection(BLOCKS)
+            .map(|c| {
+                c.features.iter().map(|f| (f.id.as_str(), f.properties.get("name").and_then(Value::as_str))).collect()
+            })
+            .unwrap_or_default();
+        let mut rows: Vec<_> = self.coverage.blocks.iter().filter(|b| !b.covered).collect();
+        rows.sort_by(|a, b| b.residents.cmp(&a.residents).then_with(|| a.block_id.cmp(&b.block_id)));
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, b)| UncoveredBlock {
+                block_id: b.block_id.clone(),
+                name: names.get(b.block_id.as_str()).copied().flatten().map(str::to_string),
+                residents: b.residents,
+                ambassadors: b.ambassadors,
+                rank: i as u64 + 1,
+            })
+            .collect()
+    }
+}
+
+/// One row of the ranked list of uncovered blocks.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UncoveredBlock {
+    /// Block id.
+    pub block_id: String,
+    /// Block name, if any.
+    pub name: Option<String>,
+    /// Residents living in the block.
+    pub residents: u64,
+    /// Active ambassadors covering it (fewer than the target).
+    pub ambassadors: u64,
+    /// 1 for the block with the most residents.
+    pub rank: u64,
+}
+
+fn number(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+fn resource_feature(r: &Resource) -> Feature {
+    let mut p = r.attributes.clone();
+    let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::from);
+    p.insert("id".into(), r.id.clone().into());
+    p.insert("name".into(), opt(&r.name));
+    p.insert("category".into(), r.category.clone().into());
+    p.insert("address".into(), opt(&r.address));
+    p.insert("phone".into(), opt(&r.phone));
+    p.insert("email".into(), opt(&r.email));
+    p.insert("url".into(), opt(&r.url));
+    p.insert("block_id".into(), opt(&r.block_id));
+    Feature::new(&r.id, &Place::point(r.lon, r.lat), p)
+}
+
+/// The geometry type of a collection's features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeometryKind {
+    /// Points (resources).
+    Point,
+    /// Polygons and multipolygons (blocks), always served as MultiPolygon.
+    MultiPolygon,
+}
+
+/// How a property is compared by an equality filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropertyKind {
+    /// `true`/`false` (`1`/`0` accepted).
+    Boolean,
+    /// Whole numbers, compared numerically.
+    Integer,
+    /// Numbers, compared numerically.
+    Number,
+    /// Text, compared exactly.
+    String,
+}
+
+impl PropertyKind {
+    /// The JSON Schema type name.
+    pub fn json_type(self) -> &'static str {
+        match self {
+            PropertyKind::Boolean => "boolean",
+            PropertyKind::Integer => "integer",
+            PropertyKind::Number => "number",
+            PropertyKind::String => "string",
+        }
+    }
+
+    fn of(v: &Value) -> Option<PropertyKind> {
+        match v {
+            Value::Bool(_) => Some(PropertyKind::Boolean),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Some(PropertyKind::Integer),
+            Value::Number(_) => Some(PropertyKind::Number),
+            Value::String(_) => Some(PropertyKind::String),
+            Value::Null => None,
+            _ => Some(PropertyKind::String),
+        }
+    }
+
+    fn merge(self, other: PropertyKind) -> PropertyKind {
+        use PropertyKind::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Integer, Number) | (Number, Integer) => Number,
+            _ => String,
+        }
+    }
+}
+
+/// A property of a collection's features, usable as an equality filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Property {
+    /// Property name, as in the features.
+    pub name: String,
+    /// How values compare.
+    pub kind: PropertyKind,
+}
+
+/// Where a feature is, for exact `bbox` tests (WGS84 lon/lat).
+#[derive(Debug, Clone)]
+enum Shape {
+    Point(f64, f64),
+    Area(Arc<MultiPolygon<f64>>),
+}
+
+/// A geometry with what is derived from it, computed once and shared by every collection that
+/// shows it (blocks and school readiness share the block polygons).
+#[derive(Debug, Clone)]
+struct Place {
+    shape: Shape,
+    /// RFC 7946 geometry object, serialized.
+    json: Arc<str>,
+    point: Option<(f64, f64)>,
+    envelope: Option<[f64; 4]>,
+}
+
+impl Place {
+    fn area(mp: &MultiPolygon<f64>) -> Place {
+        use geo::InteriorPoint;
+        Place {
+            json: multipolygon_json(mp).to_string().into(),
+            point: mp.interior_point().map(|p| (round7(p.x()), round7(p.y()))),
+            envelope: mp.bounding_rect().map(|r| [r.min().x, r.min().y, r.max().x, r.max().y]),
+            shape: Shape::Area(Arc::new(mp.clone())),
+        }
+    }
+
+    fn point(lon: f64, lat: f64) -> Place {
+        Place {
+            json: point_json(lon, lat).to_string().into(),
+            point: Some((round7(lon), round7(lat))),
+            envelope: Some([lon, lat, lon, lat]),
+            shape: Shape::Point(lon, lat),
+        }
+    }
+}
+
+/// One feature, serialized once.
+#[derive(Debug, Clone)]
+pub struct Feature {
+    /// Feature id (a string, as RFC 7946 allows and block ids need).
+    pub id: String,
+    /// The whole Feature object as compact JSON.
+    pub json: Box<str>,
+    /// Its properties, for filters and CSV.
+    pub properties: Map<String, Value>,
+    /// A representative point (WGS84 lon, lat): the point itself, or an interior point of a
+    /// polygon, for CSV.
+    pub point: Option<(f64, f64)>,
+    shape: Shape,
+    envelope: Option<[f64; 4]>,
+}
+
+impl Feature {
+    fn new(id: &str, place: &Place, properties: Map<String, Value>) -> Feature {
+        let id_json = Value::from(id).to_string();
+        // Serializing a map of JSON values cannot fail.
+        let props_json = serde_json::to_string(&properties).unwrap_or_else(|_| "{}".into());
+        let json = format!(
+            "{{\"type\":\"Feature\",\"id\":{id_json},\"geometry\":{},\"properties\":{props_json}}}",
+            place.json
+        );
+        Feature {
+            id: id.to_string(),
+            json: json.into_boxed_str(),
+            properties,
+            point: place.point,
+            shape: place.shape.clone(),
+            envelope: place.envelope,
+        }
+    }
+
+    fn intersects(&self, bbox: &Rect<f64>) -> bool {
+        match &self.shape {
+            Shape::Point(x, y) => bbox.intersects(&Coord { x: *x, y: *y }),
+            Shape::Area(mp) => mp.intersects(bbox),
+        }
+    }
+}
+
+/// A validated item query: bounding box and equality filters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemQuery {
+    /// `[min lon, min lat, max lon, max lat]`, CRS84; features whose geometry intersects it.
+    pub bbox: Option<[f64; 4]>,
+    /// Property name and the raw text to compare with (parsed by the property's kind).
+    pub filters: Vec<(String, String)>,
+    /// Only features whose date falls in this range (collections without dates match nothing).
+    pub datetime: Option<DateRange>,
+}
+
+/// A closed range of UTC calendar days; `None` ends are open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DateRange {
+    /// First day, inclusive.
+    pub start: Option<NaiveDate>,
+    /// Last day, inclusive.
+    pub end: Option<NaiveDate>,
+}
+
+impl DateRange {
+    /// Whether `day` is in the range.
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.start.is_none_or(|s| s <= day) && self.end.is_none_or(|e| day <= e)
+    }
+}
+
+/// Why a query was refused; the message is meant for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+/// The features a query selects, in collection order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matches {
+    /// Every feature of the collection.
+    All(usize),
+    /// These feature positions.
+    Some(Vec<usize>),
+}
+
+impl Matches {
+    /// How many features matched.
+    pub fn len(&self) -> usize {
+        match self {
+            Matches::All(n) => *n,
+            Matches::Some(v) => v.len(),
+        }
+    }
+
+    /// Whether nothing matched.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Positions `offset..offset + limit` of the matches.
+    pub fn page(&self, offset: usize, limit: usize) -> Vec<usize> {
+        let end = offset.saturating_add(limit).min(self.len());
+        let start = offset.min(end);
+        match self {
+            Matches::All(_) => (start..end).collect(),
+            Matches::Some(v) => v[start..end].to_vec(),
+        }
+    }
+}
+
+type Entry = GeomWithData<Rectangle<[f64; 2]>, usize>;
+
+/// One collection of features with its spatial index.
+#[derive(Debug)]
+pub struct Collection {
+    /// Collection id (used in URLs).
+    pub id: &'static str,
+    /// Human title.
+    pub title: &'static str,
+    /// Human description.
+    pub description: &'static str,
+    /// Geometry type of every feature.
+    pub geometry: GeometryKind,
+    /// Features in id order.
+    pub features: Vec<Feature>,
+    /// Properties seen on the features, in first-seen order, usable as filters.
+    pub properties: Vec<Property>,
+    /// `[min lon, min lat, max lon, max lat]` of every feature (CRS84), `None` when empty.
+    pub extent: Option<[f64; 4]>,
+    /// The property holding each feature's date (`YYYY-MM-DD`), if the collection has one.
+    pub temporal: Option<&'static str>,
+    /// First and last date of the features (the temporal extent), if any has one.
+    pub temporal_extent: Option<(NaiveDate, NaiveDate)>,
+    by_id: HashMap<String, usize>,
+    index: RTree<Entry>,
+    /// Property name → value → ascending feature positions, for equality filters.
+    equality: HashMap<String, HashMap<Key, Vec<usize>>>,
+}
+
+impl Collection {
+    fn new(
+        id: &'static str,
+        title: &'static str,
+        description: &'static str,
+        geometry: GeometryKind,
+        features: Vec<Feature>,
+    ) -> Collection {
+        // (property, whether a non-null value was seen: a leading null says nothing about the kind)
+        let mut properties: Vec<(Property, bool)> = Vec::new();
+        let mut pos: HashMap<String, usize> = HashMap::new();
+        let mut extent: Option<[f64; 4]> = None;
+        let mut entries = Vec::with_capacity(features.len());
+        let mut equality: HashMap<String, HashMap<Key, Vec<usize>>> = HashMap::new();
+        for (i, f) in features.iter().enumerate() {
+            for (name, value) in &f.properties {
+                if let Some(key) = Key::of(value) {
+                    match equality.get_mut(name) {
+                        Some(m) => m.entry(key).or_default().push(i),
+                        None => {
+                            equality.insert(name.clone(), HashMap::from([(key, vec![i])]));
+                        }
+                    }
+                }
+                let kind = PropertyKind::of(value);
+                match pos.get(name) {
+                    Some(&p) => {
+                        if let Some(k) = kind {
+                            let (prop, seen) = &mut properties[p];
+                            prop.kind = if *seen { prop.kind.merge(k) } else { k };
+                            *seen = true;
+                        }
+                    }
+                    None => {
+                        pos.insert(name.clone(), properties.len());
+                        let prop = Property { name: name.clone(), kind: kind.unwrap_or(PropertyKind::String) };
+                        properties.push((prop, kind.is_some()));
+                    }
+                }
+            }
+            if let Some(e) = f.envelope {
+                extent = Some(match extent {
+                    None => e,
+                    Some(x) => [x[0].min(e[0]), x[1].min(e[1]), x[2].max(e[2]), x[3].max(e[3])],
+                });
+                entries.push(GeomWithData::new(Rectangle::from_corners([e[0], e[1]], [e[2], e[3]]), i));
+            }
+        }
+        let by_id = features.iter().enumerate().map(|(i, f)| (f.id.clone(), i)).collect();
+        let temporal = (id == SCHOOL_READINESS).then_some("date");
+        let temporal_extent = temporal.and_then(|name| {
+            let mut dates = features.iter().filter_map(|f| feature_date(f, name));
+            let first = dates.next()?;
+            Some(dates.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d))))
+        });
+        Collection {
+            id,
+            title,
+            description,
+            geometry,
+            features,
+            properties: properties.into_iter().map(|(p, _)| p).collect(),
+            extent,
+            temporal,
+            temporal_extent,
+            by_id,
+            index: RTree::bulk_load(entries),
+            equality,
+        }
+    }
+
+    /// A feature by id.
+    pub fn feature(&self, id: &str) -> Option<&Feature> {
+        self.by_id.get(id).map(|&i| &self.features[i])
+    }
+
+    /// A property by name.
+    pub fn property(&self, name: &str) -> Option<&Property> {
+        self.properties.iter().find(|p| p.name == name)
+    }
+
+    /// The features that intersect the bbox and equal every filter, in collection order.
+    /// Filters on unknown properties and values that do not parse as the property's kind are
+    /// refused with a precise message.
+    pub fn query(&self, q: &ItemQuery) -> Result<Matches, QueryError> {
+        // Each filter becomes the ascending list of positions whose value equals it.
+        let mut lists: Vec<Vec<usize>> = Vec::with_capacity(q.filters.len());
+        for (name, raw) in &q.filters {
+            let p = self.property(name).ok_or_else(|| {
+                QueryError(format!("unknown parameter '{name}': not a property of collection '{}'", self.id))
+            })?;
+            let keys = Wanted::parse(p, raw)?.keys();
+            let index = self.equality.get(name.as_str());
+            let mut list: Vec<usize> = Vec::new();
+            for k in &keys {
+                if let Some(hits) = index.and_then(|m| m.get(k)) {
+                    list.extend_from_slice(hits);
+                }
+            }
+            if keys.len() > 1 {
+                list.sort_unstable();
+                list.dedup();
+            }
+            lists.push(list);
+        }
+        lists.sort_by_key(Vec::len);
+        let candidates: Option<Vec<usize>> = lists.split_first().map(|(first, rest)| {
+            first.iter().copied().filter(|i| rest.iter().all(|l| l.binary_search(i).is_ok())).collect()
+        });
+        let matches = match (q.bbox, candidates) {
+            (None, None) => Matches::All(self.features.len()),
+            (None, Some(c)) => Matches::Some(c),
+            (Some([x0, y0, x1, y1]), candidates) => {
+                let rect = Rect::new(Coord { x: x0, y: y0 }, Coord { x: x1, y: y1 });
+                let env = AABB::from_corners([x0, y0], [x1, y1]);
+                let wanted = |i: &usize| candidates.as_ref().is_none_or(|c| c.binary_search(i).is_ok());
+                let mut hits: Vec<usize> = self
+                    .index
+                    .locate_in_envelope_intersecting(env)
+                    .map(|e| e.data)
+                    .filter(|i| wanted(i) && self.features[*i].intersects(&rect))
+                    .collect();
+                hits.sort_unstable();
+                Matches::Some(hits)
+            }
+        };
+        let Some(range) = q.datetime else { return Ok(matches) };
+        let in_range = |i: &usize| {
+            self.temporal.and_then(|t| feature_date(&self.features[*i], t)).is_some_and(|d| range.contains(d))
+        };
+        Ok(Matches::Some(match matches {
+            Matches::All(n) => (0..n).filter(in_range).collect(),
+            Matches::Some(v) => v.into_iter().filter(in_range).collect(),
+        }))
+    }
+}
+
+fn feature_date(f: &Feature, property: &str) -> Option<NaiveDate> {
+    let text = f.properties.get(property)?.as_str()?;
+    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// A filter value parsed by the property's kind.
+enum Wanted<'a> {
+    Bool(bool),
+    Number(f64),
+    Text(&'a str),
+}
+
+impl<'a> Wanted<'a> {
+    fn parse(p: &Property, raw: &'a str) -> Result<Wanted<'a>, QueryError> {
+        match p.kind {
+            PropertyKind::Boolean => match raw {
+                "true" | "1" => Ok(Wanted::Bool(true)),
+                "false" | "0" => Ok(Wanted::Bool(false)),
+                _ => Err(QueryError(format!("{}={raw:?}: expected true or false", p.name))),
+            },
+            PropertyKind::Integer | PropertyKind::Number => match raw.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Wanted::Number(v)),
+                _ => Err(QueryError(format!("{}={raw:?}: expected a number", p.name))),
+            },
+            PropertyKind::String => Ok(Wanted::Text(raw)),
+        }
+    }
+
+    /// The index keys a stored value may have to equal this one. Text also matches numbers
+    /// and booleans written the same way, for properties whose values are of mixed kinds.
+    fn keys(&self) -> Vec<Key> {
+        match self {
+            Wanted::Bool(b) => vec![Key::Bool(*b)],
+            Wanted::Number(n) => vec![Key::number(*n)],
+            Wanted::Text(t) => {
+                let mut keys = vec![Key::Text((*t).into())];
+                if let Some(n) = t.trim().parse::<f64>().ok().filter(|n| n.is_finite()) {
+                    keys.push(Key::number(n));
+                }
+                if let Ok(b) = t.parse::<bool>() {
+                    keys.push(Key::Bool(b));
+                }
+                keys
+            }
+        }
+    }
+}
+
+/// A property value as an equality-index key (numbers by value: `5` and `5.0` are equal).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Bool(bool),
+    Number(u64),
+    Text(Box<str>),
+}
+
+impl Key {
+    fn number(x: f64) -> Key {
+        // +0.0 and -0.0 are equal numbers with different bits.
+        Key::Number(if x == 0.0 { 0f64.to_bits() } else { x.to_bits() })
+    }
+
+    fn of(v: &Value) -> Option<Key> {
+        match v {
+            Value::Bool(b) => Some(Key::Bool(*b)),
+            Value::Number(n) => n.as_f64().map(Key::number),
+            Value::String(s) => Some(Key::Text(s.as_str().into())),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_clamp_to_the_matches() {
+        assert_eq!(Matches::All(5).page(3, 10), vec![3, 4]);
+        assert_eq!(Matches::Some(vec![1, 4, 9]).page(1, 1), vec![4]);
+        assert!(Matches::Some(vec![1]).page(usize::MAX, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn numbers_are_keys_by_value() {
+        assert_eq!(Key::of(&serde_json::json!(5)), Key::of(&serde_json::json!(5.0)));
+        assert_eq!(Key::number(0.0), Key::number(-0.0));
+        assert_ne!(Key::of(&serde_json::json!("5")), Key::of(&serde_json::json!(5)));
+    }
+
+    #[test]
+    fn date_ranges_are_inclusive_and_may_be_open() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let r = DateRange { start: Some(d("2025-01-01")), end: Some(d("2025-06-01")) };
+        assert!(r.contains(d("2025-01-01")) && r.contains(d("2025-06-01")) && !r.contains(d("2025-06-02")));
+        assert!(DateRange { start: None, end: Some(d("2025-01-01")) }.contains(d("1900-01-01")));
+    }
+}

@@ -1,0 +1,229 @@
+//! The HTTP service (`belong serve`): OGC API – Features (Core, GeoJSON, OpenAPI 3.0) over the
+//! public layers, coverage summaries and health. Handlers only translate HTTP to and from the
+//! use cases in [`crate::app`]; reads are served from an immutable in-memory snapshot
+//! ([`Layers`]) that [`AppState::refresh`] rebuilds after every write.
+
+mod auth;
+mod coverage;
+pub mod error;
+mod features;
+mod format;
+mod health;
+mod history;
+mod imports;
+mod ogc;
+mod openapi;
+mod people;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, header};
+use axum::routing::{get, post};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+pub use error::AppError;
+
+use crate::app::layers::Layers;
+use crate::store::SqliteStore;
+
+/// How the service behaves; parsed from the command line.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Active ambassadors a block needs to count as covered.
+    pub target: u32,
+    /// Public base URL for links (e.g. `https://maps.example.org/belong`), when behind a proxy;
+    /// `None` derives `http://{Host}` from each request.
+    pub base_url: Option<String>,
+    /// Origins allowed by CORS; empty allows any origin (the layers are public).
+    pub cors_origins: Vec<String>,
+    /// Requests taking longer are cancelled with 408.
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// Every endpoint but `/health` needs a bearer token (`belong serve --private`).
+    pub private: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            target: 1,
+            base_url: None,
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            max_body: 64 * 1024 * 1024,
+            private: false,
+        }
+    }
+}
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database; writes go through it, then [`AppState::refresh`].
+    pub store: Arc<Mutex<SqliteStore>>,
+    /// The current snapshot of the public layers, swapped atomically on refresh.
+    layers: Arc<ArcSwap<Layers>>,
+    /// Service configuration.
+    pub config: Arc<ServeConfig>,
+}
+
+impl AppState {
+    /// Build the first snapshot (off the async workers) and the state around it.
+    pub async fn new(store: SqliteStore, config: ServeConfig) -> Result<AppState, AppError> {
+        let store = Arc::new(Mutex::new(store));
+        let layers = build_layers(store.clone(), config.target).await?;
+        Ok(AppState { store, layers: Arc::new(ArcSwap::from_pointee(layers)), config: Arc::new(config) })
+    }
+
+    /// The same store and snapshot with another configuration (note: the snapshot keeps the
+    /// old target until the next [`AppState::refresh`]).
+    pub fn with_config(&self, config: ServeConfig) -> AppState {
+        AppState { config: Arc::new(config), ..self.clone() }
+    }
+
+    /// The current snapshot.
+    pub fn layers(&self) -> Arc<Layers> {
+        self.layers.load_full()
+    }
+
+    /// Rebuild the snapshot from the store and publish it; requests in flight keep the old one.
+    pub async fn refresh(&self) -> Result<(), AppError> {
+        let layers = build_layers(self.store.clone(), self.config.target).await?;
+        self.layers.store(Arc::new(layers));
+        Ok(())
+    }
+}
+
+async fn build_layers(store: Arc<Mutex<SqliteStore>>, target: u32) -> Result<Layers, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
+        Ok(Layers::build(&*store, target)?)
+    })
+    .await?
+}
+
+/// The base URL links are built from: `--base-url`, else `http://{Host}`.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(base) = &state.config.base_url {
+            return Ok(BaseUrl(base.trim_end_matches('/').to_string()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("localhost");
+        // A Host header is client input: keep only characters a host[:port] can have.
+        let clean: String =
+            host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')).collect();
+        Ok(BaseUrl(format!("http://{clean}")))
+    }
+}
+
+/// The router with every endpoint and middleware.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let authenticate = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
+    let routes = Router::new()
+        .route("/", get(ogc::landing))
+        .route("/conformance", get(ogc::conformance))
+        .route("/collections", get(ogc::collections))
+        .route("/collections/{collection_id}", get(ogc::collection))
+        .route("/collections/{collection_id}/items", get(features::items))
+        .route("/collections/{collection_id}/items/{feature_id}", get(features::item))
+        .route("/api", get(openapi::api))
+        .route("/api.html", get(openapi::api_html))
+        .route("/coverage", get(coverage::summary))
+        .route("/coverage/uncovered", get(coverage::uncovered))
+        .route("/coverage/history", get(history::history))
+        .route("/people", get(people::list).post(people::create))
+        .route("/people/import", post(people::import))
+        .route("/people/{id}", get(people::get_one).patch(people::update).delete(people::delete))
+        .route("/imports/blocks", post(imports::blocks))
+        .route("/imports/resources", post(imports::resources))
+        .route("/imports/indicators", post(imports::indicators))
+        .route("/health", get(health::health))
+        .fallback(error::not_found)
+        .with_state(state);
+
+    let cors = if config.cors_origins.is_empty() {
+        CorsLayer::new().allow_origin(Any)
+    } else {
+        let origins: Vec<HeaderValue> =
+            config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        CorsLayer::new().allow_origin(AllowOrigin::list(origins))
+    }
+    .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS, Method::POST, Method::PATCH, Method::DELETE])
+    .allow_headers([header::ACCEPT, header::CONTENT_TYPE, header::AUTHORIZATION]);
+
+    // Logs carry method, path (never the query string, which may hold filter values), status
+    // and latency: nothing personal.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+
+    // Outermost last: the problem+json rewrite sees the timeout's and the body limit's answers.
+    routes
+        .layer(authenticate)
+        .layer(DefaultBodyLimit::max(config.max_body))
+        .layer(RequestBodyLimitLayer::new(config.max_body))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(axum::middleware::map_response(error::problemize))
+        // Fastest level: a 1,000-feature page compresses ~5x either way, and the default level
+        // made compression, not serving, the bottleneck.
+        .layer(CompressionLayer::new().gzip(true).br(true).quality(CompressionLevel::Fastest))
+        .layer(cors)
+        .layer(trace)
+}
+
+/// Serve `state` on `addr` until SIGINT or SIGTERM, then finish the requests in flight.
+/// `on_ready` is called with the bound address (port 0 picks a free port).
+pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    on_ready(listener.local_addr()?);
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

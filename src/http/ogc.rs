@@ -1,0 +1,230 @@
+//! OGC API – Features metadata resources: the landing page, conformance, and the collections.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::format::{self, GEOJSON, JSON, QueryPairs};
+use super::{AppError, AppState, BaseUrl};
+use crate::app::layers::Collection;
+
+/// CRS84: WGS84 longitude/latitude, the only CRS served.
+pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+/// Media type of the OpenAPI 3.0 document.
+pub const OPENAPI_JSON: &str = "application/vnd.oai.openapi+json;version=3.0";
+
+/// The conformance classes implemented.
+pub const CONFORMANCE: [&str; 3] = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+];
+
+/// A hypermedia link.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Link {
+    /// Target URL.
+    pub href: String,
+    /// Relation: `self`, `alternate`, `next`, `prev`, `collection`, `items`, ...
+    pub rel: String,
+    /// Media type of the target.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Human title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+impl Link {
+    /// A link with a type and a title.
+    pub fn new(href: impl Into<String>, rel: &str, media_type: &str, title: &str) -> Link {
+        Link {
+            href: href.into(),
+            rel: rel.into(),
+            media_type: Some(media_type.into()),
+            title: (!title.is_empty()).then(|| title.into()),
+        }
+    }
+}
+
+/// The landing page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LandingPage {
+    /// Service title.
+    pub title: String,
+    /// What the service offers.
+    pub description: String,
+    /// `self`, `service-desc`, `service-doc`, `conformance`, `data`.
+    pub links: Vec<Link>,
+}
+
+/// The conformance declaration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Conformance {
+    /// Conformance class URIs.
+    #[serde(rename = "conformsTo")]
+    pub conforms_to: Vec<String>,
+}
+
+/// Spatial extent of a collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpatialExtent {
+    /// One bounding box `[min lon, min lat, max lon, max lat]`.
+    pub bbox: Vec<[f64; 4]>,
+    /// Always CRS84.
+    pub crs: String,
+}
+
+/// Extent of a collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Extent {
+    /// Spatial extent.
+    pub spatial: SpatialExtent,
+    /// Temporal extent, for collections whose features have a date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temporal: Option<TemporalExtent>,
+}
+
+/// Temporal extent of a collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemporalExtent {
+    /// One interval `[first date, last date]` (RFC 3339 dates).
+    pub interval: Vec<[String; 2]>,
+    /// Always the Gregorian calendar.
+    pub trs: String,
+}
+
+/// Description of one collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionInfo {
+    /// Collection id, as used in URLs.
+    pub id: String,
+    /// Human title.
+    pub title: String,
+    /// Human description.
+    pub description: String,
+    /// Extent of all features (absent when the collection is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extent: Option<Extent>,
+    /// Always `feature`.
+    #[serde(rename = "itemType")]
+    pub item_type: String,
+    /// CRSs features can be returned in (CRS84 only).
+    pub crs: Vec<String>,
+    /// `self`, `items`.
+    pub links: Vec<Link>,
+}
+
+/// The list of collections.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Collections {
+    /// `self`.
+    pub links: Vec<Link>,
+    /// Every collection.
+    pub collections: Vec<CollectionInfo>,
+}
+
+/// The landing page: what this service is, and links to everything else.
+#[utoipa::path(get, path = "/", tag = "Capabilities", operation_id = "getLandingPage",
+    params(("f" = Option<String>, Query, description = "Format: json")),
+    responses((status = 200, description = "The landing page", body = LandingPage, content_type = "application/json"),
+              (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn landing(BaseUrl(base): BaseUrl, q: QueryPairs) -> Result<Json<LandingPage>, AppError> {
+    q.only(&["f"])?;
+    format::json_only(&q)?;
+    Ok(Json(LandingPage {
+        title: "belong".into(),
+        description: "Census blocks with ambassador coverage, community resources and school readiness, \
+                      as OGC API – Features collections."
+            .into(),
+        links: vec![
+            Link::new(format!("{base}/"), "self", JSON, "This document"),
+            Link::new(format!("{base}/api"), "service-desc", OPENAPI_JSON, "The API definition (OpenAPI 3.0)"),
+            Link::new(format!("{base}/api.html"), "service-doc", "text/html", "The API documentation"),
+            Link::new(format!("{base}/conformance"), "conformance", JSON, "Conformance classes implemented"),
+            Link::new(format!("{base}/collections"), "data", JSON, "The feature collections"),
+        ],
+    }))
+}
+
+/// The conformance classes this service implements.
+#[utoipa::path(get, path = "/conformance", tag = "Capabilities", operation_id = "getConformanceDeclaration",
+    params(("f" = Option<String>, Query, description = "Format: json")),
+    responses((status = 200, description = "The conformance classes", body = Conformance, content_type = "application/json"),
+              (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn conformance(q: QueryPairs) -> Result<Json<Conformance>, AppError> {
+    q.only(&["f"])?;
+    format::json_only(&q)?;
+    Ok(Json(Conformance { conforms_to: CONFORMANCE.iter().map(|s| s.to_string()).collect() }))
+}
+
+fn info(base: &str, c: &Collection) -> CollectionInfo {
+    let url = format!("{base}/collections/{}", c.id);
+    CollectionInfo {
+        id: c.id.into(),
+        title: c.title.into(),
+        description: c.description.into(),
+        extent: c.extent.map(|b| Extent {
+            spatial: SpatialExtent { bbox: vec![b], crs: CRS84.into() },
+            temporal: c.temporal_extent.map(|(first, last)| TemporalExtent {
+                interval: vec![[format!("{first}T00:00:00Z"), format!("{last}T23:59:59Z")]],
+                trs: "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian".into(),
+            }),
+        }),
+        item_type: "feature".into(),
+        crs: vec![CRS84.into()],
+        links: vec![
+            Link::new(url.clone(), "self", JSON, "This collection"),
+            Link::new(format!("{url}/items"), "items", GEOJSON, "The features as GeoJSON"),
+            Link::new(format!("{url}/items?f=csv"), "items", "text/csv", "The features as CSV"),
+        ],
+    }
+}
+
+/// Every feature collection.
+#[utoipa::path(get, path = "/collections", tag = "Capabilities", operation_id = "getCollections",
+    params(("f" = Option<String>, Query, description = "Format: json")),
+    responses((status = 200, description = "The collections", body = Collections, content_type = "application/json"),
+              (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn collections(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    q: QueryPairs,
+) -> Result<Json<Collections>, AppError> {
+    q.only(&["f"])?;
+    format::json_only(&q)?;
+    let layers = state.layers();
+    Ok(Json(Collections {
+        links: vec![Link::new(format!("{base}/collections"), "self", JSON, "This document")],
+        collections: layers.collections.iter().map(|c| info(&base, c)).collect(),
+    }))
+}
+
+/// One feature collection.
+#[utoipa::path(get, path = "/collections/{collectionId}", tag = "Capabilities", operation_id = "describeCollection",
+    params(("collectionId" = String, Path, description = "blocks, resources or school-readiness"),
+           ("f" = Option<String>, Query, description = "Format: json")),
+    responses((status = 200, description = "The collection", body = CollectionInfo, content_type = "application/json"),
+              (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such collection", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn collection(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    Path(id): Path<String>,
+    q: QueryPairs,
+) -> Result<Json<CollectionInfo>, AppError> {
+    q.only(&["f"])?;
+    format::json_only(&q)?;
+    let layers = state.layers();
+    let c = find(&layers, &id)?;
+    Ok(Json(info(&base, c)))
+}
+
+/// A collection by id, or a 404 naming the ones there are.
+pub fn find<'a>(layers: &'a crate::app::layers::Layers, id: &str) -> Result<&'a Collection, AppError> {
+    layers.collection(id).ok_or_else(|| {
+        let known: Vec<&str> = layers.collections.iter().map(|c| c.id).collect();
+        AppError::NotFound(format!("no collection '{id}'; collections are: {}", known.join(", ")))
+    })
+}

@@ -1,0 +1,470 @@
+//! The people API: residents and ambassadors, for recruiters (read) and managers (write).
+//! Handlers only translate; validation and block assignment live in [`crate::app::people`].
+//! Every write republishes the public layers before answering, so the next read reflects it.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use super::auth::{Manager, Recruiter, Require};
+use super::format::QueryPairs;
+use super::imports::{Upload, import_error, run_on_store};
+use super::ogc::Link;
+use super::{AppError, AppState, BaseUrl};
+use crate::app::people::{self as use_case, NewPerson, PersonError, PersonPatch};
+use crate::core::{Person, Role};
+use crate::ingest::Crs;
+use crate::store::{PeopleFilter, Store};
+
+/// Default page size of `GET /people`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest page size of `GET /people`.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// A JSON request body: 415 unless the Content-Type is JSON, 400 with the parser's message when
+/// malformed (string values in it are blanked: they may be personal data), 413 when too large.
+#[derive(Debug)]
+pub struct AppJson<T>(pub T);
+
+/// Whether `headers` declare a JSON body (`application/json`, or any `+json` type).
+fn is_json(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|m| m == "application/json" || m.ends_with("+json"))
+}
+
+/// The lower-cased media type of the Content-Type header, without parameters.
+pub(super) fn media_type(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+/// Blank out quoted text in a serde message, so a misplaced name or email is never echoed.
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quote: Option<char> = None;
+    for c in message.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || (c == '`' && out.ends_with("variant `")) {
+                    quote = Some(if c == '"' { '"' } else { '`' });
+                }
+            }
+        }
+    }
+    if quote.is_some() {
+        out.push('…');
+    }
+    out
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(AppError::UnsupportedMediaType(
+                "the body must be JSON (Content-Type: application/json)".into(),
+            ));
+        }
+        let bytes = body_bytes(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(AppJson)
+            .map_err(|e| AppError::BadRequest(format!("malformed JSON body: {}", redact(&e.to_string()))))
+    }
+}
+
+/// The whole body; 413 when it exceeds the limit.
+pub(super) async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge("the request body is larger than the server accepts".into())
+        } else {
+            AppError::BadRequest(format!("cannot read the request body: {}", e.body_text()))
+        }
+    })
+}
+
+impl From<PersonError> for AppError {
+    fn from(e: PersonError) -> Self {
+        match e {
+            PersonError::Invalid { .. } => AppError::Unprocessable { detail: e.to_string(), rejected: Vec::new() },
+            PersonError::NotFound(_) => AppError::NotFound(e.to_string()),
+            PersonError::Exists(_) => AppError::Conflict(e.to_string()),
+            PersonError::App(e) => AppError::App(e),
+        }
+    }
+}
+
+/// A person as served (`block_id` is the adopted block, `home_block` the block lived in).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonDoc {
+    /// Stable id.
+    pub id: String,
+    /// `resident` or `ambassador`.
+    pub role: String,
+    /// Longitude, WGS84.
+    pub lon: f64,
+    /// Latitude, WGS84.
+    pub lat: f64,
+    /// Display name.
+    #[schema(nullable)]
+    pub name: Option<String>,
+    /// Phone number.
+    #[schema(nullable)]
+    pub phone: Option<String>,
+    /// Email address.
+    #[schema(nullable)]
+    pub email: Option<String>,
+    /// Would volunteer.
+    pub interested: bool,
+    /// Counts for coverage.
+    pub active: bool,
+    /// The block an ambassador adopted, if any.
+    #[schema(nullable)]
+    pub block_id: Option<String>,
+    /// The block containing the location (`null`: outside the catchment).
+    #[schema(nullable)]
+    pub home_block: Option<String>,
+    /// The block the person counts for: adopted, else home.
+    #[schema(nullable)]
+    pub covering_block: Option<String>,
+}
+
+impl From<Person> for PersonDoc {
+    fn from(p: Person) -> Self {
+        let covering_block = p.covering_block().map(str::to_string);
+        PersonDoc {
+            id: p.id,
+            role: p.role.as_str().to_string(),
+            lon: p.lon,
+            lat: p.lat,
+            name: p.name,
+            phone: p.phone,
+            email: p.email,
+            interested: p.interested,
+            active: p.active,
+            block_id: p.adopted_block,
+            home_block: p.home_block,
+            covering_block,
+        }
+    }
+}
+
+/// A page of people.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PeoplePage {
+    /// The people on this page, in id order.
+    pub people: Vec<PersonDoc>,
+    /// People matching the filters.
+    pub number_matched: usize,
+    /// People on this page.
+    pub number_returned: usize,
+    /// `self`, and `next`/`prev` when there are more.
+    pub links: Vec<Link>,
+}
+
+fn parse_usize(q: &QueryPairs, name: &str, default: usize, min: usize, max: usize) -> Result<usize, AppError> {
+    let Some(text) = q.get(name) else { return Ok(default) };
+    let v: usize = text
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{name}={text:?}: expected an integer from {min} to {max}")))?;
+    if !(min..=max).contains(&v) {
+        return Err(AppError::BadRequest(format!("{name}={v}: expected an integer from {min} to {max}")));
+    }
+    Ok(v)
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn page_link(base: &str, q: &QueryPairs, rel: &str, offset: usize, limit: usize) -> Link {
+    let mut pairs: Vec<(String, String)> = q.0.iter().filter(|(k, _)| k != "offset" && k != "limit").cloned().collect();
+    pairs.push(("limit".into(), limit.to_string()));
+    pairs.push(("offset".into(), offset.to_string()));
+    let query = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
+    Link {
+        href: format!("{base}/people?{query}"),
+        rel: rel.into(),
+        media_type: Some("application/json".into()),
+        title: None,
+    }
+}
+
+/// Residents and ambassadors, in id order (recruiter or manager token).
+#[utoipa::path(get, path = "/people", tag = "People", operation_id = "listPeople",
+    params(("role" = Option<String>, Query, description = "resident or ambassador"),
+           ("block_id" = Option<String>, Query, description = "Only people living in or adopting this block"),
+           ("interested" = Option<bool>, Query, description = "Only people with this flag"),
+           ("limit" = Option<usize>, Query, description = "People per page (1 to 10000, default 100)"),
+           ("offset" = Option<usize>, Query, description = "People to skip")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of people", body = PeoplePage),
+              (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No valid token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "The token's role is too low", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn list(
+    _: Require<Recruiter>,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    q: QueryPairs,
+) -> Result<Json<PeoplePage>, AppError> {
+    q.only(&["role", "block_id", "interested", "limit", "offset", "f"])?;
+    super::format::json_only(&q)?;
+    let role = q
+        .get("role")
+        .map(|r| match r {
+            "resident" => Ok(Role::Resident),
+            "ambassador" => Ok(Role::Ambassador),
+            other => Err(AppError::BadRequest(format!("role={other:?}: expected resident or ambassador"))),
+        })
+        .transpose()?;
+    let interested = q
+        .get("interested")
+        .map(|v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(AppError::BadRequest(format!("interested={other:?}: expected true or false"))),
+        })
+        .transpose()?;
+    let filter = PeopleFilter { role, block_id: q.get("block_id").map(str::to_string), interested };
+    let limit = parse_usize(&q, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)?;
+    let offset = parse_usize(&q, "offset", 0, 0, usize::MAX)?;
+    let (people, matched) = run_on_store(&state, move |store| {
+        Ok(store.people_page(&filter, offset as u64, limit as u64).map_err(crate::app::AppError::from)?)
+    })
+    .await?;
+    let matched = usize::try_from(matched).unwrap_or(usize::MAX);
+    let page: Vec<PersonDoc> = people.into_iter().map(PersonDoc::from).collect();
+    let mut links = vec![page_link(&base, &q, "self", offset, limit)];
+    if offset.saturating_add(page.len()) < matched {
+        links.push(page_link(&base, &q, "next", offset + page.len(), limit));
+    }
+    if offset > 0 {
+        links.push(page_link(&base, &q, "prev", offset.saturating_sub(limit), limit));
+    }
+    Ok(Json(PeoplePage { number_matched: matched, number_returned: page.len(), people: page, links }))
+}
+
+/// One person (recruiter or manager token).
+#[utoipa::path(get, path = "/people/{id}", tag = "People", operation_id = "getPerson",
+    params(("id" = String, Path, description = "Person id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The person", body = PersonDoc),
+              (status = 401, description = "No valid token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "The token's role is too low", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such person", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn get_one(
+    _: Require<Recruiter>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PersonDoc>, AppError> {
+    let found = run_on_store(&state, {
+        let id = id.clone();
+        move |store| Ok(store.person(&id).map_err(crate::app::AppError::from)?)
+    })
+    .await?;
+    found.map(|p| Json(p.into())).ok_or_else(|| AppError::NotFound(format!("no person with id '{id}'")))
+}
+
+/// Add a person (manager token). The body has the sign-up CSV's fields.
+#[utoipa::path(post, path = "/people", tag = "People", operation_id = "createPerson",
+    request_body(content = Object, content_type = "application/json",
+        description = "{\"role\": \"resident\"|\"ambassador\", \"lon\", \"lat\" (or \"x\", \"y\", \"crs\"), \"name\", \"phone\", \"email\", \"interested\", \"active\", \"block_id\" (adopted block, ambassadors), \"id\" (optional)}"),
+    security(("bearer" = [])),
+    responses((status = 201, description = "Stored; Location names it", body = PersonDoc),
+              (status = 400, description = "Malformed JSON or unknown field", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No valid token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a manager token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 409, description = "The id exists", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 415, description = "Not JSON", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "An invalid field (named)", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn create(
+    _: Require<Manager>,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    AppJson(input): AppJson<NewPerson>,
+) -> Result<Response, AppError> {
+    let person = write(&state, move |store| use_case::create_person(store, input, "http")).await?;
+    let location = format!("{base}/people/{}", encode(&person.id));
+    let mut res = (StatusCode::CREATED, Json(PersonDoc::from(person))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// Change a person (manager token): JSON merge patch, `null` clears an optional field.
+#[utoipa::path(patch, path = "/people/{id}", tag = "People", operation_id = "updatePerson",
+    params(("id" = String, Path, description = "Person id")),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "The fields to change, as in POST /people; null clears name, phone, email or block_id"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The person as stored now", body = PersonDoc),
+              (status = 400, description = "Malformed JSON or unknown field", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No valid token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a manager token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such person", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 415, description = "Not JSON", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "The result would be invalid; nothing changed", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn update(
+    _: Require<Manager>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(patch): AppJson<PersonPatch>,
+) -> Result<Json<PersonDoc>, AppError> {
+    let person = write(&state, move |store| use_case::update_person(store, &id, patch, "http")).await?;
+    Ok(Json(person.into()))
+}
+
+/// Remove a person (manager token).
+#[utoipa::path(delete, path = "/people/{id}", tag = "People", operation_id = "deletePerson",
+    params(("id" = String, Path, description = "Person id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"),
+              (status = 401, description = "No valid token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a manager token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such person", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn delete(
+    _: Require<Manager>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    write(&state, move |store| use_case::delete_person(store, &id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Run a person write on the store, then republish the layers.
+async fn write<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut dyn Store) -> Result<T, PersonError> + Send + 'static,
+) -> Result<T, AppError> {
+    let store = state.store.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
+        f(&mut *store).map_err(AppError::from)
+    })
+    .await??;
+    state.refresh().await?;
+    Ok(out)
+}
+
+/// Counts of a people import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedCounts {
+    /// New people.
+    pub inserted: usize,
+    /// Existing people that changed.
+    pub updated: usize,
+    /// Existing people already identical.
+    pub unchanged: usize,
+}
+
+/// A CSV row that was not imported.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedRow {
+    /// CSV line (the header is line 1).
+    pub line: u64,
+    /// The offending column, if one is to blame.
+    #[schema(nullable)]
+    pub field: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What `POST /people/import` did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeopleImportDoc {
+    /// Rows written.
+    pub imported: ImportedCounts,
+    /// Imported people whose location is in no block.
+    pub outside: usize,
+    /// Rows rejected, with reasons; the others were imported.
+    pub rejected: Vec<RejectedRow>,
+    /// Notes about the file (e.g. ignored columns).
+    pub warnings: Vec<String>,
+}
+
+/// Import a sign-up CSV of residents or ambassadors (manager token): good rows are imported,
+/// bad rows are listed.
+#[utoipa::path(post, path = "/people/import", tag = "People", operation_id = "importPeople",
+    params(("role" = String, Query, description = "resident or ambassador"),
+           ("crs" = Option<String>, Query, description = "CRS of x,y columns, e.g. EPSG:2229")),
+    request_body(content = String, content_type = "text/csv", description = "The CSV, as for `belong import residents|ambassadors`"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Imported counts and rejected rows", body = PeopleImportDoc),
+              (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No valid token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a manager token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 413, description = "Body too large", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 415, description = "Not CSV", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "The file cannot be read at all", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn import(
+    _: Require<Manager>,
+    State(state): State<AppState>,
+    q: QueryPairs,
+    upload: Upload,
+) -> Result<Json<PeopleImportDoc>, AppError> {
+    q.only(&["role", "crs"])?;
+    let role = match q.get("role") {
+        Some("resident") => Role::Resident,
+        Some("ambassador") => Role::Ambassador,
+        Some(other) => return Err(AppError::BadRequest(format!("role={other:?}: expected resident or ambassador"))),
+        None => return Err(AppError::BadRequest("query parameter 'role' is required: resident or ambassador".into())),
+    };
+    let crs = q.get("crs").map(Crs::parse).transpose().map_err(|e| AppError::BadRequest(format!("crs: {e}")))?;
+    let file = upload.save_as(&["text/csv", "application/csv", "text/plain"], "csv")?;
+    let r = run_on_store(&state, move |store| {
+        crate::app::import_people(store, file.path(), role, crs.as_ref(), |_| {}).map_err(|e| import_error(e, &file))
+    })
+    .await?;
+    state.refresh().await?;
+    let rejected = r
+        .rejected
+        .into_iter()
+        .map(|j| RejectedRow {
+            line: j.location.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0),
+            field: j.field,
+            reason: j.reason,
+        })
+        .collect();
+    let u = r.upserted;
+    Ok(Json(PeopleImportDoc {
+        imported: ImportedCounts { inserted: u.inserted, updated: u.updated, unchanged: u.unchanged },
+        outside: r.outside,
+        rejected,
+        warnings: r.warnings,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_are_redacted() {
+        let e = serde_json::from_str::<NewPerson>(r#"{"lon": "Ana Lopez"}"#).unwrap_err().to_string();
+        assert!(!redact(&e).contains("Ana"), "{}", redact(&e));
+        let e = serde_json::from_str::<NewPerson>(r#"{"nmae": 1}"#).unwrap_err().to_string();
+        assert!(redact(&e).contains("nmae"), "{}", redact(&e));
+        let e = serde_json::from_str::<NewPerson>(r#"{"role": "ana@x.org"}"#).unwrap_err().to_string();
+        assert!(!redact(&e).contains("ana@"), "{}", redact(&e));
+    }
+}

@@ -1,0 +1,601 @@
+//! Router tests of the people API, imports over HTTP and `/coverage/history`, each over its own
+//! copy of the demo database; plus one end-to-end test against the real binary.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod http_support;
+
+use axum::http::{Method, StatusCode, header};
+use belong::http::ServeConfig;
+use http_support::*;
+use serde_json::{Value, json};
+
+fn covered_blocks(v: &Value) -> u64 {
+    v["covered_blocks"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn an_ambassador_posted_into_an_uncovered_block_covers_it_at_once() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let (block, lon, lat) = uncovered_block(&t);
+    let before = get(&t, "/coverage").await.expect(StatusCode::OK).json();
+    let item = get(&t, &format!("/collections/blocks/items/{block}")).await.expect(StatusCode::OK).json();
+    assert_eq!(item["properties"]["covered"], false);
+
+    let body = json!({"role": "ambassador", "lon": lon, "lat": lat, "name": "Test Ambassador",
+                      "email": "test.ambassador@example.org", "phone": "(213) 555-9999"});
+    let r = req(Method::POST, "/people").token(&m).json(&body).send(&t).await.expect(StatusCode::CREATED);
+    let p = r.json();
+    let id = p["id"].as_str().unwrap().to_string();
+    assert_eq!(p["home_block"], block.as_str(), "{r}");
+    assert_eq!((p["interested"].as_bool(), p["active"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(r.header(header::LOCATION), format!("http://test.local/people/{id}"));
+
+    let after = get(&t, "/coverage").await.expect(StatusCode::OK).json();
+    assert_eq!(covered_blocks(&after), covered_blocks(&before) + 1);
+    let item = get(&t, &format!("/collections/blocks/items/{block}")).await.expect(StatusCode::OK).json();
+    assert_eq!(item["properties"]["covered"], true, "{item:#}");
+    assert_eq!(item["properties"]["ambassadors"], 1);
+
+    // Read back, move out of the block, then delete: coverage follows every step.
+    let got = get_as(&t, &format!("/people/{id}"), &t.tokens.recruiter).await.expect(StatusCode::OK).json();
+    assert_eq!(got["name"], "Test Ambassador");
+    let patch = json!({"lon": lon + 5.0, "name": null});
+    let moved = req(Method::PATCH, &format!("/people/{id}"))
+        .token(&m)
+        .body("application/merge-patch+json", patch.to_string())
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!((moved["home_block"].clone(), moved["name"].clone()), (Value::Null, Value::Null), "{moved:#}");
+    assert_eq!(moved["email"], "test.ambassador@example.org");
+    assert_eq!(covered_blocks(&get(&t, "/coverage").await.json()), covered_blocks(&before));
+    req(Method::PATCH, &format!("/people/{id}"))
+        .token(&m)
+        .json(&json!({"lon": lon}))
+        .send(&t)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(covered_blocks(&get(&t, "/coverage").await.json()), covered_blocks(&before) + 1);
+    req(Method::DELETE, &format!("/people/{id}")).token(&m).send(&t).await.expect(StatusCode::NO_CONTENT);
+    assert_eq!(covered_blocks(&get(&t, "/coverage").await.json()), covered_blocks(&before));
+    req(Method::DELETE, &format!("/people/{id}")).token(&m).send(&t).await.problem(StatusCode::NOT_FOUND);
+    get_as(&t, &format!("/people/{id}"), &m).await.problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn adoption_covers_the_adopted_block_and_unknown_blocks_are_422() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let (block, _, _) = uncovered_block(&t);
+    let body = json!({"id": "adopter-1", "role": "ambassador", "lon": -118.28, "lat": 34.04, "block_id": block});
+    let p = req(Method::POST, "/people").token(&m).json(&body).send(&t).await.expect(StatusCode::CREATED).json();
+    assert_eq!(p["block_id"], block.as_str());
+    assert_eq!(p["covering_block"], block.as_str());
+    let item = get(&t, &format!("/collections/blocks/items/{block}")).await.json();
+    assert_eq!(item["properties"]["covered"], true);
+
+    let bad = json!({"role": "ambassador", "lon": -118.28, "lat": 34.04, "block_id": block.trim_start_matches('0')});
+    let v = req(Method::POST, "/people").token(&m).json(&bad).send(&t).await.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.starts_with("block_id:") && detail.contains("did you mean"), "{detail}");
+    // The same id again is a conflict.
+    req(Method::POST, "/people").token(&m).json(&body).send(&t).await.problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn bad_bodies_are_problems_that_echo_no_personal_data() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let post = |body: Req| async { body.token(&m).send(&t).await };
+    let secret_name = "Zelda Quintanilla-Secret";
+    let secret_email = "zelda.secret@example.org";
+
+    // Malformed JSON: 400 with the parser's message.
+    let v = post(req(Method::POST, "/people").body("application/json", "{\"role\": "))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    assert!(v["detail"].as_str().unwrap().contains("EOF"), "{v}");
+    // A name where a number belongs is not echoed.
+    let body = json!({"role": "resident", "lon": secret_name, "lat": 34.0});
+    let r = post(req(Method::POST, "/people").json(&body)).await;
+    assert!(!r.text().contains("Zelda"), "{r}");
+    r.problem(StatusCode::BAD_REQUEST);
+    // Wrong content type, unknown field.
+    post(req(Method::POST, "/people").body("text/plain", "role=resident"))
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    post(req(Method::POST, "/people").body("", "{}")).await.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let v = post(
+        req(Method::POST, "/people").json(&json!({"role": "resident", "lon": -118.28, "lat": 34.04, "nmae": "x"})),
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST);
+    assert!(v["detail"].as_str().unwrap().contains("nmae"), "{v}");
+    // Invalid values: 422 naming the field, never the value.
+    for (body, field) in [
+        (
+            json!({"role": "resident", "lon": -118.28, "lat": 34.04, "name": secret_name, "email": "zelda-at-example.org"}),
+            "email",
+        ),
+        (json!({"role": "resident", "lon": -118.28, "lat": 134.04, "name": secret_name, "email": secret_email}), "lat"),
+        (json!({"role": "resident", "name": secret_name, "email": secret_email}), "lon"),
+        (json!({"lon": -118.28, "lat": 34.04, "name": secret_name}), "role"),
+        (json!({"role": "resident", "x": 6480000, "y": 1840000, "name": secret_name}), "crs"),
+    ] {
+        let r = post(req(Method::POST, "/people").json(&body)).await;
+        let text = r.text();
+        let v = r.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(v["detail"].as_str().unwrap().starts_with(&format!("{field}:")), "{field}: {v}");
+        for secret in ["Zelda", "zelda", "134.04"] {
+            assert!(!text.contains(secret), "{field}: {text}");
+        }
+    }
+    // Nothing of the above was stored.
+    let list = get_as(&t, "/people?limit=10000&role=resident", &m).await.text();
+    assert!(!list.contains("Zelda"));
+}
+
+#[tokio::test]
+async fn x_y_with_a_crs_and_injection_looking_text_are_stored_verbatim() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let evil = "Robert'); DROP TABLE people;-- <script>";
+    let body = json!({"id": "x'; --", "role": "resident", "x": 6480000, "y": 1840000, "crs": "EPSG:2229",
+                      "name": evil, "interested": true});
+    let p = req(Method::POST, "/people").token(&m).json(&body).send(&t).await.expect(StatusCode::CREATED).json();
+    assert!((p["lon"].as_f64().unwrap() + 118.2695921).abs() < 1e-6, "{p}");
+    assert_eq!(p["name"], evil);
+    let got = get_as(&t, "/people/x'%3B%20--", &m).await.expect(StatusCode::OK).json();
+    assert_eq!(got["name"], evil);
+    // The people table is still there and filters with odd values are just values.
+    let v = get_as(&t, "/people?block_id=%27%20OR%201%3D1%20--", &m).await.expect(StatusCode::OK).json();
+    assert_eq!(v["numberMatched"], 0);
+}
+
+#[tokio::test]
+async fn an_invalid_patch_changes_nothing() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let before = get_as(&t, "/people/A0002", &m).await.expect(StatusCode::OK).json();
+    for (patch, status) in [
+        (json!({"email": "not-an-email"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"lat": 95.0}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"active": null}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"block_id": "nope"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"role": "resident", "block_id": "060372091021000"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"colour": "red"}), StatusCode::BAD_REQUEST),
+    ] {
+        let r = req(Method::PATCH, "/people/A0002").token(&m).json(&patch).send(&t).await;
+        assert!(!r.text().contains("not-an-email"), "{r}");
+        r.problem(status);
+        assert_eq!(get_as(&t, "/people/A0002", &m).await.json(), before, "{patch}");
+    }
+    req(Method::PATCH, "/people/nobody")
+        .token(&m)
+        .json(&json!({"active": false}))
+        .send(&t)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    // A valid one: deactivate.
+    let v = req(Method::PATCH, "/people/A0002")
+        .token(&m)
+        .json(&json!({"active": false}))
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["active"], false);
+    assert_eq!(v["name"], before["name"]);
+}
+
+#[tokio::test]
+async fn listing_filters_and_pages() {
+    let t = demo_app().await;
+    let r = t.tokens.recruiter.clone();
+    let v = get_as(&t, "/people?role=ambassador&limit=50", &r).await.expect(StatusCode::OK).json();
+    assert_eq!(v["numberMatched"], 200);
+    assert_eq!(v["numberReturned"], 50);
+    assert_eq!(v["people"].as_array().unwrap().len(), 50);
+    assert!(v["people"].as_array().unwrap().iter().all(|p| p["role"] == "ambassador"));
+    let next = v["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").unwrap()["href"].as_str().unwrap();
+    assert!(next.starts_with("http://test.local/people?") && next.contains("offset=50"), "{next}");
+    let page2 = get_as(&t, next.strip_prefix("http://test.local").unwrap(), &r).await.expect(StatusCode::OK).json();
+    assert_ne!(page2["people"][0]["id"], v["people"][0]["id"]);
+    assert!(page2["links"].as_array().unwrap().iter().any(|l| l["rel"] == "prev"));
+    let last = get_as(&t, "/people?role=ambassador&limit=50&offset=150", &r).await.json();
+    assert!(!last["links"].as_array().unwrap().iter().any(|l| l["rel"] == "next"), "{last}");
+
+    let all = get_as(&t, "/people", &r).await.json();
+    assert_eq!(all["numberMatched"], 20_200);
+    assert_eq!(all["numberReturned"], 100);
+    let first = &all["people"][0];
+    let block = first["home_block"].as_str().unwrap();
+    let in_block = get_as(&t, &format!("/people?block_id={block}&limit=10000"), &r).await.json();
+    assert!(in_block["people"].as_array().unwrap().iter().all(|p| p["home_block"] == block || p["block_id"] == block));
+    let interested = get_as(&t, "/people?interested=true&role=resident&limit=10000", &r).await.json();
+    assert!(interested["people"].as_array().unwrap().iter().all(|p| p["interested"] == true));
+    assert!(interested["numberMatched"].as_u64().unwrap() < 20_000);
+
+    for bad in ["limit=0", "limit=10001", "limit=-1", "offset=x", "role=admin", "interested=maybe", "colour=red"] {
+        get_as(&t, &format!("/people?{bad}"), &r).await.problem(StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn people_import_takes_good_rows_and_lists_bad_ones() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let (block, lon, lat) = uncovered_block(&t);
+    let before = covered_blocks(&get(&t, "/coverage").await.json());
+    let csv = format!(
+        "id,name,email,lon,lat,active\nN1,New One,new.one@example.org,{lon},{lat},true\nN2,New Two,bad-email,{lon},{lat},true\nN3,,,-100,40,\n"
+    );
+    let v = req(Method::POST, "/people/import?role=ambassador")
+        .token(&m)
+        .body("text/csv", csv.clone())
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["imported"], json!({"inserted": 2, "updated": 0, "unchanged": 0}), "{v}");
+    assert_eq!(v["outside"], 1);
+    assert_eq!(v["rejected"], json!([{"line": 3, "field": "email", "reason": v["rejected"][0]["reason"]}]), "{v}");
+    assert_eq!(covered_blocks(&get(&t, "/coverage").await.json()), before + 1);
+    let item = get(&t, &format!("/collections/blocks/items/{block}")).await.json();
+    assert_eq!(item["properties"]["covered"], true);
+    // Again: unchanged.
+    let v = req(Method::POST, "/people/import?role=ambassador").token(&m).body("text/csv", csv).send(&t).await.json();
+    assert_eq!(v["imported"]["unchanged"], 2);
+
+    req(Method::POST, "/people/import")
+        .token(&m)
+        .body("text/csv", "id,lon,lat\n")
+        .send(&t)
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    req(Method::POST, "/people/import?role=resident")
+        .token(&m)
+        .json(&json!({}))
+        .send(&t)
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let v = req(Method::POST, "/people/import?role=resident")
+        .token(&m)
+        .body("text/csv", "id,name\n1,x\n")
+        .send(&t)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.contains("no location columns") && !detail.contains("/tmp"), "{detail}");
+}
+
+/// Two square blocks as GeoJSON; `bad` makes the second one's ring unclosable.
+fn blocks_geojson(bad: bool) -> String {
+    let square = |x: f64| json!([[[x, 34.0], [x + 0.01, 34.0], [x + 0.01, 34.01], [x, 34.01], [x, 34.0]]]);
+    let second = if bad { json!([[[-118.0, 34.0], [-118.0, 34.0]]]) } else { square(-118.28) };
+    json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"GEOID20": "060370000000001"}, "geometry": {"type": "Polygon", "coordinates": square(-118.30)}},
+        {"type": "Feature", "properties": {"GEOID20": "060370000000002"}, "geometry": {"type": "Polygon", "coordinates": second}}
+    ]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_failed_block_import_is_422_and_keeps_the_catchment() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let before = get(&t, "/coverage").await.json();
+    let v = req(Method::POST, "/imports/blocks")
+        .token(&m)
+        .body("application/geo+json", blocks_geojson(true))
+        .send(&t)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let rejected = v["rejected"].as_array().unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(rejected.len(), 1, "{v:#}");
+    assert_eq!(rejected[0]["file"], "upload.geojson");
+    assert!(!v.to_string().contains("belong-upload"), "{v}");
+    assert_eq!(get(&t, "/coverage").await.json(), before);
+
+    for (ct, body) in [("text/plain", blocks_geojson(false)), ("application/zip", "not a zip".to_string())] {
+        let status =
+            if ct == "text/plain" { StatusCode::UNSUPPORTED_MEDIA_TYPE } else { StatusCode::UNPROCESSABLE_ENTITY };
+        req(Method::POST, "/imports/blocks").token(&m).body(ct, body).send(&t).await.problem(status);
+    }
+    assert_eq!(get(&t, "/coverage").await.json(), before);
+
+    // skip_invalid imports the good one; a good file replaces the catchment.
+    let v = req(Method::POST, "/imports/blocks?skip_invalid=true")
+        .token(&m)
+        .body("application/geo+json", blocks_geojson(true))
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["replaced"]["blocks"], 1, "{v:#}");
+    assert_eq!(v["rejected"].as_array().unwrap().len(), 1);
+    let v = req(Method::POST, "/imports/blocks?id_field=GEOID20")
+        .token(&m)
+        .body("application/geo+json", blocks_geojson(false))
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["replaced"]["blocks"], 2, "{v:#}");
+    assert_eq!(get(&t, "/coverage").await.json()["blocks"], 2);
+    let items = get(&t, "/collections/blocks/items").await.json();
+    assert_eq!(items["numberMatched"], 2);
+}
+
+#[tokio::test]
+async fn zipped_shapefile_upload_replaces_the_catchment() {
+    use std::io::Write;
+    let t = demo_app().await;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for ext in ["shp", "shx", "dbf", "prj"] {
+        zip.start_file(format!("blocks.{ext}"), zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(&std::fs::read(data.join(format!("blocks.{ext}"))).unwrap()).unwrap();
+    }
+    let bytes = zip.finish().unwrap().into_inner();
+    let before = get(&t, "/coverage").await.json();
+    let v = req(Method::POST, "/imports/blocks")
+        .token(&t.tokens.manager)
+        .body("application/zip", bytes)
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["replaced"]["blocks"], before["blocks"], "{v:#}");
+    assert_eq!(v["replaced"]["added"], 0);
+    assert_eq!(get(&t, "/coverage").await.json(), before);
+}
+
+#[tokio::test]
+async fn resource_and_indicator_imports() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let csv = "id,name,category,lon,lat\nNEW1,New Pantry,food bank,-118.28,34.04\nNEW2,Broken,clinic,abc,34.04\n";
+    let v = req(Method::POST, "/imports/resources")
+        .token(&m)
+        .body("text/csv", csv)
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["upserted"]["inserted"], 1, "{v:#}");
+    assert_eq!(v["rejected"][0]["file"], "upload.csv");
+    let item = get(&t, "/collections/resources/items/NEW1").await.expect(StatusCode::OK).json();
+    assert_eq!(item["properties"]["name"], "New Pantry");
+
+    let block = t.state.layers().uncovered()[0].block_id.clone();
+    let csv = format!(
+        "block_id,indicator,value,date\n{block},school_readiness,77.5,2026-01-01\n999,school_readiness,1,2026-01-01\n"
+    );
+    let v = req(Method::POST, "/imports/indicators")
+        .token(&m)
+        .body("text/csv", csv)
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["upserted"]["inserted"], 1, "{v:#}");
+    assert_eq!(v["rejected"][0]["field"], "block_id");
+    req(Method::POST, "/imports/indicators")
+        .token(&m)
+        .json(&json!({}))
+        .send(&t)
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    req(Method::POST, "/imports/resources?colour=red")
+        .token(&m)
+        .body("text/csv", "a\n")
+        .send(&t)
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let t = demo_app_with(ServeConfig { max_body: 1024, ..ServeConfig::default() }).await;
+    let big = "x".repeat(4096);
+    for uri in ["/people", "/people/import?role=resident", "/imports/blocks", "/imports/indicators"] {
+        let ct = if uri == "/people" { "application/json" } else { "text/csv" };
+        req(Method::POST, uri)
+            .token(&t.tokens.manager)
+            .body(ct, big.clone())
+            .send(&t)
+            .await
+            .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}
+
+#[tokio::test]
+async fn coverage_history_follows_the_changes() {
+    let t = demo_app().await;
+    let v = get(&t, "/coverage/history").await.expect(StatusCode::OK).json();
+    let rows = v.as_array().unwrap();
+    let last = rows.last().unwrap();
+    let now = get(&t, "/coverage").await.json();
+    assert_eq!(last["covered_blocks"], now["covered_blocks"], "{last} vs {now}");
+    assert_eq!(last["blocks"], now["blocks"]);
+    assert_eq!(last["residents"], now["residents"]);
+    assert_eq!(last["coverage_pct"], now["coverage_pct"]);
+    assert!(last["date"].as_str().unwrap().len() == 10);
+
+    let (_, lon, lat) = uncovered_block(&t);
+    let body = json!({"role": "ambassador", "lon": lon, "lat": lat});
+    req(Method::POST, "/people").token(&t.tokens.manager).json(&body).send(&t).await.expect(StatusCode::CREATED);
+    let v = get(&t, "/coverage/history?interval=week").await.expect(StatusCode::OK).json();
+    let last = v.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["covered_blocks"], now["covered_blocks"].as_u64().unwrap() + 1);
+    get(&t, "/coverage/history?interval=month").await.problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn public_responses_carry_no_personal_data() {
+    let t = demo_app().await;
+    for uri in [
+        "/",
+        "/api",
+        "/collections",
+        "/collections/blocks/items?limit=10000",
+        "/collections/blocks/items?limit=10000&f=csv",
+        "/collections/resources/items?limit=10000",
+        "/collections/school-readiness/items?limit=10000",
+        "/coverage",
+        "/coverage/uncovered",
+        "/coverage/uncovered?f=csv",
+        "/coverage/history",
+        "/people",
+        "/people/R000001",
+    ] {
+        let text = get(&t, uri).await.text();
+        for secret in [RESIDENT_NAME, RESIDENT_EMAIL, AMBASSADOR_NAME, AMBASSADOR_EMAIL, "Jimenez", "R000001"] {
+            assert!(!text.contains(secret), "{uri} leaks {secret}");
+        }
+    }
+    // A recruiter does see them.
+    let v = get_as(&t, "/people/R000001", &t.tokens.recruiter).await.expect(StatusCode::OK).json();
+    assert_eq!((v["name"].as_str(), v["email"].as_str()), (Some(RESIDENT_NAME), Some(RESIDENT_EMAIL)));
+}
+
+mod end_to_end {
+    //! The real binary on a free port, driven over TCP.
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    fn request(port: u16, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let auth = if token.is_empty() { String::new() } else { format!("Authorization: Bearer {token}\r\n") };
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{auth}\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            unchunk(body)
+        } else {
+            body.to_string()
+        };
+        (status, body)
+    }
+
+    fn unchunk(mut body: &str) -> String {
+        let mut out = String::new();
+        while let Some((size, rest)) = body.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&rest[..n]);
+            body = &rest[n + 2..];
+        }
+        out
+    }
+
+    fn json(port: u16, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+        let (status, text) = request(port, method, path, token, body);
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {status} not JSON ({e}): {text}")),
+        )
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn post_an_ambassador_to_the_running_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("belong.db");
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let bin = env!("CARGO_BIN_EXE_belong");
+        let out = Command::new(bin)
+            .arg("--db")
+            .arg(&db)
+            .args(["token", "create", "--role", "manager"])
+            .env_remove("BELONG_DB")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let token = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim().to_string();
+
+        let log = dir.path().join("serve.log");
+        let mut child = Command::new(bin)
+            .args(["serve", "--addr", "127.0.0.1:0", "--demo-dir"])
+            .arg(&data)
+            .arg("--db")
+            .arg(&db)
+            .env_remove("BELONG_DB")
+            .env_remove("BELONG_ADDR")
+            .env_remove("BELONG_TARGET")
+            .env_remove("BELONG_PRIVATE")
+            .env("BELONG_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(180)) else {
+            let _ = child.kill();
+            panic!("no 'listening on' line; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        };
+        let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+
+        let (_, uncovered) = json(port, "GET", "/coverage/uncovered", "", None);
+        let block = uncovered[0]["block_id"].as_str().unwrap().to_string();
+        let (status, before) = json(port, "GET", "/coverage", &token, None);
+        assert_eq!(status, 200, "{before}");
+        let (_, item) = json(port, "GET", &format!("/collections/blocks/items/{block}"), &token, None);
+        assert_eq!(item["properties"]["covered"], false);
+        // An ambassador living inside the uncovered block (a point found from its served geometry).
+        let geometry: geojson::Geometry = serde_json::from_value(item["geometry"].clone()).unwrap();
+        let geometry: geo::Geometry<f64> = geometry.try_into().unwrap();
+        let inside = geo::InteriorPoint::interior_point(&geometry).unwrap();
+        let body = json!({"role": "ambassador", "lon": inside.x(), "lat": inside.y(),
+                          "name": "Esperanza Testcase", "email": "esperanza.testcase@example.org"});
+        let (status, person) = json(port, "POST", "/people", &token, Some(&body));
+        assert_eq!(status, 201, "{person}");
+        assert_eq!(person["home_block"], block.as_str(), "{person}");
+        let bad = json!({"role": "ambassador", "lon": -118.28, "lat": 34.04, "name": "Esperanza Testcase",
+                         "email": "esperanza.testcase-at-example.org"});
+        let (status, problem) = json(port, "POST", "/people", &token, Some(&bad));
+        assert_eq!(status, 422, "{problem}");
+        let (_, after) = json(port, "GET", "/coverage", &token, None);
+        assert_eq!(after["covered_blocks"].as_u64().unwrap(), before["covered_blocks"].as_u64().unwrap() + 1);
+        let (_, item) = json(port, "GET", &format!("/collections/blocks/items/{block}"), &token, None);
+        assert_eq!(item["properties"]["covered"], true, "{item}");
+        let (status, _) = json(port, "GET", "/people", "blg_not_a_token", None);
+        assert_eq!(status, 401);
+
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert!(log.contains("/people"), "requests are logged:\n{log}");
+        for secret in ["Esperanza", "esperanza", &token, "Mario Jimenez", "mario.jimenez"] {
+            assert!(!log.contains(secret), "the log holds personal data or a token ({secret}):\n{log}");
+        }
+    }
+}
