@@ -10,6 +10,10 @@ use belong::ingest::blocks::BlockReadOptions;
 use belong::store::SqliteStore;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
+/// The same allocator as the `belong` binary, so the figure is what `belong import` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = DemoSpec { blocks: 110_000, residents: Some(1_000_000), ambassadors: None, resources: None, seed: 1 };

@@ -31,10 +31,9 @@ const MIGRATIONS: &[&str] = &[
         created_at    TEXT NOT NULL,
         updated_at    TEXT NOT NULL
     ) WITHOUT ROWID;                         -- one B-tree keyed by id: half the work per upsert
-    CREATE INDEX people_home_block ON people (home_block);
+    -- People by block, and covering for the coverage GROUP BYs (they never touch the table).
+    CREATE INDEX people_home_block ON people (home_block, role, active, adopted_block);
     CREATE INDEX people_adopted_block ON people (adopted_block) WHERE adopted_block IS NOT NULL;
-    -- Covers the coverage GROUP BYs, so they never touch the table itself.
-    CREATE INDEX people_coverage ON people (role, home_block, active, adopted_block);
     CREATE TABLE resources (
         id         TEXT PRIMARY KEY NOT NULL,
         name       TEXT,
