@@ -99,9 +99,15 @@ impl AppState {
 
     /// Rebuild the snapshot from the store and publish it; requests in flight keep the old one.
     pub async fn refresh(&self) -> Result<(), AppError> {
-        let layers = build_layers(self.store.clone(), self.config.target).await?;
-        self.layers.store(Arc::new(layers));
-        Ok(())
+        let (store, layers, target) = (self.store.clone(), self.layers.clone(), self.config.target);
+        tokio::task::spawn_blocking(move || {
+            let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
+            // Publish while still holding the store lock: snapshots then go out in the order of
+            // the writes they contain, so an older one can never replace a newer one.
+            layers.store(Arc::new(Layers::build(&*store, target)?));
+            Ok(())
+        })
+        .await?
     }
 }
 
