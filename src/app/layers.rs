@@ -69,7 +69,7 @@ impl Layers {
             let mut p = Map::new();
             p.insert("block_id".into(), b.id.clone().into());
             p.insert("name".into(), b.name.clone().map_or(Value::Null, Value::from));
-            p.insert("value".into(), v.map_or(Value::Null, |(_, x)| number(*x)));
+            p.insert("value".into(), v.map_or(Value::Null, |(_, x)| crate::export::json_number(*x)));
             p.insert("date".into(), v.and_then(|(d, _)| *d).map_or(Value::Null, Value::from));
             p.insert("no_data".into(), v.is_none().into());
             readiness_features.push(Feature::new(&b.id, &place, p));
@@ -153,22 +153,8 @@ pub struct UncoveredBlock {
     pub rank: u64,
 }
 
-fn number(v: f64) -> Value {
-    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
-}
-
 fn resource_feature(r: &Resource) -> Feature {
-    let mut p = r.attributes.clone();
-    let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::from);
-    p.insert("id".into(), r.id.clone().into());
-    p.insert("name".into(), opt(&r.name));
-    p.insert("category".into(), r.category.clone().into());
-    p.insert("address".into(), opt(&r.address));
-    p.insert("phone".into(), opt(&r.phone));
-    p.insert("email".into(), opt(&r.email));
-    p.insert("url".into(), opt(&r.url));
-    p.insert("block_id".into(), opt(&r.block_id));
-    Feature::new(&r.id, &Place::point(r.lon, r.lat), p)
+    Feature::new(&r.id, &Place::point(r.lon, r.lat), crate::export::resource_properties(r))
 }
 
 /// The geometry type of a collection's features.

@@ -117,7 +117,8 @@ pub fn block_properties(
     p
 }
 
-fn json_number(v: f64) -> Value {
+/// A JSON number, or `null` for NaN/infinity (which JSON cannot carry).
+pub fn json_number(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
@@ -181,7 +182,8 @@ pub fn write_blocks_csv<W: Write>(
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
-fn resource_properties(r: &Resource) -> Map<String, Value> {
+/// Properties of a resource in the public layer: source attributes, then the known fields.
+pub fn resource_properties(r: &Resource) -> Map<String, Value> {
     let mut p = r.attributes.clone();
     let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::from);
     p.insert("id".into(), r.id.clone().into());
