@@ -260,6 +260,25 @@ fn finish<T: HasRejections + serde::Serialize>(
     }
 }
 
+/// `PATH: N things imported (a new, b updated, c unchanged), k <extra>, r rejected`.
+fn upsert_summary(
+    path: &Path,
+    what: &str,
+    u: &belong::store::Upserted,
+    extra: &str,
+    k: usize,
+    rejected: usize,
+) -> String {
+    format!(
+        "{}: {} {what} imported ({} new, {} updated, {} unchanged), {k} {extra}, {rejected} rejected",
+        path.display(),
+        u.inserted + u.updated + u.unchanged,
+        u.inserted,
+        u.updated,
+        u.unchanged
+    )
+}
+
 fn import(store: &mut SqliteStore, what: &Import, quiet: bool) -> Result<Outcome> {
     match what {
         Import::Blocks(b) => {
@@ -297,16 +316,13 @@ fn import(store: &mut SqliteStore, what: &Import, quiet: bool) -> Result<Outcome
             let r = app::import_people(store, &p.path, role, crs.as_ref(), |pos| bar.set_position(pos));
             bar.finish_and_clear();
             let r = r?;
-            let u = &r.upserted;
-            let summary = format!(
-                "{}: {} {role}s imported ({} new, {} updated, {} unchanged), {} outside the catchment, {} rejected",
-                p.path.display(),
-                u.inserted + u.updated + u.unchanged,
-                u.inserted,
-                u.updated,
-                u.unchanged,
+            let summary = upsert_summary(
+                &p.path,
+                &format!("{role}s"),
+                &r.upserted,
+                "outside the catchment",
                 r.outside,
-                r.rejected.len()
+                r.rejected.len(),
             );
             Ok(finish(&r, quiet, summary, &r.warnings))
         }
@@ -314,32 +330,20 @@ fn import(store: &mut SqliteStore, what: &Import, quiet: bool) -> Result<Outcome
             let crs = parse_crs(res.crs.as_deref())?;
             let opts = ResourceOptions { category: res.category.clone(), id_field: res.id_field.clone() };
             let r = app::import_resources(store, &res.path, crs.as_ref(), &opts)?;
-            let u = &r.upserted;
-            let summary = format!(
-                "{}: {} resources imported ({} new, {} updated, {} unchanged), {} outside the catchment, {} rejected",
-                res.path.display(),
-                u.inserted + u.updated + u.unchanged,
-                u.inserted,
-                u.updated,
-                u.unchanged,
+            let summary = upsert_summary(
+                &res.path,
+                "resources",
+                &r.upserted,
+                "outside the catchment",
                 r.outside,
-                r.rejected.len()
+                r.rejected.len(),
             );
             Ok(finish(&r, quiet, summary, &r.warnings))
         }
         Import::Indicators(i) => {
             let r = app::import_indicators(store, &i.path)?;
-            let u = &r.upserted;
-            let summary = format!(
-                "{}: {} indicator values imported ({} new, {} updated, {} unchanged), {} no-data cells, {} rejected",
-                i.path.display(),
-                u.inserted + u.updated + u.unchanged,
-                u.inserted,
-                u.updated,
-                u.unchanged,
-                r.no_data,
-                r.rejected.len()
-            );
+            let summary =
+                upsert_summary(&i.path, "indicator values", &r.upserted, "no-data cells", r.no_data, r.rejected.len());
             Ok(finish(&r, quiet, summary, &[]))
         }
     }
