@@ -3,68 +3,12 @@
 //! not installed (`.ci/run` installs it).
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod e2e;
 
+use std::process::Command;
+
+use e2e::http_get;
 use serde_json::Value;
-
-/// The server process, killed when dropped (even when an assertion fails).
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(db: &Path) -> Server {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_belong"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--demo-dir"])
-        .arg(&data)
-        .arg("--db")
-        .arg(db)
-        .env_remove("BELONG_DB")
-        .env_remove("BELONG_ADDR")
-        .env_remove("BELONG_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting belong serve");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                let _ = tx.send(addr.to_string());
-            }
-        }
-    });
-    let mut server = Server { child, port: 0 };
-    let addr = rx.recv_timeout(Duration::from_secs(180)).expect("belong serve printed no 'listening on' line");
-    server.port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
-    server
-}
-
-/// A plain HTTP/1.1 GET; returns status and body.
-fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, body.to_string())
-}
 
 fn json_get(port: u16, path: &str) -> Value {
     let (status, body) = http_get(port, path);
@@ -112,7 +56,7 @@ fn gdal_reads_the_ogc_api() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&dir.path().join("belong.db"));
+    let server = e2e::serve(&dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
     let port = server.port;
     let url = format!("OAPIF:http://127.0.0.1:{port}");
 

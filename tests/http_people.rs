@@ -2,6 +2,7 @@
 //! copy of the demo database; plus one end-to-end test against the real binary.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod e2e;
 mod http_support;
 
 use axum::http::{Method, StatusCode, header};
@@ -464,9 +465,9 @@ async fn public_responses_carry_no_personal_data() {
 
 mod end_to_end {
     //! The real binary on a free port, driven over TCP.
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::net::TcpStream;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     use std::time::Duration;
 
     use serde_json::{Value, json};
@@ -522,7 +523,6 @@ mod end_to_end {
     fn post_an_ambassador_to_the_running_server() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("belong.db");
-        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
         let bin = env!("CARGO_BIN_EXE_belong");
         let out = Command::new(bin)
             .arg("--db")
@@ -535,34 +535,8 @@ mod end_to_end {
         let token = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim().to_string();
 
         let log = dir.path().join("serve.log");
-        let mut child = Command::new(bin)
-            .args(["serve", "--addr", "127.0.0.1:0", "--demo-dir"])
-            .arg(&data)
-            .arg("--db")
-            .arg(&db)
-            .env_remove("BELONG_DB")
-            .env_remove("BELONG_ADDR")
-            .env_remove("BELONG_TARGET")
-            .env_remove("BELONG_PRIVATE")
-            .env("BELONG_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(180)) else {
-            let _ = child.kill();
-            panic!("no 'listening on' line; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-        };
-        let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+        let mut server = crate::e2e::serve(&db, "debug", &log);
+        let port = server.port;
 
         let (_, uncovered) = json(port, "GET", "/coverage/uncovered", "", None);
         let block = uncovered[0]["block_id"].as_str().unwrap().to_string();
@@ -590,8 +564,8 @@ mod end_to_end {
         let (status, _) = json(port, "GET", "/people", "blg_not_a_token", None);
         assert_eq!(status, 401);
 
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let _ = child.wait();
+        let _ = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status();
+        let _ = server.child.wait();
         let log = std::fs::read_to_string(&log).unwrap();
         assert!(log.contains("/people"), "requests are logged:\n{log}");
         for secret in ["Esperanza", "esperanza", &token, "Mario Jimenez", "mario.jimenez"] {

@@ -2,17 +2,15 @@
 //! catchment in an in-memory database, requests sent with `tower::ServiceExt::oneshot`.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::path::Path;
+mod http_support;
+
 use std::sync::OnceLock;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use belong::app::{self, layers::Layers};
-use belong::core::Role;
 use belong::http::{AppState, ServeConfig, app};
-use belong::ingest::blocks::BlockReadOptions;
-use belong::ingest::resources::ResourceOptions;
 use belong::store::SqliteStore;
 use geo::{Coord, Intersects, LineString, MultiPolygon, Polygon, Rect};
 use http_body_util::BodyExt;
@@ -26,14 +24,8 @@ fn demo_state() -> AppState {
         .get_or_init(|| {
             // Built on its own thread: a test's runtime cannot block on another one.
             std::thread::spawn(|| {
-                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
                 let mut store = SqliteStore::open_in_memory().unwrap();
-                app::import_blocks(&mut store, &dir.join("blocks.shp"), &BlockReadOptions::default()).unwrap();
-                app::import_people(&mut store, &dir.join("residents.csv"), Role::Resident, None, |_| {}).unwrap();
-                app::import_people(&mut store, &dir.join("ambassadors.csv"), Role::Ambassador, None, |_| {}).unwrap();
-                app::import_resources(&mut store, &dir.join("resources.csv"), None, &ResourceOptions::default())
-                    .unwrap();
-                app::import_indicators(&mut store, &dir.join("indicators.csv")).unwrap();
+                http_support::load_demo(&mut store);
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(AppState::new(store, ServeConfig::default())).unwrap()
             })

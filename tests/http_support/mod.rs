@@ -28,19 +28,24 @@ pub const AMBASSADOR_NAME: &str = "Camila Orellana";
 /// That ambassador's email.
 pub const AMBASSADOR_EMAIL: &str = "camila.orellana.20001@example.org";
 
+/// Import the committed demo catchment (`data/`) into `store`.
+pub fn load_demo(store: &mut SqliteStore) {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    app::import_blocks(store, &data.join("blocks.shp"), &BlockReadOptions::default()).unwrap();
+    app::import_people(store, &data.join("residents.csv"), Role::Resident, None, |_| {}).unwrap();
+    app::import_people(store, &data.join("ambassadors.csv"), Role::Ambassador, None, |_| {}).unwrap();
+    app::import_resources(store, &data.join("resources.csv"), None, &ResourceOptions::default()).unwrap();
+    app::import_indicators(store, &data.join("indicators.csv")).unwrap();
+}
+
 /// The demo loaded once into a database file; tests copy it.
 fn template() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
         let db = dir.join("template.db");
-        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
         let mut store = SqliteStore::open(&db).unwrap();
-        app::import_blocks(&mut store, &data.join("blocks.shp"), &BlockReadOptions::default()).unwrap();
-        app::import_people(&mut store, &data.join("residents.csv"), Role::Resident, None, |_| {}).unwrap();
-        app::import_people(&mut store, &data.join("ambassadors.csv"), Role::Ambassador, None, |_| {}).unwrap();
-        app::import_resources(&mut store, &data.join("resources.csv"), None, &ResourceOptions::default()).unwrap();
-        app::import_indicators(&mut store, &data.join("indicators.csv")).unwrap();
+        load_demo(&mut store);
         drop(store); // checkpoints the WAL into the file
         db
     })

@@ -1,0 +1,74 @@
+//! Shared end-to-end fixture: the real `belong serve` binary on a free port, with the demo
+//! catchment, its log in a file, killed when dropped (even when an assertion fails).
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running server.
+pub struct Server {
+    /// The process (tests send it signals).
+    pub child: Child,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+    /// Its log file (stderr).
+    pub log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `belong --db DB serve --addr 127.0.0.1:0` with the demo, logging at `log_level` to
+/// `log`; returns once it printed its `listening on` line.
+pub fn serve(db: &Path, log_level: &str, log: &Path) -> Server {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_belong"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--demo-dir"])
+        .arg(&data)
+        .arg("--db")
+        .arg(db)
+        .env_remove("BELONG_DB")
+        .env_remove("BELONG_ADDR")
+        .env_remove("BELONG_TARGET")
+        .env_remove("BELONG_PRIVATE")
+        .env("BELONG_LOG", log_level)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("starting belong serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    let mut server = Server { child, port: 0, log: log.to_path_buf() };
+    let Ok(addr) = rx.recv_timeout(Duration::from_secs(180)) else {
+        panic!("no 'listening on' line; log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+    };
+    server.port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+    server
+}
+
+/// A plain HTTP/1.1 GET; returns status and body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, body.to_string())
+}
