@@ -12,3 +12,4 @@ pub mod export;
 pub mod http;
 pub mod ingest;
 pub mod store;
+pub mod tiles;

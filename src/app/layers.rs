@@ -17,6 +17,7 @@ use super::AppError;
 use crate::core::{CoverageReport, Resource};
 use crate::export::{block_properties, latest_indicators, multipolygon_json, point_json, round7};
 use crate::store::Store;
+use crate::tiles::{SourceFeature, SourceLayer, TileCache, TileSource};
 
 /// Id of the blocks collection.
 pub const BLOCKS: &str = "blocks";
@@ -38,6 +39,10 @@ pub struct Layers {
     pub target: u32,
     /// When the snapshot was built (UTC, RFC 3339).
     pub built_at: String,
+    /// The collections as vector-tile layers (same features, same properties, nulls left out).
+    pub tiles: TileSource,
+    /// Tiles cut from this snapshot; a new snapshot starts empty, so tiles are never stale.
+    pub tile_cache: TileCache,
 }
 
 impl Layers {
@@ -102,11 +107,14 @@ impl Layers {
                 readiness_features,
             ),
         ];
+        let tiles = TileSource::new(collections.iter().map(Collection::tile_layer).collect());
         Ok(Layers {
             collections,
             coverage,
             target,
             built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            tiles,
+            tile_cache: TileCache::default(),
         })
     }
 
@@ -236,6 +244,8 @@ struct Place {
     json: Arc<str>,
     point: Option<(f64, f64)>,
     envelope: Option<[f64; 4]>,
+    /// Projected to Web Mercator for tiles.
+    tile: crate::tiles::Geometry,
 }
 
 impl Place {
@@ -245,6 +255,7 @@ impl Place {
             json: multipolygon_json(mp).to_string().into(),
             point: mp.interior_point().map(|p| (round7(p.x()), round7(p.y()))),
             envelope: mp.bounding_rect().map(|r| [r.min().x, r.min().y, r.max().x, r.max().y]),
+            tile: crate::tiles::Geometry::area(mp),
             shape: Shape::Area(Arc::new(mp.clone())),
         }
     }
@@ -254,6 +265,7 @@ impl Place {
             json: point_json(lon, lat).to_string().into(),
             point: Some((round7(lon), round7(lat))),
             envelope: Some([lon, lat, lon, lat]),
+            tile: crate::tiles::Geometry::point(lon, lat),
             shape: Shape::Point(lon, lat),
         }
     }
@@ -273,6 +285,7 @@ pub struct Feature {
     pub point: Option<(f64, f64)>,
     shape: Shape,
     envelope: Option<[f64; 4]>,
+    tile: crate::tiles::Geometry,
 }
 
 impl Feature {
@@ -291,6 +304,7 @@ impl Feature {
             point: place.point,
             shape: place.shape.clone(),
             envelope: place.envelope,
+            tile: place.tile.clone(),
         }
     }
 
@@ -466,6 +480,19 @@ impl Collection {
             index: RTree::bulk_load(entries),
             equality,
         }
+    }
+
+    /// The collection as a vector-tile layer of the same name.
+    fn tile_layer(&self) -> SourceLayer {
+        let features = self
+            .features
+            .iter()
+            .map(|f| SourceFeature {
+                geometry: f.tile.clone(),
+                properties: f.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            })
+            .collect();
+        SourceLayer::new(self.id, self.description, features)
     }
 
     /// A feature by id.

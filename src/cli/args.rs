@@ -43,6 +43,49 @@ pub enum Command {
     Token(Token),
     /// Serve the public layers over HTTP: OGC API – Features, coverage and health.
     Serve(ServeArgs),
+    /// Vector tiles of the public layers.
+    #[command(subcommand)]
+    Tiles(Tiles),
+}
+
+/// `tiles`.
+#[derive(Debug, Subcommand)]
+pub enum Tiles {
+    /// Write a static `{z}/{x}/{y}.mvt` pyramid with `tiles.json` (TileJSON 3.0, for MapLibre) and
+    /// `metadata.json` (for GDAL: `ogrinfo MVT:tiles/14`, one zoom level), optionally also a PMTiles
+    /// archive.
+    Export(TilesExport),
+}
+
+/// `tiles export`.
+#[derive(Debug, Args)]
+pub struct TilesExport {
+    /// Folder to write the pyramid into. Its previous pyramid is replaced; other files stay.
+    #[arg(long, default_value = "tiles", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Lowest zoom level written.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=24))]
+    pub minzoom: u8,
+    /// Highest zoom level written.
+    #[arg(long, default_value_t = 17, value_parser = clap::value_parser!(u8).range(0..=24))]
+    pub maxzoom: u8,
+    /// Layers in every tile, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "blocks,resources,school-readiness", value_name = "LIST")]
+    pub layers: Vec<String>,
+    /// Write gzip-compressed tiles (same file names); a web server must then send them with
+    /// `Content-Encoding: gzip`. GDAL reads them either way.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Also write a single-file PMTiles v3 archive (tiles gzip-compressed inside).
+    #[arg(long, value_name = "FILE")]
+    pub pmtiles: Option<PathBuf>,
+    /// URL the folder will be served from, for the tile URLs in tiles.json (default: a relative
+    /// `{z}/{x}/{y}.mvt` template).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Active ambassadors a block needs to count as covered.
+    #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub target: u32,
 }
 
 /// What to import.
@@ -251,6 +294,21 @@ pub struct ServeArgs {
     /// Require a bearer token (any role) on every endpoint but /health, public layers included.
     #[arg(long, env = "BELONG_PRIVATE")]
     pub private: bool,
+    /// Raster XYZ tile URL template drawn under the blocks on /map, e.g.
+    /// https://tile.openstreetmap.org/{z}/{x}/{y}.png (default: a plain background).
+    #[arg(long, env = "BELONG_BASEMAP", value_name = "URL", value_parser = parse_basemap)]
+    pub basemap: Option<String>,
+}
+
+/// A basemap URL must be http(s) and hold the `{z}`, `{x}` and `{y}` placeholders.
+fn parse_basemap(url: &str) -> Result<String, String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err("expected an http:// or https:// URL".into());
+    }
+    match ["{z}", "{x}", "{y}"].into_iter().find(|p| !url.contains(p)) {
+        Some(missing) => Err(format!("expected an XYZ template with {{z}}, {{x}} and {{y}}; {missing} is missing")),
+        None => Ok(url.to_string()),
+    }
 }
 
 /// `token`.

@@ -16,7 +16,7 @@ use belong::ingest::resources::ResourceOptions;
 use belong::store::{SqliteStore, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use args::{Cli, Command, CoverageFormat, Demo, ExportFormat, Import, Layer};
+use args::{Cli, Command, CoverageFormat, Demo, ExportFormat, Import, Layer, Tiles};
 
 /// How a successful run ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,6 +137,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             demo_load(&mut store, &l.dir, cli.quiet)
         }
         Command::Serve(s) => serve(&cli, s),
+        Command::Tiles(Tiles::Export(t)) => {
+            let store = open_store(&cli)?;
+            tiles_export(&store, t, cli.quiet)
+        }
     }
 }
 
@@ -162,6 +166,7 @@ fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
         request_timeout: std::time::Duration::from_secs(s.request_timeout),
         max_body: s.max_body,
         private: s.private,
+        basemap: s.basemap.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
@@ -405,6 +410,47 @@ fn token(store: &mut SqliteStore, t: &args::Token) -> Result<Outcome> {
                 bail!("no live token with id {id} (see `belong token list`)");
             }
             println!("revoked token {id}");
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn tiles_export(store: &SqliteStore, t: &args::TilesExport, quiet: bool) -> Result<Outcome> {
+    use belong::export::tiles::{TileExport, export_tiles, plan};
+    let layers = belong::app::layers::Layers::build(store, t.target)?;
+    if layers.tiles.layer(belong::app::layers::BLOCKS).is_none_or(|l| l.is_empty()) {
+        bail!("no blocks in the database: run `belong import blocks PATH` (or `belong demo load`) first");
+    }
+    let opts = TileExport {
+        out: t.out.clone(),
+        minzoom: t.minzoom,
+        maxzoom: t.maxzoom,
+        layers: t.layers.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
+        gzip: t.gzip,
+        pmtiles: t.pmtiles.clone(),
+        base_url: t.base_url.clone(),
+    };
+    let tiles = plan(&layers.tiles, &opts)?;
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(tiles.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} cutting tiles {bar:30} {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let summary = export_tiles(&layers.tiles, &opts, &tiles, &|done| bar.set_position(done))?;
+    bar.finish_and_clear();
+    if !quiet {
+        let zooms: Vec<String> = summary.per_zoom.iter().map(|(z, n)| format!("z{z}: {n}")).collect();
+        println!(
+            "wrote {} tiles ({:.1} MB{}) to {} [{}]; {} empty tiles skipped",
+            summary.tiles,
+            summary.bytes as f64 / 1e6,
+            if opts.gzip { ", gzip" } else { "" },
+            opts.out.display(),
+            zooms.join(", "),
+            summary.empty
+        );
+        if let Some(p) = &opts.pmtiles {
+            println!("wrote the PMTiles archive {}", p.display());
         }
     }
     Ok(Outcome::Done)

@@ -11,6 +11,8 @@ use serde_json::{Map, Value, json};
 
 use crate::core::{Block, BlockCoverage, IndicatorValue, Resource};
 
+pub mod tiles;
+
 /// Round to 7 decimals (~1 cm), the precision RFC 7946 recommends as plenty.
 pub fn round7(v: f64) -> f64 {
     (v * 1e7).round() / 1e7

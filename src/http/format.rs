@@ -94,6 +94,35 @@ pub fn negotiate(f: Option<&str>, headers: &HeaderMap) -> Result<Format, AppErro
     )))
 }
 
+/// Whether the client prefers HTML to JSON: `text/html` is listed with a quality above that of
+/// every JSON type it accepts (`application/json`, `application/*`, `*/*`), or equal to it and
+/// listed first. Browsers send `text/html,...,*/*;q=0.8`; GDAL and scripts send JSON or `*/*`.
+pub fn prefers_html(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else { return false };
+    // The best (quality, position) of each kind.
+    let mut html: Option<(f32, usize)> = None;
+    let mut json: Option<(f32, usize)> = None;
+    for (i, part) in accept.split(',').enumerate() {
+        let mut it = part.split(';');
+        let media = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q =
+            it.filter_map(|p| p.trim().strip_prefix("q=")).find_map(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0);
+        let slot = match media.as_str() {
+            "text/html" => &mut html,
+            "application/json" | "application/*" | "*/*" => &mut json,
+            _ => continue,
+        };
+        if slot.is_none_or(|(best, _)| q > best) {
+            *slot = Some((q, i));
+        }
+    }
+    match (html, json) {
+        (Some((hq, _)), None) => hq > 0.0,
+        (Some((hq, hi)), Some((jq, ji))) => hq > 0.0 && (hq > jq || (hq == jq && hi < ji)),
+        _ => false,
+    }
+}
+
 /// The query string as name/value pairs, in order, with each name at most once.
 #[derive(Debug, Clone, Default)]
 pub struct QueryPairs(pub Vec<(String, String)>);
@@ -136,5 +165,33 @@ pub fn json_only(q: &QueryPairs) -> Result<(), AppError> {
     match q.get("f") {
         None | Some("json") => Ok(()),
         Some(f) => Err(AppError::BadRequest(format!("f={f:?}: this resource is only available as f=json"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn browsers_prefer_html_and_api_clients_do_not() {
+        let firefox = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        let chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+        assert!(prefers_html(&accept(firefox)));
+        assert!(prefers_html(&accept(chrome)));
+        assert!(prefers_html(&accept("text/html")));
+        assert!(prefers_html(&accept("text/html, application/json")));
+        assert!(!prefers_html(&HeaderMap::new()));
+        assert!(!prefers_html(&accept("*/*")));
+        assert!(!prefers_html(&accept("application/json")));
+        assert!(!prefers_html(&accept("application/json, text/html")));
+        assert!(!prefers_html(&accept("application/json,text/html;q=0.5")));
+        assert!(!prefers_html(&accept("text/html;q=0, */*")));
+        assert!(!prefers_html(&accept("application/geo+json, application/json;q=0.9, */*;q=0.1")));
     }
 }

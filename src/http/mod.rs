@@ -11,9 +11,11 @@ mod format;
 mod health;
 mod history;
 mod imports;
+mod map;
 mod ogc;
 mod openapi;
 mod people;
+mod tiles;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -52,6 +54,9 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// Every endpoint but `/health` needs a bearer token (`belong serve --private`).
     pub private: bool,
+    /// Raster XYZ URL template drawn under the blocks on `/map` (`--basemap`); `None` draws
+    /// them on a plain background.
+    pub basemap: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -63,6 +68,7 @@ impl Default for ServeConfig {
             request_timeout: Duration::from_secs(30),
             max_body: 64 * 1024 * 1024,
             private: false,
+            basemap: None,
         }
     }
 }
@@ -166,6 +172,13 @@ pub fn app(state: AppState) -> Router {
         .route("/imports/resources", post(imports::resources))
         .route("/imports/indicators", post(imports::indicators))
         .route("/health", get(health::health))
+        .route("/tiles/{layers}", get(tiles::tilejson))
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
+        .route("/map", get(map::page))
+        .route("/map/", get(map::trailing_slash))
+        .route("/map/config.json", get(map::config))
+        .route("/map/{file}", get(map::file))
+        .route("/map/vendor/{file}", get(map::vendor))
         .fallback(error::not_found)
         .with_state(state);
 

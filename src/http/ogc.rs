@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -128,11 +130,17 @@ pub struct Collections {
 /// The landing page: what this service is, and links to everything else.
 #[utoipa::path(get, path = "/", tag = "Capabilities", operation_id = "getLandingPage",
     params(("f" = Option<String>, Query, description = "Format: json")),
-    responses((status = 200, description = "The landing page", body = LandingPage, content_type = "application/json"),
+    responses((status = 200, description = "The landing page (an HTML page with the same links when the client \
+                  prefers text/html, as browsers do)", body = LandingPage, content_type = "application/json"),
               (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json")))]
-pub async fn landing(BaseUrl(base): BaseUrl, q: QueryPairs) -> Result<Json<LandingPage>, AppError> {
+pub async fn landing(BaseUrl(base): BaseUrl, q: QueryPairs, headers: HeaderMap) -> Result<Response, AppError> {
     q.only(&["f"])?;
     format::json_only(&q)?;
+    // A person's browser gets a page with links; API clients (GDAL asks for JSON or */*) and
+    // `f=json` keep the JSON document.
+    if q.get("f").is_none() && format::prefers_html(&headers) {
+        return super::map::landing_page(&base);
+    }
     Ok(Json(LandingPage {
         title: "belong".into(),
         description: "Census blocks with ambassador coverage, community resources and school readiness, \
@@ -144,8 +152,10 @@ pub async fn landing(BaseUrl(base): BaseUrl, q: QueryPairs) -> Result<Json<Landi
             Link::new(format!("{base}/api.html"), "service-doc", "text/html", "The API documentation"),
             Link::new(format!("{base}/conformance"), "conformance", JSON, "Conformance classes implemented"),
             Link::new(format!("{base}/collections"), "data", JSON, "The feature collections"),
+            Link::new(format!("{base}/map"), "alternate", "text/html", "Coverage map"),
         ],
-    }))
+    })
+    .into_response())
 }
 
 /// The conformance classes this service implements.

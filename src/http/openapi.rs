@@ -42,6 +42,8 @@ use crate::app::layers::{Collection, GeometryKind, Layers};
         super::imports::resources,
         super::imports::indicators,
         super::health::health,
+        super::tiles::tile,
+        super::tiles::tilejson,
     ),
     components(schemas(super::error::Problem, super::ogc::Link)),
     tags((name = "Capabilities", description = "Landing page, conformance and collections"),
@@ -49,6 +51,7 @@ use crate::app::layers::{Collection, GeometryKind, Layers};
          (name = "Coverage", description = "Coverage summaries"),
          (name = "People", description = "Residents and ambassadors (bearer token: recruiter reads, manager writes)"),
          (name = "Imports", description = "Data imports (bearer token: manager)"),
+         (name = "Tiles", description = "Mapbox Vector Tiles 2.1 and TileJSON 3.0.0 of the public layers"),
          (name = "Service", description = "Health"))
 )]
 struct ApiDoc;

@@ -39,6 +39,7 @@ pub fn serve(db: &Path, log_level: &str, log: &Path) -> Server {
         .env_remove("BELONG_ADDR")
         .env_remove("BELONG_TARGET")
         .env_remove("BELONG_PRIVATE")
+        .env_remove("BELONG_BASEMAP")
         .env("BELONG_LOG", log_level)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).unwrap())

@@ -1,0 +1,390 @@
+#!/usr/bin/env node
+// End-to-end test of the coverage map page in a real headless Chromium (WebGL by SwiftShader).
+//
+//   node web/test/map.mjs [BASE_URL]        (default http://127.0.0.1:8080; a running `belong serve`)
+//
+// Env: CHROMIUM (default /usr/bin/chromium), MAP_TEST_SCREENSHOTS (folder for the screenshots;
+// default a new temporary folder). Prints one JSON summary on stdout; exits 1 when any check
+// fails, 2 when the browser cannot be started.
+
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { chromium } from 'playwright-core';
+import { PNG } from 'pngjs';
+
+const base = (process.argv[2] || process.env.BELONG_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const shots = process.env.MAP_TEST_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'belong-map-shots-'));
+mkdirSync(shots, { recursive: true });
+// SwiftShader renders on the CPU: a 2-core machine needs generous waits.
+const TIMEOUT = 90_000;
+
+const checks = [];
+const problems = [];
+const screenshots = [];
+
+function check(name, ok, detail = '') {
+  checks.push({ name, ok: Boolean(ok), detail });
+  return Boolean(ok);
+}
+
+/** Record console errors, page errors, failed requests and HTTP errors of `page`. */
+function watch(page, label) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') {
+      problems.push(`${label}: console.${msg.type()}: ${msg.text()}`);
+    }
+  });
+  page.on('pageerror', (err) => problems.push(`${label}: page error: ${err.message}`));
+  page.on('requestfailed', (req) => {
+    const why = req.failure()?.errorText || 'failed';
+    // A request the page itself cancelled (a tile scrolled out of view) is not a failure.
+    if (why !== 'net::ERR_ABORTED') problems.push(`${label}: request failed: ${req.url()} (${why})`);
+  });
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`${label}: HTTP ${res.status()} for ${res.url()}`);
+  });
+}
+
+async function waitIdle(page) {
+  await page.evaluate(
+    () => new Promise((resolve) => {
+      const map = window.belongMap;
+      // `idle` fires once nothing is loading or animating; a map already idle fires it on the
+      // next render only, so ask for one.
+      map.once('idle', () => resolve());
+      map.triggerRepaint();
+    }),
+  );
+}
+
+async function openMap(page) {
+  await page.goto(`${base}/map`, { waitUntil: 'domcontentloaded', timeout: TIMEOUT });
+  await page.waitForSelector('body[data-ready="1"]', { timeout: TIMEOUT });
+  await waitIdle(page);
+}
+
+/** Count the rendered features of some layers. */
+function rendered(page, layers) {
+  return page.evaluate((layers) => window.belongMap.queryRenderedFeatures({ layers }).length, layers);
+}
+
+/**
+ * A covered and an uncovered block, each with a screen point well inside it (no edge, no
+ * resource dot within a few pixels), in CSS pixels relative to the page.
+ */
+function pickBlocks(page) {
+  return page.evaluate(() => {
+    const map = window.belongMap;
+    const canvas = map.getCanvas().getBoundingClientRect();
+    const features = map.queryRenderedFeatures({ layers: ['blocks-fill'] });
+    const card = document.getElementById('block-card');
+    const cardRect = card.hidden ? null : card.getBoundingClientRect();
+    const inside = (x, y) => {
+      if (x < 10 || y < 10 || x > canvas.width - 10 || y > canvas.height - 10) return false;
+      if (cardRect && x + canvas.left >= cardRect.left - 8 && x + canvas.left <= cardRect.right + 8
+        && y + canvas.top >= cardRect.top - 8 && y + canvas.top <= cardRect.bottom + 8) return false;
+      return true;
+    };
+    const interior = (feature) => {
+      const id = feature.properties.block_id;
+      let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+      const walk = (c) => {
+        if (typeof c[0] === 'number') {
+          minX = Math.min(minX, c[0]); maxX = Math.max(maxX, c[0]);
+          minY = Math.min(minY, c[1]); maxY = Math.max(maxY, c[1]);
+        } else c.forEach(walk);
+      };
+      walk(feature.geometry.coordinates);
+      const same = (x, y) => {
+        const hit = map.queryRenderedFeatures([x, y], { layers: ['blocks-fill'] });
+        return hit.length > 0 && hit[0].properties.block_id === id;
+      };
+      for (let i = 1; i < 8; i++) {
+        for (let j = 1; j < 8; j++) {
+          const p = map.project([minX + ((maxX - minX) * i) / 8, minY + ((maxY - minY) * j) / 8]);
+          if (!inside(p.x, p.y)) continue;
+          const r = 6;
+          if (![[0, 0], [r, 0], [-r, 0], [0, r], [0, -r], [r, r], [-r, -r], [r, -r], [-r, r]]
+            .every(([dx, dy]) => same(p.x + dx, p.y + dy))) continue;
+          const dots = map.getLayer('resources-circle')
+            ? map.queryRenderedFeatures([[p.x - 12, p.y - 12], [p.x + 12, p.y + 12]], { layers: ['resources-circle'] })
+            : [];
+          if (dots.length) continue;
+          return { id, x: p.x + canvas.left, y: p.y + canvas.top, mapX: p.x, mapY: p.y, props: feature.properties };
+        }
+      }
+      return null;
+    };
+    const seen = new Set();
+    let covered = null;
+    let uncovered = null;
+    for (const f of features) {
+      const id = f.properties.block_id;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const isCovered = f.properties.covered === true;
+      if (isCovered ? covered : uncovered) continue;
+      const p = interior(f);
+      if (!p) continue;
+      if (isCovered) covered = p;
+      else uncovered = p;
+      if (covered && uncovered) break;
+    }
+    return { covered, uncovered, count: features.length };
+  });
+}
+
+/** Mean colour of a 5x5 pixel square of a PNG screenshot, at CSS pixel (x, y). */
+function sample(png, x, y, scale = 1) {
+  const cx = Math.round(x * scale);
+  const cy = Math.round(y * scale);
+  const sum = [0, 0, 0];
+  let n = 0;
+  for (let dy = -2; dy <= 2; dy++) {
+    for (let dx = -2; dx <= 2; dx++) {
+      const i = ((cy + dy) * png.width + (cx + dx)) * 4;
+      sum[0] += png.data[i]; sum[1] += png.data[i + 1]; sum[2] += png.data[i + 2];
+      n++;
+    }
+  }
+  return sum.map((s) => Math.round(s / n));
+}
+
+const dist = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+
+async function screenshot(page, name) {
+  const path = join(shots, `${name}.png`);
+  const buf = await page.screenshot({ path });
+  screenshots.push(path);
+  return PNG.sync.read(buf);
+}
+
+async function desktop(browser) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  watch(page, 'desktop');
+  await openMap(page);
+  check('page is ready after the first idle', true);
+
+  const blocks = await rendered(page, ['blocks-fill']);
+  check('block features are rendered', blocks > 0, `${blocks} rendered block features`);
+  const title = await page.title();
+  check('page has a title', /coverage map/i.test(title), title);
+  const stats = await page.textContent('#stat-coverage');
+  const summary = await (await fetch(`${base}/coverage`)).json();
+  check('header shows the coverage percentage', stats.trim() === `${summary.coverage_pct.toFixed(1)}%`,
+    `header "${stats.trim()}", /coverage ${summary.coverage_pct}`);
+  const blocksStat = (await page.textContent('#stat-blocks')).replace(/,/g, '');
+  check('header shows covered / total blocks', blocksStat.includes(`${summary.covered_blocks} / ${summary.blocks}`), blocksStat);
+
+  // Covered and uncovered blocks are drawn in different colours.
+  const pick = await pickBlocks(page);
+  let png = await screenshot(page, 'desktop');
+  if (check('a covered and an uncovered block are visible', pick.covered && pick.uncovered,
+    `covered ${pick.covered?.id ?? 'none'}, uncovered ${pick.uncovered?.id ?? 'none'}`)) {
+    const c = sample(png, pick.covered.x, pick.covered.y);
+    const u = sample(png, pick.uncovered.x, pick.uncovered.y);
+    check('covered and uncovered blocks differ in colour', dist(c, u) > 60,
+      `covered rgb(${c}) at ${pick.covered.x.toFixed(0)},${pick.covered.y.toFixed(0)}; uncovered rgb(${u}) at ${pick.uncovered.x.toFixed(0)},${pick.uncovered.y.toFixed(0)}; distance ${dist(c, u).toFixed(0)}`);
+    check('covered is drawn teal and uncovered orange', c[1] > c[0] && u[0] > u[1] && u[0] > u[2],
+      `covered rgb(${c}), uncovered rgb(${u})`);
+  }
+
+  // Layer toggles change what is drawn.
+  const dotsBefore = await rendered(page, ['resources-circle']);
+  await page.getByRole('checkbox', { name: 'Community resources' }).uncheck();
+  await waitIdle(page);
+  const dotsAfter = await rendered(page, ['resources-circle']);
+  check('unticking resources hides the resource points', dotsBefore > 0 && dotsAfter === 0,
+    `${dotsBefore} points before, ${dotsAfter} after`);
+  await page.getByRole('checkbox', { name: 'Community resources' }).check();
+  await waitIdle(page);
+  check('ticking resources shows them again', (await rendered(page, ['resources-circle'])) === dotsBefore);
+
+  if (pick.uncovered) {
+    const before = sample(png, pick.uncovered.x, pick.uncovered.y);
+    await page.getByRole('checkbox', { name: 'Blocks: coverage' }).uncheck();
+    await waitIdle(page);
+    png = await screenshot(page, 'desktop-blocks-off');
+    const after = sample(png, pick.uncovered.x, pick.uncovered.y);
+    const left = await rendered(page, ['blocks-fill']);
+    check('unticking blocks removes the block fill', left === 0 && dist(before, after) > 40,
+      `${left} block features left; pixel rgb(${before}) -> rgb(${after})`);
+    await page.getByRole('checkbox', { name: 'Blocks: coverage' }).check();
+    await waitIdle(page);
+  }
+
+  await page.getByRole('checkbox', { name: 'School readiness' }).check();
+  await waitIdle(page);
+  const withValue = await rendered(page, ['readiness-fill']);
+  const noData = await rendered(page, ['readiness-nodata']);
+  check('school readiness shows values and hatched no-data blocks', withValue > 0 && noData > 0,
+    `${withValue} blocks with a value, ${noData} without`);
+  const legend = await page.locator('#legend-readiness li').count();
+  check('school readiness has a legend with a no-data entry',
+    legend >= 3 && (await page.textContent('#legend-readiness')).includes('No data'), `${legend} legend entries`);
+  await screenshot(page, 'desktop-readiness');
+  await page.getByRole('checkbox', { name: 'School readiness' }).uncheck();
+  await waitIdle(page);
+
+  // Clicking a block shows its details.
+  if (pick.covered) {
+    const again = await pickBlocks(page);
+    const target = again.covered || again.uncovered;
+    await page.mouse.click(target.x, target.y);
+    await page.waitForSelector('#block-card:not([hidden])', { timeout: TIMEOUT });
+    await page.waitForFunction((id) => document.getElementById('block-id').textContent.includes(id), target.id,
+      { timeout: TIMEOUT });
+    check('clicking a block shows its id', true, target.id);
+    await page.waitForSelector('#block-resources .dist', { timeout: TIMEOUT }).catch(() => {});
+    const nearest = await page.locator('#block-resources .dist').count();
+    check('the block card lists the nearest resources with distances', nearest > 0, `${nearest} listed`);
+    await waitIdle(page);
+    await screenshot(page, 'desktop-block');
+    await page.keyboard.press('Escape');
+    check('Escape closes the block card', await page.locator('#block-card').isHidden());
+  }
+
+  // The recruiter panel lists the uncovered blocks, and Enter on a row flies to it.
+  const uncovered = await (await fetch(`${base}/coverage/uncovered`)).json();
+  const list = await page.evaluate(() => {
+    const ol = document.getElementById('recruit-list');
+    return {
+      rows: ol.querySelectorAll('.recruit-row').length,
+      total: Number(ol.dataset.total),
+      shown: Number(ol.dataset.shown),
+      first: ol.querySelector('.recruit-row')?.dataset.blockId,
+    };
+  });
+  check('the recruiter panel lists the uncovered blocks',
+    list.total === uncovered.length && list.rows === Math.min(uncovered.length, list.shown) && list.rows > 0
+      && list.first === uncovered[0]?.block_id,
+    `${list.rows} rows shown of ${list.total}; /coverage/uncovered has ${uncovered.length}; first ${list.first}`);
+  if (uncovered.length > 0) {
+    const id = uncovered[0].block_id;
+    await page.locator('.recruit-row').first().focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((id) => document.getElementById('block-id').textContent.includes(id), id,
+      { timeout: TIMEOUT });
+    await page.waitForFunction(() => !window.belongMap.isMoving(), null, { timeout: TIMEOUT });
+    await waitIdle(page);
+    const item = await (await fetch(`${base}/collections/blocks/items/${id}`)).json();
+    const flown = await page.evaluate((id) => {
+      const map = window.belongMap;
+      const center = map.getCenter();
+      const filter = JSON.stringify(map.getFilter('blocks-selected'));
+      return { center: [center.lng, center.lat], zoom: map.getZoom(), highlighted: filter.includes(id) };
+    }, id);
+    const bbox = item.bbox || (() => {
+      const xs = []; const ys = [];
+      const walk = (c) => (typeof c[0] === 'number' ? (xs.push(c[0]), ys.push(c[1])) : c.forEach(walk));
+      walk(item.geometry.coordinates);
+      return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+    })();
+    const span = Math.max(bbox[2] - bbox[0], bbox[3] - bbox[1]) * 3;
+    const near = Math.abs(flown.center[0] - (bbox[0] + bbox[2]) / 2) < span
+      && Math.abs(flown.center[1] - (bbox[1] + bbox[3]) / 2) < span;
+    check('Enter on the top row flies to and highlights that block', near && flown.highlighted && flown.zoom >= 15,
+      `zoom ${flown.zoom.toFixed(1)}, centre ${flown.center.map((v) => v.toFixed(5))}, highlighted ${flown.highlighted}`);
+    await screenshot(page, 'desktop-recruit');
+  }
+
+  // The landing page links to the map.
+  const landing = await context.newPage();
+  watch(landing, 'landing');
+  await landing.goto(`${base}/`, { timeout: TIMEOUT });
+  check('the landing page (text/html) links to the map', (await landing.locator('a[href$="/map"]').count()) > 0);
+  await context.close();
+}
+
+async function phone(browser) {
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true,
+  });
+  const page = await context.newPage();
+  watch(page, 'phone');
+  await openMap(page);
+  const layout = await page.evaluate(() => {
+    const box = (sel) => {
+      const r = document.querySelector(sel).getBoundingClientRect();
+      return { top: r.top, left: r.left, width: r.width, height: r.height };
+    };
+    return {
+      map: box('#map'),
+      recruit: box('#recruit'),
+      stats: box('#stats'),
+      scrollWidth: document.documentElement.scrollWidth,
+      rows: document.querySelectorAll('.recruit-row').length,
+    };
+  });
+  check('phone: the map is visible and full width', layout.map.width >= 380 && layout.map.height >= 300
+    && layout.map.top < 844, JSON.stringify(layout.map));
+  check('phone: no horizontal scrolling', layout.scrollWidth <= 390, `scroll width ${layout.scrollWidth}`);
+  check('phone: header numbers are visible', layout.stats.width > 0 && layout.stats.top < layout.map.top,
+    JSON.stringify(layout.stats));
+  check('phone: blocks are rendered', (await rendered(page, ['blocks-fill'])) > 0);
+  await screenshot(page, 'phone');
+  await page.locator('#recruit').scrollIntoViewIfNeeded();
+  const visible = await page.locator('#recruit .recruit-row').first().isVisible();
+  check('phone: the recruiting panel is below the map and shows rows', visible && layout.recruit.top >= layout.map.top
+    + layout.map.height - 1 && layout.rows > 0, `${layout.rows} rows, panel top ${layout.recruit.top}`);
+  await screenshot(page, 'phone-recruit');
+  // Choosing a row brings the map back into view with the block's card over it.
+  const firstId = await page.locator('#recruit .recruit-row').first().getAttribute('data-block-id');
+  await page.locator('#recruit .recruit-row').first().tap();
+  await page.waitForSelector('#block-card:not([hidden])', { timeout: TIMEOUT });
+  await page.waitForFunction(() => !window.belongMap.isMoving()
+    && Math.abs(document.getElementById('map').getBoundingClientRect().top) < 5, null, { timeout: TIMEOUT });
+  await waitIdle(page);
+  const card = await page.evaluate(() => {
+    const r = document.getElementById('block-id').getBoundingClientRect();
+    const m = document.getElementById('map').getBoundingClientRect();
+    return { top: r.top, bottom: r.bottom, left: r.left, right: r.right, mapTop: m.top, mapBottom: m.bottom,
+      text: document.getElementById('block-id').textContent };
+  });
+  check('phone: choosing a row shows the map and the block card on screen', card.top >= 0 && card.bottom <= 844
+    && card.left >= 0 && card.right <= 390 && card.mapTop > -5 && card.text.includes(firstId), JSON.stringify(card));
+  await screenshot(page, 'phone-block');
+  await context.close();
+}
+
+async function main() {
+  let browser;
+  try {
+    // Playwright gives every launch a new temporary profile (user-data-dir) and removes it.
+    browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      args: [
+        '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--no-sandbox', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+      ],
+    });
+  } catch (e) {
+    console.log(JSON.stringify({ ok: false, base, error: `cannot start Chromium at ${executablePath}: ${e.message}` }));
+    process.exit(2);
+  }
+  try {
+    for (const run of [desktop, phone]) {
+      try {
+        await run(browser);
+      } catch (e) {
+        check(`${run.name} run completed`, false, e.stack || String(e));
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  check('no console errors or warnings, page errors or failed requests', problems.length === 0, problems.join('\n'));
+  const failed = checks.filter((c) => !c.ok);
+  const summary = { ok: failed.length === 0, base, passed: checks.length - failed.length, failed: failed.length, checks, screenshots };
+  console.log(JSON.stringify(summary, null, 2));
+  console.log(`${checks.length - failed.length} passed, ${failed.length} failed`);
+  for (const f of failed) console.error(`FAILED: ${f.name}${f.detail ? `\n  ${f.detail.replace(/\n/g, '\n  ')}` : ''}`);
+  process.exit(failed.length ? 1 : 0);
+}
+
+await main();
