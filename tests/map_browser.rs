@@ -1,7 +1,8 @@
 //! The coverage map in a real browser: the real `belong serve` on the demo catchment, and
 //! `node web/test/map.mjs` driving headless Chromium (playwright-core, WebGL by SwiftShader)
 //! against it: blocks drawn in coverage colours, layer toggles, the recruiting list, block
-//! details, a phone-sized screen, and no console errors or failed requests.
+//! details, a change made through the API showing up, a phone-sized screen, and no console
+//! errors or failed requests.
 //!
 //! Needs Node.js, `web/node_modules` (`npm ci` in `web/`) and Chromium (`/usr/bin/chromium` or
 //! env `CHROMIUM`); `./scripts/test` installs them. Without them the test fails and says what to
@@ -51,8 +52,18 @@ fn map_page_works_in_headless_chromium() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("serve.log");
-    let server = e2e::serve(&dir.path().join("belong.db"), "info", &log);
+    let (db, log) = (dir.path().join("belong.db"), dir.path().join("serve.log"));
+    // A manager token lets the script check that the page follows a change made through the API.
+    let created = Command::new(env!("CARGO_BIN_EXE_belong"))
+        .arg("--db")
+        .arg(&db)
+        .args(["token", "create", "--role", "manager", "--name", "map browser test"])
+        .env_remove("BELONG_DB")
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
+    let token = String::from_utf8_lossy(&created.stdout).lines().last().unwrap_or_default().trim().to_string();
+    let server = e2e::serve(&db, "info", &log);
     let (status, config) = e2e::http_get(server.port, "/map/config.json");
     assert_eq!(status, 200, "{config}");
     assert!(
@@ -67,6 +78,7 @@ fn map_page_works_in_headless_chromium() {
         .arg(format!("http://127.0.0.1:{}", server.port))
         .env("CHROMIUM", &chromium)
         .env("MAP_TEST_SCREENSHOTS", &shots)
+        .env("BELONG_TOKEN", &token)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

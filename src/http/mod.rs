@@ -117,6 +117,32 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Watch the database for commits by other processes (a `belong import` while the service
+    /// runs) and rebuild the snapshot when one happens, so layers and tiles are never stale.
+    /// Polls `PRAGMA data_version` every `every`; costs one cheap query per poll.
+    pub fn watch_external_writes(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let version = |s: &AppState| s.store.lock().ok().and_then(|st| st.data_version().ok());
+            let mut seen = version(&state);
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = version(&state);
+                if now != seen {
+                    seen = now;
+                    tracing::info!("the database was changed by another process; rebuilding the layers");
+                    if let Err(e) = state.refresh().await {
+                        tracing::error!("rebuilding the layers after an external write: {e}");
+                    }
+                }
+            }
+        })
+    }
+}
+
 async fn build_layers(store: Arc<Mutex<SqliteStore>>, target: u32) -> Result<Layers, AppError> {
     tokio::task::spawn_blocking(move || {
         let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
@@ -219,8 +245,11 @@ pub fn app(state: AppState) -> Router {
 /// `on_ready` is called with the bound address (port 0 picks a free port).
 pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let watcher = state.watch_external_writes(Duration::from_secs(2));
     on_ready(listener.local_addr()?);
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;
+    watcher.abort();
+    served
 }
 
 async fn shutdown_signal() {

@@ -50,6 +50,12 @@ impl SqliteStore {
         Ok(SqliteStore { conn })
     }
 
+    /// SQLite's `data_version`: changes whenever another connection (say `belong import` while
+    /// `belong serve` runs) commits to the database, and never for this connection's own writes.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     fn history(
         tx: &Transaction<'_>,
         ts: &str,

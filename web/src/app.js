@@ -409,6 +409,7 @@ async function refresh({ reloadTiles = true } = {}) {
     renderRecruitList();
     // Coverage changed since the tiles were drawn: fetch them again so colours match numbers.
     if (changed && reloadTiles && map?.getSource('blocks')) map.getSource('blocks').setUrl(url('tiles/blocks.json'));
+    if (changed) refreshCard();
   } catch (e) {
     showStatus(`Could not load the coverage numbers (${e.message}).`, { error: true });
   } finally {
@@ -478,7 +479,7 @@ function readinessOf(props) {
   return v === undefined || v === null || v === '' || Number.isNaN(Number(v)) ? null : Number(v);
 }
 
-function renderBlockCard(p) {
+function renderBlockCard(p, { keepResources = false } = {}) {
   const id = String(p.block_id);
   $('block-title').textContent = p.name || `Block ${id}`;
   $('block-id').textContent = `Block ID ${id}`;
@@ -495,7 +496,19 @@ function renderBlockCard(p) {
   const r = $('block-readiness');
   r.textContent = readiness === null ? 'No data' : readiness.toFixed(1);
   r.classList.toggle('no-data', readiness === null);
-  $('block-resources').replaceChildren(el('li', { class: 'muted' }, 'Loading…'));
+  if (!keepResources) $('block-resources').replaceChildren(el('li', { class: 'muted' }, 'Loading…'));
+}
+
+/** Redraw the open card from the block's current numbers (after the coverage changed). */
+async function refreshCard() {
+  const id = state.selected;
+  if (!id || $('block-card').hidden) return;
+  try {
+    const feature = await fetchJson(`collections/blocks/items/${encodeURIComponent(id)}`);
+    if (state.selected === id) renderBlockCard({ ...feature.properties, block_id: id }, { keepResources: true });
+  } catch {
+    // the card keeps the numbers it had; the header says whether the service is reachable
+  }
 }
 
 function renderResources(list) {

@@ -4,7 +4,8 @@
 //   node web/test/map.mjs [BASE_URL]        (default http://127.0.0.1:8080; a running `belong serve`)
 //
 // Env: CHROMIUM (default /usr/bin/chromium), MAP_TEST_SCREENSHOTS (folder for the screenshots;
-// default a new temporary folder). Prints one JSON summary on stdout; exits 1 when any check
+// default a new temporary folder), BELONG_TOKEN (a manager token: also check that the page follows
+// a change made through the API). Prints one JSON summary on stdout; exits 1 when any check
 // fails, 2 when the browser cannot be started.
 
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { PNG } from 'pngjs';
 
 const base = (process.argv[2] || process.env.BELONG_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+// A manager token enables the live-update check (it adds an ambassador, then deletes it).
+const token = process.env.BELONG_TOKEN || '';
 const shots = process.env.MAP_TEST_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'belong-map-shots-'));
 mkdirSync(shots, { recursive: true });
 // SwiftShader renders on the CPU: a 2-core machine needs generous waits.
@@ -290,6 +293,7 @@ async function desktop(browser) {
     check('Enter on the top row flies to and highlights that block', near && flown.highlighted && flown.zoom >= 15,
       `zoom ${flown.zoom.toFixed(1)}, centre ${flown.center.map((v) => v.toFixed(5))}, highlighted ${flown.highlighted}`);
     await screenshot(page, 'desktop-recruit');
+    if (token) await liveUpdate(page, id, bbox);
   }
 
   // The landing page links to the map.
@@ -298,6 +302,52 @@ async function desktop(browser) {
   await landing.goto(`${base}/`, { timeout: TIMEOUT });
   check('the landing page (text/html) links to the map', (await landing.locator('a[href$="/map"]').count()) > 0);
   await context.close();
+}
+
+/**
+ * With a manager token: an ambassador adopts the uncovered block `id` through the API, and
+ * after a refresh the page shows one more covered block, drops the block from the recruiting
+ * list and redraws it as covered. The ambassador is deleted again afterwards.
+ */
+async function liveUpdate(page, id, bbox) {
+  const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+  const covered = () => page.evaluate((id) => {
+    const f = window.belongMap.queryRenderedFeatures({ layers: ['blocks-fill'], filter: ['==', ['get', 'block_id'], id] });
+    return f.length ? f[0].properties.covered : null;
+  }, id);
+  const before = (await (await fetch(`${base}/coverage`)).json()).covered_blocks;
+  const wasCovered = await covered();
+  const res = await fetch(`${base}/people`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({
+      role: 'ambassador', lon: (bbox[0] + bbox[2]) / 2, lat: (bbox[1] + bbox[3]) / 2, block_id: id,
+      name: 'Map Test Ambassador',
+    }),
+  });
+  if (!check('live update: an ambassador adopts the block through the API', res.status === 201, `POST /people: ${res.status}`)) return;
+  const person = await res.json();
+  try {
+    await page.click('#refresh');
+    await page.waitForFunction((n) => document.getElementById('stat-blocks').textContent.replace(/,/g, '').startsWith(`${n} /`),
+      before + 1, { timeout: TIMEOUT });
+    await page.waitForFunction((id) => !document.querySelector(`.recruit-row[data-block-id="${id}"]`), id, { timeout: TIMEOUT });
+    const deadline = Date.now() + TIMEOUT;
+    let now = await covered();
+    while (now !== true && Date.now() < deadline) {
+      await waitIdle(page);
+      now = await covered();
+    }
+    await page.waitForFunction(() => document.getElementById('block-status').textContent.startsWith('Covered'), null,
+      { timeout: TIMEOUT }).catch(() => {});
+    const pill = await page.textContent('#block-status');
+    check('live update: after a refresh the header, the list, the card and the block colour follow',
+      wasCovered === false && now === true && pill.startsWith('Covered'),
+      `covered before ${wasCovered}, after ${now}; covered blocks ${before} -> ${before + 1}; card "${pill}"`);
+    await screenshot(page, 'desktop-live-update');
+  } finally {
+    await fetch(`${base}/people/${encodeURIComponent(person.id)}`, { method: 'DELETE', headers });
+  }
 }
 
 async function phone(browser) {
