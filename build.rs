@@ -56,10 +56,10 @@ fn main() {
         // Watch the files when they exist; else the nearest existing folder, so an install is
         // noticed without making cargo rerun this script on every build (a watched path that
         // does not exist counts as always changed).
-        if let Some(p) = nearest_existing(&path, &root) {
-            if watched.insert(p.clone()) {
-                println!("cargo:rerun-if-changed={}", path_str(&p));
-            }
+        if let Some(p) = nearest_existing(&path, &root)
+            && watched.insert(p.clone())
+        {
+            println!("cargo:rerun-if-changed={}", path_str(&p));
         }
         let value = match version {
             Some(_) => format!("Some(include_bytes!({:?}))", path_str(&path)),

@@ -47,10 +47,13 @@ impl CachedTile {
     }
 }
 
+/// A cache key: the comma-joined layer list and the tile.
+type Key = (Box<str>, TileId);
+
 /// Tiles by layer list and tile id, up to a byte budget.
 #[derive(Debug)]
 pub struct TileCache {
-    tiles: RwLock<HashMap<(Box<str>, TileId), Arc<CachedTile>>>,
+    tiles: RwLock<HashMap<Key, Arc<CachedTile>>>,
     bytes: AtomicUsize,
     budget: usize,
 }

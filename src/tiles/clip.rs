@@ -105,10 +105,10 @@ impl Clipper {
 /// Simplify, then snap to integers; consecutive duplicates and the closing point are dropped.
 fn snap(ring: &[Coord<f64>]) -> Vec<IntPoint> {
     let mut closed = ring.to_vec();
-    if closed.first() != closed.last() {
-        if let Some(&first) = closed.first() {
-            closed.push(first);
-        }
+    if closed.first() != closed.last()
+        && let Some(&first) = closed.first()
+    {
+        closed.push(first);
     }
     let simplified = LineString::new(closed).simplify(SIMPLIFY_TOLERANCE);
     let mut out: Vec<IntPoint> = Vec::with_capacity(simplified.0.len());

@@ -3,7 +3,7 @@
 //! A [`TileSource`] holds every layer's features projected once to Web Mercator; [`TileSource::render`]
 //! cuts one tile: features whose envelope meets the buffered tile are transformed to tile
 //! coordinates, simplified for the zoom, snapped to the integer grid, clipped to the buffered
-//! tile and made valid ([`clip`]), then encoded with geozero's MVT writer and prost ([`encode`]).
+//! tile and made valid (module `clip`), then encoded with geozero's MVT writer and prost (module `encode`).
 //! [`TileCache`] keeps encoded tiles for one snapshot of the data; a new snapshot starts a new
 //! cache, so a tile never outlives the data it was cut from.
 //!

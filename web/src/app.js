@@ -39,6 +39,7 @@ const state = {
   selected: null,
   lastRefresh: 0,
   returnFocus: null,
+  coverageError: false,
 };
 
 class HttpError extends Error {}
@@ -356,15 +357,26 @@ function recruitRow(row, i) {
     'button',
     {
       type: 'button', class: 'recruit-row', dataset: { blockId: id },
-      'aria-label': `Rank ${row.rank ?? i + 1}: ${row.name || `block ${id}`}, ${plural(residents, 'resident')}, ${detail}. Show on the map.`,
+      'aria-label': `Rank ${row.rank ?? i + 1}: ${row.name || `block ${id}`}, ${plural(residents, 'resident')}, ${detail}`
+        + `${recruitExtra(row) ? `, ${recruitExtra(row).toLowerCase()}` : ''}. Show on the map.`,
     },
     el('span', { class: 'rank' }, `#${row.rank ?? i + 1}`),
     el('span', { class: 'name' }, row.name || `Block ${id}`),
     el('span', { class: 'residents' }, num.format(residents), el('small', {}, residents === 1 ? 'resident' : 'residents')),
-    el('span', { class: 'id' }, Number.isFinite(row.priority) ? `${id} · priority ${row.priority}` : id),
+    el('span', { class: 'id' }, id),
+    recruitExtra(row) ? el('span', { class: 'extra' }, recruitExtra(row)) : null,
   );
   button.addEventListener('click', () => selectBlock(id, { fly: true, from: button }));
   return el('li', {}, button);
+}
+
+/** Priority and distance to the nearest ambassador, when the service ranks by priority. */
+function recruitExtra(row) {
+  const parts = [];
+  if (Number.isFinite(row.priority)) parts.push(`Priority ${row.priority.toFixed(2)}`);
+  const nearest = row.inputs?.nearest_ambassador_m ?? row.nearest_ambassadors?.[0]?.distance_m;
+  if (Number.isFinite(nearest)) parts.push(`nearest ambassador ${formatDistance(nearest)}`);
+  return parts.join(' · ');
 }
 
 function renderRecruitList() {
@@ -374,12 +386,13 @@ function renderRecruitList() {
   const shown = Math.min(total, Math.max(state.shown, RECRUIT_PAGE));
   state.shown = shown;
   list.replaceChildren(...rows.slice(0, shown).map(recruitRow));
-  if (!total) list.replaceChildren(el('li', { class: 'empty' }, 'Every block is covered. 🎉'));
+  if (!total) list.replaceChildren(el('li', { class: 'empty' }, 'Every block has its ambassadors.'));
   list.dataset.total = String(total);
   list.dataset.shown = String(shown);
   $('recruit-count').textContent = total ? num.format(total) : '';
+  const order = rows.some((r) => Number.isFinite(r.priority)) ? 'highest recruiting priority first' : 'most residents first';
   $('recruit-hint').textContent = total
-    ? `${plural(total, 'uncovered block')}, most residents first${shown < total ? ` (showing ${num.format(shown)})` : ''}. Choose one to zoom to it.`
+    ? `${plural(total, 'uncovered block')}, ${order}${shown < total ? ` (showing ${num.format(shown)})` : ''}. Choose one to zoom to it.`
     : 'No uncovered blocks.';
   const more = $('recruit-more');
   more.hidden = shown >= total;
@@ -403,14 +416,26 @@ async function refresh({ reloadTiles = true } = {}) {
   try {
     const [summary, uncovered] = await Promise.all([fetchJson('coverage'), fetchJson('coverage/uncovered')]);
     const changed = state.summary && JSON.stringify(summary) !== JSON.stringify(state.summary);
+    const rows = Array.isArray(uncovered) ? uncovered : [];
+    const listChanged = !state.summary || JSON.stringify(rows) !== JSON.stringify(state.uncovered);
     state.summary = summary;
-    state.uncovered = Array.isArray(uncovered) ? uncovered : [];
+    state.uncovered = rows;
     renderSummary(summary);
-    renderRecruitList();
+    if (state.coverageError) {
+      state.coverageError = false;
+      showStatus('');
+    }
+    // Redraw the list only when it changed, and keep the keyboard focus on the same block.
+    if (listChanged) {
+      const focused = document.activeElement?.closest?.('.recruit-row')?.dataset.blockId;
+      renderRecruitList();
+      if (focused) document.querySelector(`.recruit-row[data-block-id="${CSS.escape(focused)}"]`)?.focus();
+    }
     // Coverage changed since the tiles were drawn: fetch them again so colours match numbers.
     if (changed && reloadTiles && map?.getSource('blocks')) map.getSource('blocks').setUrl(url('tiles/blocks.json'));
     if (changed) refreshCard();
   } catch (e) {
+    state.coverageError = true;
     showStatus(`Could not load the coverage numbers (${e.message}).`, { error: true });
   } finally {
     button.classList.remove('spinning');
@@ -441,7 +466,7 @@ function distance([lon1, lat1], [lon2, lat2]) {
 }
 
 function formatDistance(m) {
-  return m < 950 ? `${Math.round(m / 10) * 10} m` : `${(m / 1000).toFixed(1)} km`;
+  return m < 950 ? `${Math.round(m / 10) * 10}\u00a0m` : `${(m / 1000).toFixed(1)}\u00a0km`;
 }
 
 /** The resources nearest to `center`: a bbox query that widens until it finds enough. */
@@ -496,6 +521,10 @@ function renderBlockCard(p, { keepResources = false } = {}) {
   const r = $('block-readiness');
   r.textContent = readiness === null ? 'No data' : readiness.toFixed(1);
   r.classList.toggle('no-data', readiness === null);
+  const row = covered ? null : state.uncovered.find((u) => String(u.block_id) === id);
+  const extra = row ? [`Rank ${row.rank ?? state.uncovered.indexOf(row) + 1} to recruit in`, recruitExtra(row)].filter(Boolean) : [];
+  $('block-rank').textContent = extra.join(' · ');
+  $('block-rank').hidden = !extra.length;
   if (!keepResources) $('block-resources').replaceChildren(el('li', { class: 'muted' }, 'Loading…'));
 }
 
@@ -661,8 +690,11 @@ async function start() {
     if (e.key === 'Escape' && !$('block-card').hidden) closeCard();
   });
   $('recruit-more').addEventListener('click', () => {
+    const first = state.shown;
     state.shown += RECRUIT_PAGE;
     renderRecruitList();
+    // Continue where the list was: on the first row just added.
+    document.querySelectorAll('.recruit-row')[first]?.focus();
   });
   $('refresh').addEventListener('click', () => refresh());
 

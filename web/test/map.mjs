@@ -5,7 +5,7 @@
 //
 // Env: CHROMIUM (default /usr/bin/chromium), MAP_TEST_SCREENSHOTS (folder for the screenshots;
 // default a new temporary folder), BELONG_TOKEN (a manager token: also check that the page follows
-// a change made through the API). Prints one JSON summary on stdout; exits 1 when any check
+// a change made through the API), MAP_TEST_LIMIT_SECS (give up after this long; default 280). Prints one JSON summary on stdout; exits 1 when any check
 // fails, 2 when the browser cannot be started.
 
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -23,6 +23,7 @@ const shots = process.env.MAP_TEST_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'be
 mkdirSync(shots, { recursive: true });
 // SwiftShader renders on the CPU: a 2-core machine needs generous waits.
 const TIMEOUT = 90_000;
+const WATCHDOG = Number(process.env.MAP_TEST_LIMIT_SECS || 280) * 1000;
 
 const checks = [];
 const problems = [];
@@ -53,13 +54,18 @@ function watch(page, label) {
 
 async function waitIdle(page) {
   await page.evaluate(
-    () => new Promise((resolve) => {
+    (timeout) => new Promise((resolve, reject) => {
       const map = window.belongMap;
+      const timer = setTimeout(() => reject(new Error(`the map did not become idle within ${timeout} ms`)), timeout);
       // `idle` fires once nothing is loading or animating; a map already idle fires it on the
       // next render only, so ask for one.
-      map.once('idle', () => resolve());
+      map.once('idle', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       map.triggerRepaint();
     }),
+    TIMEOUT,
   );
 }
 
@@ -251,6 +257,26 @@ async function desktop(browser) {
     check('Escape closes the block card', await page.locator('#block-card').isHidden());
   }
 
+  // Clicking a resource point shows its name.
+  const dot = await page.evaluate(() => {
+    const map = window.belongMap;
+    const canvas = map.getCanvas().getBoundingClientRect();
+    const f = map.queryRenderedFeatures({ layers: ['resources-circle'] }).find((f) => {
+      const p = map.project(f.geometry.coordinates);
+      return p.x > 20 && p.y > 20 && p.x < canvas.width - 60 && p.y < canvas.height - 40;
+    });
+    if (!f) return null;
+    const p = map.project(f.geometry.coordinates);
+    return { name: f.properties.name, x: p.x + canvas.left, y: p.y + canvas.top };
+  });
+  if (check('a resource point is on screen', dot)) {
+    await page.mouse.click(dot.x, dot.y);
+    await page.waitForSelector('.maplibregl-popup', { timeout: TIMEOUT });
+    const text = await page.textContent('.maplibregl-popup');
+    check('clicking a resource shows its name', text.includes(dot.name), `popup "${text}", expected ${dot.name}`);
+    await page.click('.maplibregl-popup-close-button');
+  }
+
   // The recruiter panel lists the uncovered blocks, and Enter on a row flies to it.
   const uncovered = await (await fetch(`${base}/coverage/uncovered`)).json();
   const list = await page.evaluate(() => {
@@ -428,6 +454,11 @@ async function main() {
   } finally {
     await browser.close();
   }
+  report();
+}
+
+/** Print the summary and exit: 0 when every check passed. */
+function report() {
   check('no console errors or warnings, page errors or failed requests', problems.length === 0, problems.join('\n'));
   const failed = checks.filter((c) => !c.ok);
   const summary = { ok: failed.length === 0, base, passed: checks.length - failed.length, failed: failed.length, checks, screenshots };
@@ -436,5 +467,11 @@ async function main() {
   for (const f of failed) console.error(`FAILED: ${f.name}${f.detail ? `\n  ${f.detail.replace(/\n/g, '\n  ')}` : ''}`);
   process.exit(failed.length ? 1 : 0);
 }
+
+// A stuck browser must not hang the caller: report what was checked so far and fail.
+setTimeout(() => {
+  check('finished within the time limit', false, `still running after ${WATCHDOG / 1000} s`);
+  report();
+}, WATCHDOG).unref();
 
 await main();
