@@ -41,6 +41,8 @@ fn endpoints() -> Vec<(Method, &'static str, &'static str, String, Option<Who>)>
         (Method::GET, "/coverage", "", String::new(), None),
         (Method::GET, "/coverage/uncovered", "", String::new(), None),
         (Method::GET, "/coverage/history", "", String::new(), None),
+        (Method::GET, "/coverage/rollup?by=tract", "", String::new(), None),
+        (Method::GET, "/coverage/rollup/layers", "", String::new(), None),
         (Method::GET, "/people?limit=1", "", String::new(), Some(Who::Recruiter)),
         (Method::GET, "/people/R000001", "", String::new(), Some(Who::Recruiter)),
         // Writes are sent with bodies that fail validation, so the matrix changes nothing.
@@ -51,6 +53,7 @@ fn endpoints() -> Vec<(Method, &'static str, &'static str, String, Option<Who>)>
         (Method::POST, "/imports/blocks", "application/geo+json", "{}".into(), Some(Who::Manager)),
         (Method::POST, "/imports/resources", "text/csv", "".into(), Some(Who::Manager)),
         (Method::POST, "/imports/indicators", "text/csv", "".into(), Some(Who::Manager)),
+        (Method::POST, "/imports/areas?name=x", "application/geo+json", "{}".into(), Some(Who::Manager)),
     ]
 }
 
@@ -147,6 +150,8 @@ async fn private_mode_needs_a_token_everywhere_but_health() {
         "/coverage",
         "/coverage/uncovered",
         "/coverage/history",
+        "/coverage/rollup?by=tract",
+        "/coverage/rollup/layers",
     ] {
         let r = get(&t, uri).await;
         assert!(r.header(header::WWW_AUTHENTICATE).starts_with("Bearer"), "{uri}\n{r}");

@@ -35,6 +35,9 @@ async fn map_page_scripts_and_maplibre() {
 
     for (path, media) in [
         ("/map/app.js", "text/javascript"),
+        ("/map/dom.js", "text/javascript"),
+        ("/map/trend.js", "text/javascript"),
+        ("/map/rollup.js", "text/javascript"),
         ("/map/app.css", "text/css"),
         ("/map/icon.svg", "image/svg+xml"),
         ("/map/vendor/maplibre-gl.mjs", "text/javascript"),

@@ -475,16 +475,17 @@ async fn coverage_matches_the_use_case() {
     let rows = get("/coverage/uncovered").await.expect(StatusCode::OK).json();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len() as u64, expected.blocks - expected.covered_blocks);
+    // Recruiting priority first, then block id (tests/http_recruit.rs covers the rest).
     for (i, w) in rows.windows(2).enumerate() {
         let (a, b) = (&w[0], &w[1]);
-        let (ra, rb) = (a["residents"].as_u64().unwrap(), b["residents"].as_u64().unwrap());
-        assert!(ra > rb || (ra == rb && a["block_id"].as_str() < b["block_id"].as_str()), "row {i}: {a} then {b}");
+        let (pa, pb) = (a["priority"].as_f64().unwrap(), b["priority"].as_f64().unwrap());
+        assert!(pa > pb || (pa == pb && a["block_id"].as_str() < b["block_id"].as_str()), "row {i}: {a} then {b}");
         assert_eq!(a["rank"], i as u64 + 1);
     }
     let csv = get("/coverage/uncovered?f=csv").await.expect(StatusCode::OK);
     assert!(csv.content_type().starts_with("text/csv"));
     let text = csv.text();
-    assert!(text.starts_with("block_id,name,residents,ambassadors,rank"), "{text}");
+    assert!(text.starts_with("\u{feff}rank,block_id,block_name,priority,residents,ambassadors,"), "{text}");
     assert_eq!(text.lines().count(), rows.len() + 1);
 }
 

@@ -1,8 +1,9 @@
 //! The coverage map in a real browser: the real `belong serve` on the demo catchment, and
 //! `node web/test/map.mjs` driving headless Chromium (playwright-core, WebGL by SwiftShader)
 //! against it: blocks drawn in coverage colours, layer toggles, the recruiting list, block
-//! details, a change made through the API showing up, a phone-sized screen, and no console
-//! errors or failed requests.
+//! details, the coverage trend chart and the roll-up table against `/coverage/history` and
+//! `/coverage/rollup`, a change made through the API showing up, a phone-sized screen, and no
+//! console errors or failed requests.
 //!
 //! Needs Node.js, `web/node_modules` (`npm ci` in `web/`) and Chromium (`/usr/bin/chromium` or
 //! env `CHROMIUM`); `./scripts/test` installs them. Without them the test fails and says what to

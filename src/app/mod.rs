@@ -7,6 +7,8 @@ pub mod history;
 mod imports;
 pub mod layers;
 pub mod people;
+pub mod recruit;
+pub mod rollup;
 pub mod tokens;
 
 use std::path::PathBuf;
@@ -68,7 +70,16 @@ pub fn load_catchment(store: &dyn Store) -> Result<Catchment, AppError> {
 
 /// Coverage of the stored catchment for `target` ambassadors per block.
 pub fn coverage(store: &dyn Store, target: u32) -> Result<CoverageReport, AppError> {
+    coverage_at(store, target, chrono::Utc::now())
+}
+
+/// Coverage at the instant `now` (adoptions lapse at their `adopted_until`).
+pub fn coverage_at(
+    store: &dyn Store,
+    target: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<CoverageReport, AppError> {
     let ids = store.block_ids()?;
-    let (counts, outside) = store.coverage_counts()?;
+    let (counts, outside) = store.coverage_counts_at(now)?;
     Ok(coverage::compute(ids.iter().map(String::as_str), &counts, outside, target))
 }

@@ -3,9 +3,11 @@
 //! index. Error messages name the field and never repeat a submitted value: they may be read by
 //! someone who should not see it, and they must be safe to log.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer};
 
 use super::{AppError, load_catchment};
+use crate::core::person::until_text;
 use crate::core::{Person, Role};
 use crate::ingest::Crs;
 use crate::ingest::tabular::check_lon_lat;
@@ -78,6 +80,9 @@ pub struct NewPerson {
     /// For ambassadors: the block they adopt.
     #[serde(alias = "adopted_block")]
     pub block_id: Option<String>,
+    /// When the adoption lapses: RFC 3339 (`2026-12-31T00:00:00Z`) or a date (through the end
+    /// of that day, UTC). Needs `block_id`.
+    pub adopted_until: Option<String>,
 }
 
 /// A partial update with JSON merge-patch semantics: an absent field is kept, a present one
@@ -118,9 +123,61 @@ pub struct PersonPatch {
     /// New `active` flag.
     #[serde(default, deserialize_with = "present")]
     pub active: Option<Option<bool>>,
-    /// New adopted block; `null` clears (the ambassador covers their home block again).
+    /// New adopted block; `null` clears (the ambassador covers their home block again). A
+    /// `block_id` in the patch starts a new adoption: its expiry is the patch's `adopted_until`,
+    /// or none when that is absent.
     #[serde(default, alias = "adopted_block", deserialize_with = "present")]
     pub block_id: Option<Option<String>>,
+    /// When the adoption lapses (as [`NewPerson::adopted_until`]); `null`: never.
+    #[serde(default, deserialize_with = "present")]
+    pub adopted_until: Option<Option<String>>,
+}
+
+/// `POST /people/{id}/adopt` and `belong people adopt`: the block an ambassador adopts and for
+/// how long (`until` or `days`; neither: until further notice).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adoption {
+    /// The block to adopt.
+    pub block_id: Option<String>,
+    /// When the adoption lapses: RFC 3339 (`2026-12-31T00:00:00Z`) or a date (through the end
+    /// of that day, UTC).
+    pub until: Option<String>,
+    /// Or: lapses this many days from now (1 to 3650).
+    pub days: Option<i64>,
+}
+
+/// Longest adoption accepted, in days (ten years: longer is a typo).
+pub const MAX_ADOPTION_DAYS: i64 = 3650;
+
+/// An adoption expiry from user input, normalised to the stored form ([`until_text`]):
+/// RFC 3339 with any offset, or a date meaning "through the end of that day, UTC". Must be after
+/// `now`. Sub-second parts are dropped.
+pub fn parse_adopted_until(field: &'static str, text: &str, now: DateTime<Utc>) -> Result<String, PersonError> {
+    let text = text.trim();
+    let at = if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        t.with_timezone(&Utc)
+    } else if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let next = day.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0));
+        next.ok_or_else(|| invalid(field, "date out of range"))?.and_utc()
+    } else {
+        return Err(invalid(
+            field,
+            "expected an RFC 3339 date-time with a zone (2026-12-31T00:00:00Z) or a date (2026-12-31)",
+        ));
+    };
+    if at.timestamp() <= now.timestamp() {
+        return Err(invalid(field, "must be in the future (an adoption cannot lapse before it starts)"));
+    }
+    Ok(until_text(at))
+}
+
+/// The expiry `days` days from `now`.
+fn days_from_now(days: i64, now: DateTime<Utc>) -> Result<String, PersonError> {
+    if !(1..=MAX_ADOPTION_DAYS).contains(&days) {
+        return Err(invalid("days", format!("expected a whole number of days from 1 to {MAX_ADOPTION_DAYS}")));
+    }
+    Ok(until_text(now + chrono::Duration::days(days)))
 }
 
 /// A field that is present in the JSON: `Some(None)` for `null`, `Some(Some(v))` otherwise.
@@ -258,7 +315,11 @@ pub fn create_person(store: &mut dyn Store, input: NewPerson, source: &str) -> R
         active: input.active.unwrap_or(true),
         adopted_block: text("block_id", input.block_id)?,
         home_block: None,
+        adopted_until: input.adopted_until.map(|t| parse_adopted_until("adopted_until", &t, Utc::now())).transpose()?,
     };
+    if person.adopted_until.is_some() && person.adopted_block.is_none() {
+        return Err(invalid("adopted_until", "there is no adoption to expire: give block_id too"));
+    }
     if store.person(&person.id)?.is_some() {
         return Err(PersonError::Exists(person.id));
     }
@@ -310,8 +371,38 @@ pub fn update_person(store: &mut dyn Store, id: &str, patch: PersonPatch, source
     let adoption_changed = patch.block_id.is_some() || person.role == Role::Resident;
     if let Some(v) = patch.block_id {
         person.adopted_block = text("block_id", v)?;
+        person.adopted_until = None;
+    }
+    if let Some(v) = patch.adopted_until {
+        person.adopted_until = v.map(|t| parse_adopted_until("adopted_until", &t, Utc::now())).transpose()?;
+        if person.adopted_until.is_some() && person.adopted_block.is_none() {
+            return Err(invalid("adopted_until", "there is no adoption to expire: give block_id too"));
+        }
     }
     place(store, &mut person, adoption_changed)?;
+    store.upsert_people(std::slice::from_ref(&person), source)?;
+    Ok(store.person(id)?.unwrap_or(person))
+}
+
+/// Let ambassador `id` adopt a block, until a time, for some days, or until further notice; the
+/// same checks as a `block_id` in [`update_person`] (ambassadors only, a block of the catchment).
+pub fn adopt(store: &mut dyn Store, id: &str, adoption: Adoption, source: &str) -> Result<Person, PersonError> {
+    let now = Utc::now();
+    let until = match (adoption.until, adoption.days) {
+        (Some(_), Some(_)) => return Err(invalid("days", "give until or days, not both")),
+        (Some(t), None) => Some(parse_adopted_until("until", &t, now)?),
+        (None, Some(d)) => Some(days_from_now(d, now)?),
+        (None, None) => None,
+    };
+    let block =
+        text("block_id", adoption.block_id)?.ok_or_else(|| invalid("block_id", "required: the block to adopt"))?;
+    let mut person = store.person(id)?.ok_or_else(|| PersonError::NotFound(id.to_string()))?;
+    if person.role != Role::Ambassador {
+        return Err(invalid("block_id", "only ambassadors adopt a block; a resident's block is where they live"));
+    }
+    person.adopted_block = Some(block);
+    person.adopted_until = until;
+    place(store, &mut person, true)?;
     store.upsert_people(std::slice::from_ref(&person), source)?;
     Ok(store.person(id)?.unwrap_or(person))
 }
@@ -360,7 +451,7 @@ mod tests {
             "test",
         )
         .unwrap();
-        assert_eq!(q.covering_block(), Some("060370002"));
+        assert_eq!(q.covering_block(Utc::now()), Some("060370002"));
         assert!(matches!(
             create_person(&mut s, NewPerson { id: Some("a1".into()), ..ambassador() }, "test"),
             Err(PersonError::Exists(_))
@@ -426,5 +517,65 @@ mod tests {
         assert!(matches!(update_person(&mut s, "zz", PersonPatch::default(), "t"), Err(PersonError::NotFound(_))));
         delete_person(&mut s, "a1").unwrap();
         assert!(matches!(delete_person(&mut s, "a1"), Err(PersonError::NotFound(_))));
+    }
+
+    #[test]
+    fn adoptions_take_an_expiry_in_the_future() {
+        let mut s = store();
+        create_person(&mut s, NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
+        let adopt_with = |s: &mut SqliteStore, until: Option<&str>, days: Option<i64>| {
+            let a = Adoption { block_id: Some("060370002".into()), until: until.map(str::to_string), days };
+            adopt(s, "a1", a, "test")
+        };
+        let p = adopt_with(&mut s, Some("2099-12-31"), None).unwrap();
+        assert_eq!(p.adopted_until.as_deref(), Some("2100-01-01T00:00:00Z"), "a date lasts through its end");
+        let p = adopt_with(&mut s, Some("2099-06-01T12:00:00.9-07:00"), None).unwrap();
+        assert_eq!(p.adopted_until.as_deref(), Some("2099-06-01T19:00:00Z"));
+        let p = adopt_with(&mut s, None, Some(30)).unwrap();
+        let until = crate::core::person::parse_until(p.adopted_until.as_deref().unwrap()).unwrap();
+        assert!((until - Utc::now() - chrono::Duration::days(30)).num_seconds().abs() < 5);
+        assert_eq!(adopt_with(&mut s, None, None).unwrap().adopted_until, None);
+        let before = s.person("a1").unwrap();
+        for (until, days, field) in [
+            (Some("2001-01-01T00:00:00Z"), None, "until"),
+            (Some("next tuesday"), None, "until"),
+            (Some("2099-01-01T00:00:00"), None, "until"),
+            (None, Some(0), "days"),
+            (None, Some(5000), "days"),
+            (Some("2099-01-01"), Some(3), "days"),
+        ] {
+            let e = adopt_with(&mut s, until, days).unwrap_err();
+            assert!(matches!(&e, PersonError::Invalid { field: f, .. } if *f == field), "{until:?} {days:?}: {e}");
+        }
+        assert_eq!(s.person("a1").unwrap(), before, "refused adoptions change nothing");
+        let resident = NewPerson { id: Some("r1".into()), role: Some(Role::Resident), ..ambassador() };
+        create_person(&mut s, resident, "test").unwrap();
+        let a = Adoption { block_id: Some("060370002".into()), ..Default::default() };
+        assert!(matches!(adopt(&mut s, "r1", a.clone(), "t"), Err(PersonError::Invalid { field: "block_id", .. })));
+        assert!(matches!(adopt(&mut s, "zz", a, "t"), Err(PersonError::NotFound(_))));
+        let unknown = Adoption { block_id: Some("60370002".into()), ..Default::default() };
+        let e = adopt(&mut s, "a1", unknown, "t").unwrap_err();
+        assert!(e.to_string().contains("did you mean '060370002'"), "{e}");
+    }
+
+    #[test]
+    fn patch_sets_and_clears_the_expiry() {
+        let mut s = store();
+        create_person(&mut s, NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
+        let patch =
+            |s: &mut SqliteStore, json: &str| update_person(s, "a1", serde_json::from_str(json).unwrap(), "test");
+        let p = patch(&mut s, r#"{"block_id": "060370002", "adopted_until": "2099-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(p.adopted_until.as_deref(), Some("2099-01-01T00:00:00Z"));
+        // Changing something else keeps the adoption and its expiry.
+        assert_eq!(patch(&mut s, r#"{"name": "Ana B"}"#).unwrap().adopted_until, p.adopted_until);
+        let p = patch(&mut s, r#"{"adopted_until": "2098-01-01"}"#).unwrap();
+        assert_eq!(p.adopted_until.as_deref(), Some("2098-01-02T00:00:00Z"));
+        // A block_id starts a new adoption, without an expiry unless one is given.
+        assert_eq!(patch(&mut s, r#"{"block_id": "060370002"}"#).unwrap().adopted_until, None);
+        let e = patch(&mut s, r#"{"adopted_until": "1999-01-01"}"#).unwrap_err();
+        assert!(matches!(&e, PersonError::Invalid { field: "adopted_until", .. }), "{e}");
+        let e = patch(&mut s, r#"{"block_id": null, "adopted_until": "2099-01-01"}"#).unwrap_err();
+        assert!(e.to_string().contains("no adoption to expire"), "{e}");
+        assert_eq!(patch(&mut s, r#"{"block_id": null}"#).unwrap().adopted_block, None);
     }
 }

@@ -46,6 +46,13 @@ pub enum Command {
     /// Vector tiles of the public layers.
     #[command(subcommand)]
     Tiles(Tiles),
+    /// Uncovered blocks ranked for recruiting: priority and why (its components), the nearest
+    /// active ambassadors, covered neighbouring blocks and the opted-in residents inside;
+    /// --format csv writes the walk list.
+    Recruit(RecruitArgs),
+    /// Change one person: let an ambassador adopt a block.
+    #[command(subcommand)]
+    People(People),
 }
 
 /// `tiles`.
@@ -102,6 +109,38 @@ pub enum Import {
     Resources(ImportResources),
     /// Upsert per-block indicator values (block_id,indicator,value[,date]).
     Indicators(ImportIndicators),
+    /// Replace (or create) a named layer of areas — neighbourhoods, council districts... — from
+    /// a shapefile (.shp or .zip) or GeoJSON file, to roll coverage up by (`coverage --by`).
+    /// All or nothing.
+    Areas(ImportAreas),
+}
+
+/// `import areas`.
+#[derive(Debug, Args)]
+pub struct ImportAreas {
+    /// A .shp (with .shx, .dbf, .prj beside it), a .zip holding one shapefile, or a GeoJSON
+    /// FeatureCollection of polygons, in any CRS.
+    pub path: PathBuf,
+    /// Layer name: lowercase letters, digits, - or _ (`tract` is built in). Importing a name
+    /// again replaces that layer.
+    #[arg(long, value_name = "LAYER", value_parser = parse_layer_name)]
+    pub name: String,
+    /// Field holding the area id (default: GEOID20, GEOID10, GEOID, block_id, id).
+    #[arg(long, value_name = "NAME")]
+    pub id_field: Option<String>,
+    /// Field holding the area name (default: NAME20, NAME10, NAME, name).
+    #[arg(long, value_name = "NAME")]
+    pub name_field: Option<String>,
+    /// CRS of the coordinates, overriding the .prj / GeoJSON crs member (e.g. EPSG:2229).
+    #[arg(long, value_name = "EPSG:NNNN")]
+    pub source_crs: Option<String>,
+    /// Import the valid features and list the rejected ones instead of refusing the file.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+fn parse_layer_name(name: &str) -> Result<String, String> {
+    belong::core::area::check_layer_name(name).map(|()| name.to_string())
 }
 
 /// `import blocks`.
@@ -172,10 +211,20 @@ pub struct AssignArgs {
 pub enum CoverageFormat {
     /// Aligned columns for people.
     Table,
-    /// `{"summary": {...}, "blocks": [...]}`.
+    /// `{"summary": {...}, "blocks": [...]}`; with --history or --by, an array of rows (as
+    /// `GET /coverage/history` and `GET /coverage/rollup`).
     Json,
-    /// One row per block, summary on stderr.
+    /// One row per block (summary on stderr), per period (--history) or per group (--by).
     Csv,
+}
+
+/// Reporting periods of `coverage --history`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum HistoryInterval {
+    /// One row per day (UTC).
+    Day,
+    /// One row per ISO week, labelled by its Monday: the state at the end of its Sunday.
+    Week,
 }
 
 /// `coverage`.
@@ -184,6 +233,18 @@ pub struct CoverageArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CoverageFormat::Table)]
     pub format: CoverageFormat,
+    /// Coverage over time instead: one row per day (or --interval week) from the first recorded
+    /// change to today, replayed from the history.
+    #[arg(long, conflicts_with = "by")]
+    pub history: bool,
+    /// Period of --history rows.
+    #[arg(long, value_enum, default_value_t = HistoryInterval::Day, requires = "history")]
+    pub interval: HistoryInterval,
+    /// Coverage per group instead: `tract` (first 11 characters of 15-digit block ids) or an
+    /// area layer imported with `belong import areas --name LAYER`. Blocks in no group are
+    /// reported on a last row, "(none)" (an empty group in CSV, null in JSON).
+    #[arg(long, value_name = "tract|LAYER")]
+    pub by: Option<String>,
     /// Active ambassadors a block needs to count as covered.
     #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub target: u32,
@@ -331,5 +392,67 @@ pub enum Token {
     Revoke {
         /// The id shown by `belong token list`.
         id: i64,
+    },
+}
+
+/// Output formats for `recruit`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RecruitFormat {
+    /// Aligned columns for people.
+    Table,
+    /// An array of rows, as `GET /coverage/uncovered` gives a recruiter.
+    Json,
+    /// The walk list: one line per opted-in resident (one per block without any), UTF-8 with a
+    /// byte-order mark for spreadsheets.
+    Csv,
+}
+
+/// `recruit`.
+#[derive(Debug, Args)]
+pub struct RecruitArgs {
+    /// Only the N highest-priority blocks.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = RecruitFormat::Table)]
+    pub format: RecruitFormat,
+    /// Nearest active ambassadors listed per block.
+    #[arg(long, value_name = "K", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub nearest: u16,
+    /// A weight of the priority, NAME=VALUE (repeatable; names: residents, need, children,
+    /// distance; values 0 to 1000; defaults 1, 1, 0.5, 0.25). Applied after --weights.
+    #[arg(long = "weight", value_name = "NAME=VALUE")]
+    pub weight: Vec<String>,
+    /// A JSON file of weights, e.g. {"residents": 2, "need": 0.5}; weights it does not name
+    /// keep their defaults.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// The need indicator: lower values mean more need.
+    #[arg(long, value_name = "NAME")]
+    pub indicator: Option<String>,
+    /// Metres beyond which the distance to the nearest ambassador counts no more.
+    #[arg(long, value_name = "METRES", default_value_t = 2000.0)]
+    pub distance_cap: f64,
+    /// Active ambassadors a block needs to count as covered.
+    #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub target: u32,
+}
+
+/// `people`.
+#[derive(Debug, Subcommand)]
+pub enum People {
+    /// Let an ambassador adopt a block (cover it instead of their home block), until a date, for
+    /// some days, or until further notice; after that the adoption lapses by itself.
+    Adopt {
+        /// The ambassador's id.
+        id: String,
+        /// The block to adopt.
+        block: String,
+        /// When the adoption lapses: a date (through its end, UTC) or an RFC 3339 date-time.
+        #[arg(long, value_name = "DATE", conflicts_with = "days")]
+        until: Option<String>,
+        /// Or: lapses this many days from now.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=3650))]
+        days: Option<i64>,
     },
 }

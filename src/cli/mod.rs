@@ -1,6 +1,8 @@
 //! The command line: parse, call the use cases in `belong::app`, print, choose the exit code.
 
 pub mod args;
+mod dashboard;
+mod recruit;
 mod report;
 
 use std::fs::File;
@@ -79,6 +81,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Coverage(c) => {
             let store = open_store(&cli)?;
+            if c.history {
+                return dashboard::history(&store, c);
+            }
+            if let Some(by) = &c.by {
+                return dashboard::rollup(&store, c, by);
+            }
             let cov = app::coverage(&store, c.target)?;
             let mut out = BufWriter::new(io::stdout().lock());
             match c.format {
@@ -140,6 +148,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Tiles(Tiles::Export(t)) => {
             let store = open_store(&cli)?;
             tiles_export(&store, t, cli.quiet)
+        }
+        Command::Recruit(r) => recruit::recruit(&open_store(&cli)?, r),
+        Command::People(args::People::Adopt { id, block, until, days }) => {
+            recruit::adopt(&mut open_store(&cli)?, id, block, until.as_deref(), *days)
         }
     }
 }
@@ -350,6 +362,28 @@ fn import(store: &mut SqliteStore, what: &Import, quiet: bool) -> Result<Outcome
             let summary =
                 upsert_summary(&i.path, "indicator values", &r.upserted, "no-data cells", r.no_data, r.rejected.len());
             Ok(finish(&r, quiet, summary, &[]))
+        }
+        Import::Areas(a) => {
+            let opts = BlockReadOptions {
+                id_field: a.id_field.clone(),
+                name_field: a.name_field.clone(),
+                source_crs: parse_crs(a.source_crs.as_deref())?,
+                skip_invalid: a.skip_invalid,
+            };
+            let r = app::rollup::import_areas(store, &a.path, &a.name, &opts)?;
+            let summary = format!(
+                "imported {} areas into layer '{}' from {} (CRS {}, id field {}, name field {}), replacing {}; \
+                 roll up with `belong coverage --by {}`",
+                r.replaced.areas,
+                r.replaced.layer,
+                a.path.display(),
+                r.crs,
+                r.id_field,
+                r.name_field.as_deref().unwrap_or("none"),
+                r.replaced.previous,
+                r.replaced.layer
+            );
+            Ok(finish(&r, quiet, summary, &r.warnings))
         }
     }
 }

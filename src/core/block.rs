@@ -26,6 +26,6 @@ impl Block {
 
     /// The tract a census block belongs to: the first 11 characters of a 15-digit GEOID.
     pub fn tract(&self) -> Option<&str> {
-        (self.id.len() == 15 && self.id.bytes().all(|b| b.is_ascii_digit())).then(|| &self.id[..11])
+        super::rollup::tract_of(&self.id)
     }
 }

@@ -93,10 +93,14 @@ pub fn compute<'a>(
             BlockCoverage { block_id: id.to_string(), residents: c.residents, ambassadors: c.ambassadors, covered }
         })
         .collect();
-    if summary.blocks > 0 {
-        summary.coverage_pct = (10_000.0 * summary.covered_blocks as f64 / summary.blocks as f64).round() / 100.0;
-    }
+    summary.coverage_pct = percent(summary.covered_blocks, summary.blocks);
     CoverageReport { summary, blocks }
+}
+
+/// `100 * covered / blocks`, rounded to two decimals; 0 when there are no blocks. Shared by the
+/// summary, roll-ups and history so the same counts always print the same percentage.
+pub fn percent(covered: u64, blocks: u64) -> f64 {
+    if blocks == 0 { 0.0 } else { (10_000.0 * covered as f64 / blocks as f64).round() / 100.0 }
 }
 
 #[cfg(test)]

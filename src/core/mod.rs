@@ -2,14 +2,18 @@
 //! No SQL, no HTTP, no file formats here; every coordinate is WGS84 lon/lat degrees.
 
 pub mod access;
+pub mod area;
 pub mod block;
 pub mod coverage;
 pub mod index;
 pub mod indicator;
 pub mod person;
+pub mod recruit;
 pub mod resource;
+pub mod rollup;
 
 pub use access::AccessRole;
+pub use area::{Area, AreaLayer};
 pub use block::Block;
 pub use coverage::{BlockCoverage, CoverageReport, CoverageSummary};
 pub use index::BlockIndex;

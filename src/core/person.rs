@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What a person is to the campaign.
@@ -66,13 +67,70 @@ pub struct Person {
     pub active: bool,
     /// For ambassadors: the block they adopted instead of the one they live in.
     pub adopted_block: Option<String>,
+    /// When the adoption lapses, RFC 3339 UTC to the second (`2026-12-31T00:00:00Z`, the form
+    /// [`until_text`] writes, so stored values also compare correctly as text); `None`: never.
+    pub adopted_until: Option<String>,
     /// The block containing the location; `None` means outside the catchment.
     pub home_block: Option<String>,
 }
 
 impl Person {
-    /// The block this person counts for: the adopted block when there is one, else home.
-    pub fn covering_block(&self) -> Option<&str> {
-        self.adopted_block.as_deref().or(self.home_block.as_deref())
+    /// Whether the adoption (if any) still holds at `now`: it has not reached `adopted_until`.
+    /// An unreadable expiry counts as none, as it does in the store's text comparison.
+    pub fn adoption_in_effect(&self, now: DateTime<Utc>) -> bool {
+        self.adopted_block.is_some()
+            && self.adopted_until.as_deref().is_none_or(|t| parse_until(t).is_none_or(|until| until > now))
+    }
+
+    /// The block this person counts for at `now`: the adopted block while the adoption has not
+    /// expired, else the home block. (Whether the adopted block still exists is for the caller
+    /// to check: an adoption of a removed block falls back to home too.)
+    pub fn covering_block(&self, now: DateTime<Utc>) -> Option<&str> {
+        if self.adoption_in_effect(now) { self.adopted_block.as_deref() } else { self.home_block.as_deref() }
+    }
+}
+
+/// An adoption expiry as stored: RFC 3339 in UTC, whole seconds, `Z` suffix. One fixed width
+/// and zone, so SQL can compare stored values with `now` as text.
+pub fn until_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Read a stored adoption expiry.
+pub fn parse_until(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ambassador(adopted: Option<&str>, until: Option<&str>) -> Person {
+        Person {
+            id: "a1".into(),
+            role: Role::Ambassador,
+            lon: 0.0,
+            lat: 0.0,
+            name: None,
+            phone: None,
+            email: None,
+            interested: true,
+            active: true,
+            adopted_block: adopted.map(str::to_string),
+            home_block: Some("HOME".into()),
+            adopted_until: until.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_adoption_covers_until_it_lapses() {
+        let at = |t: &str| parse_until(t).unwrap();
+        let p = ambassador(Some("ADOPTED"), Some("2026-01-01T00:00:00Z"));
+        assert_eq!(p.covering_block(at("2025-12-31T23:59:59Z")), Some("ADOPTED"));
+        assert_eq!(p.covering_block(at("2026-01-01T00:00:00Z")), Some("HOME"));
+        assert_eq!(p.covering_block(at("2030-01-01T00:00:00+02:00")), Some("HOME"));
+        assert_eq!(ambassador(Some("ADOPTED"), None).covering_block(at("2999-01-01T00:00:00Z")), Some("ADOPTED"));
+        assert_eq!(ambassador(None, None).covering_block(at("2000-01-01T00:00:00Z")), Some("HOME"));
+        assert_eq!(until_text(at("2026-06-01T12:30:15.75-07:00")), "2026-06-01T19:30:15Z");
     }
 }

@@ -1,5 +1,7 @@
-//! Coverage summaries: the headline numbers and the ranked list of uncovered blocks, from the
-//! snapshot (the same numbers as `belong coverage`).
+//! Coverage summaries: the headline numbers (from the snapshot, the same numbers as
+//! `belong coverage`) and the uncovered blocks ranked for recruiting (as `belong recruit`).
+
+use std::sync::{Arc, Mutex, Weak};
 
 use axum::Json;
 use axum::extract::State;
@@ -8,9 +10,17 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Caller;
 use super::format::{CSV, QueryPairs, json_only};
 use super::{AppError, AppState};
-use crate::app::layers::UncoveredBlock;
+use crate::app;
+use crate::app::layers::Layers;
+use crate::app::recruit::{
+    self, Candidate, CatchmentFacts, FactsCache, RankOptions, RecruitData, RecruitError, RecruitRow,
+};
+use crate::core::AccessRole;
+use crate::core::recruit::{WeightError, Weights};
+use crate::store::Store;
 
 /// Headline coverage numbers (as in `belong coverage --format json`'s `summary`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,22 +43,6 @@ pub struct CoverageSummaryDoc {
     pub people_outside: u64,
 }
 
-/// One uncovered block.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UncoveredRow {
-    /// Block id.
-    pub block_id: String,
-    /// Block name.
-    #[schema(nullable)]
-    pub name: Option<String>,
-    /// Residents living in the block.
-    pub residents: u64,
-    /// Active ambassadors (fewer than the target).
-    pub ambassadors: u64,
-    /// 1 for the block with the most residents.
-    pub rank: u64,
-}
-
 /// The coverage summary.
 #[utoipa::path(get, path = "/coverage", tag = "Coverage", operation_id = "getCoverage",
     params(("f" = Option<String>, Query, description = "Format: json")),
@@ -61,30 +55,263 @@ pub async fn summary(State(state): State<AppState>, q: QueryPairs) -> Result<Res
     Ok(Json(&state.layers().coverage.summary).into_response())
 }
 
-/// Uncovered blocks, most residents first.
-#[utoipa::path(get, path = "/coverage/uncovered", tag = "Coverage", operation_id = "getUncoveredBlocks",
-    params(("f" = Option<String>, Query, description = "Format: json (default) or csv")),
-    responses((status = 200, description = "Uncovered blocks ranked by residents (desc), then block id", body = Vec<UncoveredRow>),
-              (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json")))]
-pub async fn uncovered(State(state): State<AppState>, q: QueryPairs) -> Result<Response, AppError> {
-    q.only(&["f"])?;
-    let rows: Vec<UncoveredBlock> = state.layers().uncovered();
-    match q.get("f") {
-        None | Some("json") => Ok(Json(rows).into_response()),
-        Some("csv") => {
-            let internal = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
-            let mut w = csv::Writer::from_writer(Vec::new());
-            for r in &rows {
-                w.serialize(r).map_err(internal)?;
-            }
-            if rows.is_empty() {
-                w.write_record(["block_id", "name", "residents", "ambassadors", "rank"]).map_err(internal)?;
-            }
-            let body = w.into_inner().map_err(|e| AppError::Internal(format!("writing CSV: {e}")))?;
-            let mut res = body.into_response();
-            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CSV));
-            Ok(res)
+/// One uncovered block with its priority and what explains it (see `belong recruit`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UncoveredRow {
+    /// Block id.
+    pub block_id: String,
+    /// Block name.
+    #[schema(nullable)]
+    pub name: Option<String>,
+    /// Residents living in the block.
+    pub residents: u64,
+    /// Active ambassadors (fewer than the target).
+    pub ambassadors: u64,
+    /// 1 for the highest priority.
+    pub rank: u64,
+    /// Sum of the components: each input normalised to 0..1 over the uncovered blocks, times
+    /// its weight.
+    pub priority: f64,
+    /// Weighted components by name (`residents`, `need`, `children`, `distance`).
+    pub components: ComponentsDoc,
+    /// The raw inputs of the score.
+    pub inputs: RowInputsDoc,
+    /// The nearest active ambassadors, nearest first (distances rounded to 100 m below the
+    /// recruiter role).
+    pub nearest_ambassadors: Vec<NearestAmbassadorDoc>,
+    /// Covered blocks sharing an edge with this one, sorted.
+    pub adjacent_covered_blocks: Vec<String>,
+    /// Opted-in residents living in the block, with contacts. Recruiter and manager tokens only:
+    /// absent for everyone else.
+    pub candidates: Option<Vec<Candidate>>,
+}
+
+/// One active ambassador near an uncovered block.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NearestAmbassadorDoc {
+    /// Ambassador id (recruiter and manager tokens; `null` for everyone else).
+    #[schema(nullable)]
+    pub id: Option<String>,
+    /// The block they cover now (adopted, else home); `null` when they live outside the
+    /// catchment.
+    #[schema(nullable)]
+    pub block_id: Option<String>,
+    /// Metres along the WGS84 ellipsoid from the block's interior point to the ambassador's
+    /// home: to the millimetre for recruiters and managers, rounded to 100 m for everyone else
+    /// (exact distances from several blocks would locate the ambassador's home).
+    pub distance_m: f64,
+}
+
+/// The raw inputs of a row's score.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowInputsDoc {
+    /// Residents living in the block.
+    pub residents: u64,
+    /// The need indicator's name.
+    pub need_indicator: String,
+    /// Its latest value for the block; `null`: no data (need counts 0).
+    #[schema(nullable)]
+    pub need_value: Option<f64>,
+    /// Children (or the population proxy) from the block data; `null`: no data.
+    #[schema(nullable)]
+    pub children: Option<f64>,
+    /// The block attribute `children` was read from (e.g. `CHILDREN`, or `POP20` as a proxy).
+    #[schema(nullable)]
+    pub children_field: Option<String>,
+    /// Metres to the nearest active ambassador as scored, rounded to 100 m for everyone; `null`:
+    /// there is no active ambassador.
+    #[schema(nullable)]
+    pub nearest_ambassador_m: Option<f64>,
+    /// Distances beyond this many metres count as this far.
+    pub distance_cap_m: f64,
+}
+
+/// The weighted components of a priority.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComponentsDoc {
+    /// From residents.
+    pub residents: f64,
+    /// From need (the indicator; lower value, more need).
+    pub need: f64,
+    /// From children (or population) in the block data.
+    pub children: f64,
+    /// From the distance to the nearest active ambassador.
+    pub distance: f64,
+}
+
+/// Recruiting data derived from one snapshot: rebuilt on first use after the snapshot changes
+/// (a write, or a lapsed adoption); the catchment's facts (adjacency, interior points) only
+/// after a block import.
+#[derive(Debug, Default)]
+pub(super) struct RecruitCache {
+    facts: FactsCache,
+    data: Mutex<Cached>,
+}
+
+/// The data and the snapshot it was derived from.
+type Cached = Option<(Weak<Layers>, Arc<RecruitData>)>;
+
+impl RecruitCache {
+    /// The data for the current snapshot. A `Weak` key cannot be mistaken for a newer snapshot
+    /// at the same address: it keeps the old allocation from being reused.
+    pub(super) async fn data(state: &AppState) -> Result<Arc<RecruitData>, AppError> {
+        let layers = state.layers();
+        fn lock(c: &RecruitCache) -> Result<std::sync::MutexGuard<'_, Cached>, AppError> {
+            c.data.lock().map_err(|_| AppError::Internal("recruit cache poisoned".into()))
         }
-        Some(f) => Err(AppError::BadRequest(format!("f={f:?}: expected json or csv"))),
+        if let Some((key, data)) = lock(&state.recruit)?.as_ref()
+            && std::ptr::eq(key.as_ptr(), Arc::as_ptr(&layers))
+        {
+            return Ok(data.clone());
+        }
+        let (store, cache) = (state.store.clone(), state.recruit.clone());
+        tokio::task::spawn_blocking(move || {
+            let now = chrono::Utc::now();
+            let (version, cached, blocks, people, indicators) = {
+                let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
+                let version = store.catchment_version().map_err(app::AppError::from)?;
+                let cached = cache.facts.get(version);
+                let blocks = match cached {
+                    Some(_) => Vec::new(),
+                    None => store.blocks().map_err(app::AppError::from)?,
+                };
+                let people = recruit::load_people(&*store)?;
+                (version, cached, blocks, people, store.indicators().map_err(app::AppError::from)?)
+            };
+            // The store is released: the derivations below only read what was loaded.
+            let facts = match cached {
+                Some(f) => f,
+                None => {
+                    let f = Arc::new(CatchmentFacts::new(&blocks));
+                    cache.facts.put(version, f.clone());
+                    f
+                }
+            };
+            let data = Arc::new(RecruitData::new(facts, &layers.coverage, people, &indicators, now));
+            *lock(&cache)? = Some((Arc::downgrade(&layers), data.clone()));
+            Ok(data)
+        })
+        .await?
     }
+}
+
+impl From<RecruitError> for AppError {
+    fn from(e: RecruitError) -> Self {
+        AppError::BadRequest(e.to_string())
+    }
+}
+
+/// Parameters of `/coverage/uncovered` besides `f`.
+const UNCOVERED_PARAMS: &[&str] = &[
+    "f",
+    "limit",
+    "offset",
+    "nearest",
+    "weights",
+    "w_residents",
+    "w_need",
+    "w_children",
+    "w_distance",
+    "indicator",
+    "distance_cap",
+];
+
+fn ranking_options(q: &QueryPairs) -> Result<RankOptions, AppError> {
+    let mut opts = RankOptions::default();
+    if let Some(list) = q.get("weights") {
+        opts.weights.apply(list.split(',').filter(|s| !s.trim().is_empty()))?;
+    }
+    for name in Weights::NAMES {
+        if let Some(v) = q.get(&format!("w_{name}")) {
+            opts.weights.set(name, v).map_err(RecruitError::from)?;
+        }
+    }
+    if let Some(k) = q.get("nearest") {
+        opts.nearest = k.trim().parse().map_err(|_| {
+            AppError::BadRequest(format!("nearest={k:?}: expected an integer from 1 to {}", recruit::MAX_NEAREST))
+        })?;
+    }
+    if let Some(cap) = q.get("distance_cap") {
+        opts.distance_cap_m = cap.trim().parse().map_err(|_| {
+            AppError::BadRequest(format!("distance_cap={cap:?}: expected a distance in metres, e.g. 2000"))
+        })?;
+    }
+    opts.indicator = q.get("indicator").map(str::to_string);
+    opts.check()?;
+    Ok(opts)
+}
+
+fn count(q: &QueryPairs, name: &str, min: usize) -> Result<Option<usize>, AppError> {
+    q.get(name)
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|v| *v >= min)
+                .ok_or_else(|| AppError::BadRequest(format!("{name}={t:?}: expected an integer of at least {min}")))
+        })
+        .transpose()
+}
+
+impl From<WeightError> for AppError {
+    fn from(e: WeightError) -> Self {
+        AppError::BadRequest(e.to_string())
+    }
+}
+
+/// Uncovered blocks by recruiting priority, with what explains it; `f=csv` is the walk list.
+#[utoipa::path(get, path = "/coverage/uncovered", tag = "Coverage", operation_id = "getUncoveredBlocks",
+    params(("f" = Option<String>, Query, description = "json (default), or csv: the walk list, one line per candidate (one per block without candidates or below the recruiter role), UTF-8 with a byte-order mark"),
+           ("weights" = Option<String>, Query, description = "Weights as name:value pairs, e.g. residents:2,need:1 (names: residents, need, children, distance; each 0 to 1000; defaults 1, 1, 0.5, 0.25)"),
+           ("w_residents" = Option<f64>, Query, description = "Weight of residents (0 to 1000, default 1)"),
+           ("w_need" = Option<f64>, Query, description = "Weight of need from the indicator (default 1)"),
+           ("w_children" = Option<f64>, Query, description = "Weight of children, or population as a proxy, from the block data (default 0.5)"),
+           ("w_distance" = Option<f64>, Query, description = "Weight of the distance to the nearest active ambassador (default 0.25)"),
+           ("indicator" = Option<String>, Query, description = "Need indicator, lower value = more need (default school_readiness)"),
+           ("distance_cap" = Option<f64>, Query, description = "Metres beyond which distance counts no more (default 2000)"),
+           ("nearest" = Option<usize>, Query, description = "Nearest active ambassadors listed per block (1 to 50, default 3)"),
+           ("limit" = Option<usize>, Query, description = "Rows to return (default: all)"),
+           ("offset" = Option<usize>, Query, description = "Rows to skip")),
+    responses((status = 200, description = "Uncovered blocks by priority (desc), then block id. Candidates and exact distances need a recruiter or manager token. X-Total-Count gives the number of rows before paging.", body = Vec<UncoveredRow>),
+              (status = 400, description = "Bad parameter (unknown or out-of-range weight, nearest, indicator...)", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn uncovered(State(state): State<AppState>, caller: Caller, q: QueryPairs) -> Result<Response, AppError> {
+    q.only(UNCOVERED_PARAMS)?;
+    let csv = match q.get("f") {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => return Err(AppError::BadRequest(format!("f={f:?}: expected json or csv"))),
+    };
+    let opts = ranking_options(&q)?;
+    let (limit, offset) = (count(&q, "limit", 1)?, count(&q, "offset", 0)?.unwrap_or(0));
+    let people = caller.0.is_some_and(|r| r >= AccessRole::Recruiter);
+    let data = RecruitCache::data(&state).await?;
+    // Ranking and serializing are CPU-heavy at county scale: both off the async workers.
+    let (total, body) = tokio::task::spawn_blocking(move || {
+        let rows = recruit::rank(&data, &opts)?;
+        let total = rows.len();
+        let page = rows.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX));
+        let page: Vec<RecruitRow> =
+            if people { page.collect() } else { page.map(RecruitRow::without_people).collect() };
+        let body = if csv {
+            recruit::write_walk_list(Vec::new(), &page, people).map_err(|e| format!("writing CSV: {e}"))
+        } else {
+            serde_json::to_vec(&page).map_err(|e| format!("writing JSON: {e}"))
+        };
+        Ok::<_, AppError>((total, body.map_err(AppError::Internal)?))
+    })
+    .await??;
+    let mut res = body.into_response();
+    if csv {
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CSV));
+        res.headers_mut()
+            .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"walk-list.csv\""));
+    } else {
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(super::format::JSON));
+    }
+    res.headers_mut().insert("x-total-count", HeaderValue::from(total));
+    if people {
+        // Names and phone numbers: never kept by a shared cache.
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    Ok(res)
 }

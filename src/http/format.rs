@@ -168,6 +168,31 @@ pub fn json_only(q: &QueryPairs) -> Result<(), AppError> {
     }
 }
 
+/// `true` when `f=csv` asks for CSV, `false` for JSON (`f` absent or `json`).
+pub fn json_or_csv(q: &QueryPairs) -> Result<bool, AppError> {
+    match q.get("f") {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(f) => Err(AppError::BadRequest(format!("f={f:?}: expected json or csv"))),
+    }
+}
+
+/// A `text/csv` response: the `columns` header row (also when there are no rows, so a
+/// spreadsheet still sees the columns), then one row per item, its fields in `columns` order.
+pub fn csv_response<T: serde::Serialize>(rows: &[T], columns: &[&str]) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let internal = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    w.write_record(columns).map_err(internal)?;
+    for r in rows {
+        w.serialize(r).map_err(internal)?;
+    }
+    let body = w.into_inner().map_err(|e| AppError::Internal(format!("writing CSV: {e}")))?;
+    let mut res = body.into_response();
+    res.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(CSV));
+    Ok(res)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,3 +269,49 @@ pub async fn indicators(
     state.refresh().await?;
     summary(&r, &file)
 }
+
+/// Replace (or create) the area layer `name` with uploaded polygons, for
+/// `/coverage/rollup?by=name` (manager token). All or nothing, as for blocks.
+#[utoipa::path(post, path = "/imports/areas", tag = "Imports", operation_id = "importAreas",
+    params(("name" = String, Query, description = "Layer name: lowercase letters, digits, - or _ (not `tract`)"),
+           ("id_field" = Option<String>, Query, description = "Attribute holding area ids (default: detected)"),
+           ("name_field" = Option<String>, Query, description = "Attribute holding area names"),
+           ("source_crs" = Option<String>, Query, description = "CRS of the coordinates, overriding the .prj"),
+           ("skip_invalid" = Option<bool>, Query, description = "Import the valid areas and list the others")),
+    request_body(content = Vec<u8>, description = "A zipped shapefile (application/zip) or GeoJSON (application/geo+json)",
+        content_type = "application/zip"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "What changed (as `belong import areas`)", body = Object),
+              (status = 400, description = "Missing or invalid layer name", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No valid token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a manager token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 413, description = "Body too large", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 415, description = "Neither a zip nor GeoJSON", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Invalid file or features (listed in `rejected`); nothing changed", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn areas(
+    _: Require<Manager>,
+    State(state): State<AppState>,
+    q: QueryPairs,
+    upload: Upload,
+) -> Result<Json<Value>, AppError> {
+    q.only(&["name", "id_field", "name_field", "source_crs", "skip_invalid"])?;
+    let layer = q.get("name").ok_or_else(|| AppError::BadRequest("name is required: the layer's name".into()))?;
+    crate::core::area::check_layer_name(layer).map_err(AppError::BadRequest)?;
+    let layer = layer.to_string();
+    let opts = BlockReadOptions {
+        id_field: q.get("id_field").map(str::to_string),
+        name_field: q.get("name_field").map(str::to_string),
+        source_crs: parse_crs(&q, "source_crs")?,
+        skip_invalid: parse_flag(&q, "skip_invalid")?,
+    };
+    let file = upload.save(ZIP)?;
+    let (r, file) = run_on_store(&state, move |store| {
+        let r = app::rollup::import_areas(store, file.path(), &layer, &opts).map_err(|e| match e {
+            app::rollup::RollupError::App(e) => import_error(e, &file),
+            other => super::rollup::rollup_error(other),
+        })?;
+        Ok((r, file))
+    })
+    .await?;
+    summary(&r, &file)
+}

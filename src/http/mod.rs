@@ -15,6 +15,7 @@ mod map;
 mod ogc;
 mod openapi;
 mod people;
+mod rollup;
 mod tiles;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -82,14 +84,31 @@ pub struct AppState {
     layers: Arc<ArcSwap<Layers>>,
     /// Service configuration.
     pub config: Arc<ServeConfig>,
+    /// The first adoption expiry after the current snapshot was begun: from then on the
+    /// snapshot is stale without any write, and [`AppState::watch_adoptions`] refreshes it.
+    next_expiry: Arc<Mutex<Option<DateTime<Utc>>>>,
+    /// The recruiting data of `/coverage/uncovered`, derived from the snapshot on first use.
+    recruit: Arc<coverage::RecruitCache>,
+    /// The replay behind `/coverage/history`, continued with the rows written since.
+    history: Arc<Mutex<crate::app::history::HistoryCache>>,
+    /// Block-to-area assignments behind `/coverage/rollup`, until blocks or areas are re-imported.
+    rollups: Arc<Mutex<crate::app::rollup::MembershipCache>>,
 }
 
 impl AppState {
     /// Build the first snapshot (off the async workers) and the state around it.
     pub async fn new(store: SqliteStore, config: ServeConfig) -> Result<AppState, AppError> {
         let store = Arc::new(Mutex::new(store));
-        let layers = build_layers(store.clone(), config.target).await?;
-        Ok(AppState { store, layers: Arc::new(ArcSwap::from_pointee(layers)), config: Arc::new(config) })
+        let (layers, next_expiry) = build_layers(store.clone(), config.target).await?;
+        Ok(AppState {
+            store,
+            layers: Arc::new(ArcSwap::from_pointee(layers)),
+            config: Arc::new(config),
+            next_expiry: Arc::new(Mutex::new(next_expiry)),
+            recruit: Arc::default(),
+            history: Arc::default(),
+            rollups: Arc::default(),
+        })
     }
 
     /// The same store and snapshot with another configuration (note: the snapshot keeps the
@@ -106,14 +125,38 @@ impl AppState {
     /// Rebuild the snapshot from the store and publish it; requests in flight keep the old one.
     pub async fn refresh(&self) -> Result<(), AppError> {
         let (store, layers, target) = (self.store.clone(), self.layers.clone(), self.config.target);
+        let next_expiry = self.next_expiry.clone();
         tokio::task::spawn_blocking(move || {
             let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
             // Publish while still holding the store lock: snapshots then go out in the order of
             // the writes they contain, so an older one can never replace a newer one.
-            layers.store(Arc::new(Layers::build(&*store, target)?));
+            let (built, next) = snapshot(&store, target)?;
+            layers.store(Arc::new(built));
+            *next_expiry.lock().map_err(|_| AppError::Internal("expiry lock poisoned".into()))? = next;
             Ok(())
         })
         .await?
+    }
+
+    /// Refresh the snapshot whenever an adoption lapses, so its block shows uncovered again
+    /// without any write. A tick only compares the clock with the expiry noted at the last
+    /// refresh; the store is read only when one is due.
+    pub fn watch_adoptions(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let due = state.next_expiry.lock().is_ok_and(|n| n.is_some_and(|t| t <= Utc::now()));
+                if due {
+                    match state.refresh().await {
+                        Ok(()) => tracing::info!("an adoption lapsed; rebuilding the layers"),
+                        Err(e) => tracing::error!("rebuilding the layers after an adoption lapsed: {e}"),
+                    }
+                }
+            }
+        })
     }
 }
 
@@ -143,10 +186,23 @@ impl AppState {
     }
 }
 
-async fn build_layers(store: Arc<Mutex<SqliteStore>>, target: u32) -> Result<Layers, AppError> {
+/// A snapshot, and the first adoption expiry after it was begun (looked up from before the
+/// build, so an adoption lapsing during it causes one more refresh instead of being missed).
+fn snapshot(store: &SqliteStore, target: u32) -> Result<(Layers, Option<DateTime<Utc>>), AppError> {
+    use crate::store::Store;
+    let begun = Utc::now();
+    let layers = Layers::build(store, target)?;
+    let next = store.next_adoption_expiry(begun).map_err(crate::app::AppError::from)?;
+    Ok((layers, next))
+}
+
+async fn build_layers(
+    store: Arc<Mutex<SqliteStore>>,
+    target: u32,
+) -> Result<(Layers, Option<DateTime<Utc>>), AppError> {
     tokio::task::spawn_blocking(move || {
         let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
-        Ok(Layers::build(&*store, target)?)
+        snapshot(&store, target)
     })
     .await?
 }
@@ -191,12 +247,16 @@ pub fn app(state: AppState) -> Router {
         .route("/coverage", get(coverage::summary))
         .route("/coverage/uncovered", get(coverage::uncovered))
         .route("/coverage/history", get(history::history))
+        .route("/coverage/rollup", get(rollup::rollup))
+        .route("/coverage/rollup/layers", get(rollup::layers))
         .route("/people", get(people::list).post(people::create))
         .route("/people/import", post(people::import))
         .route("/people/{id}", get(people::get_one).patch(people::update).delete(people::delete))
+        .route("/people/{id}/adopt", post(people::adopt))
         .route("/imports/blocks", post(imports::blocks))
         .route("/imports/resources", post(imports::resources))
         .route("/imports/indicators", post(imports::indicators))
+        .route("/imports/areas", post(imports::areas))
         .route("/health", get(health::health))
         .route("/tiles/{layers}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
@@ -246,9 +306,12 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let watcher = state.watch_external_writes(Duration::from_secs(2));
+    let adoptions = state.watch_adoptions(Duration::from_secs(1));
+    history::warm_up(&state);
     on_ready(listener.local_addr()?);
     let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;
     watcher.abort();
+    adoptions.abort();
     served
 }
 

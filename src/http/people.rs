@@ -130,20 +130,23 @@ pub struct PersonDoc {
     pub interested: bool,
     /// Counts for coverage.
     pub active: bool,
-    /// The block an ambassador adopted, if any.
+    /// The block an ambassador adopted, if any (kept after the adoption lapses).
     #[schema(nullable)]
     pub block_id: Option<String>,
+    /// When the adoption lapses (RFC 3339 UTC); `null`: never.
+    #[schema(nullable)]
+    pub adopted_until: Option<String>,
     /// The block containing the location (`null`: outside the catchment).
     #[schema(nullable)]
     pub home_block: Option<String>,
-    /// The block the person counts for: adopted, else home.
+    /// The block the person counts for now: adopted while the adoption has not lapsed, else home.
     #[schema(nullable)]
     pub covering_block: Option<String>,
 }
 
 impl From<Person> for PersonDoc {
     fn from(p: Person) -> Self {
-        let covering_block = p.covering_block().map(str::to_string);
+        let covering_block = p.covering_block(chrono::Utc::now()).map(str::to_string);
         PersonDoc {
             id: p.id,
             role: p.role.as_str().to_string(),
@@ -155,6 +158,7 @@ impl From<Person> for PersonDoc {
             interested: p.interested,
             active: p.active,
             block_id: p.adopted_block,
+            adopted_until: p.adopted_until,
             home_block: p.home_block,
             covering_block,
         }
@@ -287,7 +291,7 @@ pub async fn get_one(
 /// Add a person (manager token). The body has the sign-up CSV's fields.
 #[utoipa::path(post, path = "/people", tag = "People", operation_id = "createPerson",
     request_body(content = Object, content_type = "application/json",
-        description = "{\"role\": \"resident\"|\"ambassador\", \"lon\", \"lat\" (or \"x\", \"y\", \"crs\"), \"name\", \"phone\", \"email\", \"interested\", \"active\", \"block_id\" (adopted block, ambassadors), \"id\" (optional)}"),
+        description = "{\"role\": \"resident\"|\"ambassador\", \"lon\", \"lat\" (or \"x\", \"y\", \"crs\"), \"name\", \"phone\", \"email\", \"interested\", \"active\", \"block_id\" (adopted block, ambassadors), \"adopted_until\" (RFC 3339 or a date), \"id\" (optional)}"),
     security(("bearer" = [])),
     responses((status = 201, description = "Stored; Location names it", body = PersonDoc),
               (status = 400, description = "Malformed JSON or unknown field", body = super::error::Problem, content_type = "application/problem+json"),
@@ -315,7 +319,7 @@ pub async fn create(
 #[utoipa::path(patch, path = "/people/{id}", tag = "People", operation_id = "updatePerson",
     params(("id" = String, Path, description = "Person id")),
     request_body(content = Object, content_type = "application/merge-patch+json",
-        description = "The fields to change, as in POST /people; null clears name, phone, email or block_id"),
+        description = "The fields to change, as in POST /people; null clears name, phone, email, block_id or adopted_until. A block_id starts a new adoption, lapsing at adopted_until if given."),
     security(("bearer" = [])),
     responses((status = 200, description = "The person as stored now", body = PersonDoc),
               (status = 400, description = "Malformed JSON or unknown field", body = super::error::Problem, content_type = "application/problem+json"),
@@ -331,6 +335,31 @@ pub async fn update(
     AppJson(patch): AppJson<PersonPatch>,
 ) -> Result<Json<PersonDoc>, AppError> {
     let person = write(&state, move |store| use_case::update_person(store, &id, patch, "http")).await?;
+    Ok(Json(person.into()))
+}
+
+/// Let an ambassador adopt a block (manager token), optionally until a time (`until`) or for a
+/// number of days (`days`); after that the adoption lapses by itself and the block shows
+/// uncovered again, without another write.
+#[utoipa::path(post, path = "/people/{id}/adopt", tag = "People", operation_id = "adoptBlock",
+    params(("id" = String, Path, description = "Ambassador id")),
+    request_body(content = Object, content_type = "application/json",
+        description = "{\"block_id\": \"060372091021000\", \"until\": \"2026-12-31T00:00:00Z\" (or a date: through its end, UTC) | \"days\": 30 | neither (no expiry)}"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The ambassador as stored now", body = PersonDoc),
+              (status = 400, description = "Malformed JSON or unknown field", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 401, description = "No valid token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 403, description = "Not a manager token", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 404, description = "No such person", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 415, description = "Not JSON", body = super::error::Problem, content_type = "application/problem+json"),
+              (status = 422, description = "Not an ambassador, unknown block, or an expiry not in the future; nothing changed", body = super::error::Problem, content_type = "application/problem+json")))]
+pub async fn adopt(
+    _: Require<Manager>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(adoption): AppJson<use_case::Adoption>,
+) -> Result<Json<PersonDoc>, AppError> {
+    let person = write(&state, move |store| use_case::adopt(store, &id, adoption, "http")).await?;
     Ok(Json(person.into()))
 }
 

@@ -173,7 +173,20 @@ fn parse_row(
             uuid::Uuid::new_v5(&ID_NAMESPACE, key.as_bytes()).to_string()
         }
     };
-    Ok(Person { id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block: None })
+    Ok(Person {
+        id,
+        role,
+        lon,
+        lat,
+        name,
+        phone,
+        email,
+        interested,
+        active,
+        adopted_block,
+        home_block: None,
+        adopted_until: None,
+    })
 }
 
 #[cfg(test)]

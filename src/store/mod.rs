@@ -9,7 +9,7 @@ mod sqlite;
 use std::collections::HashMap;
 
 use crate::core::coverage::BlockCounts;
-use crate::core::{Block, IndicatorValue, Person, Resource};
+use crate::core::{Area, AreaLayer, Block, IndicatorValue, Person, Resource};
 
 pub use sqlite::SqliteStore;
 
@@ -65,6 +65,17 @@ pub struct BlocksReplaced {
     pub resources_reassigned: usize,
 }
 
+/// What an area import changed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AreasReplaced {
+    /// The layer.
+    pub layer: String,
+    /// Areas now stored in it.
+    pub areas: usize,
+    /// Areas it held before (0 for a new layer).
+    pub previous: usize,
+}
+
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Upserted {
@@ -104,6 +115,8 @@ pub struct PeopleFilter {
 /// role, the block the person counts for and whether they are active.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEvent {
+    /// Position in the history (grows with every row).
+    pub seq: i64,
     /// RFC 3339 UTC.
     pub ts: String,
     /// `person` or `block`.
@@ -118,6 +131,65 @@ pub struct HistoryEvent {
     pub block_id: Option<String>,
     /// For people: active after the change (`false` once deleted).
     pub active: Option<bool>,
+    /// JSON; for a person with an adoption: `home_block`, `adopted_block`, `adopted_until`.
+    pub detail: Option<String>,
+}
+
+impl HistoryEvent {
+    /// The event as a borrowed row.
+    pub fn row(&self) -> HistoryRow<'_> {
+        HistoryRow {
+            seq: self.seq,
+            ts: &self.ts,
+            entity: &self.entity,
+            entity_id: &self.entity_id,
+            action: &self.action,
+            role: self.role,
+            block_id: self.block_id.as_deref(),
+            active: self.active,
+            detail: self.detail.as_deref(),
+        }
+    }
+}
+
+/// A [`HistoryEvent`] lent by [`Store::visit_history`] without copying its text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryRow<'a> {
+    /// See [`HistoryEvent::seq`].
+    pub seq: i64,
+    /// See [`HistoryEvent::ts`].
+    pub ts: &'a str,
+    /// See [`HistoryEvent::entity`].
+    pub entity: &'a str,
+    /// See [`HistoryEvent::entity_id`].
+    pub entity_id: &'a str,
+    /// See [`HistoryEvent::action`].
+    pub action: &'a str,
+    /// See [`HistoryEvent::role`].
+    pub role: Option<crate::core::Role>,
+    /// See [`HistoryEvent::block_id`].
+    pub block_id: Option<&'a str>,
+    /// See [`HistoryEvent::active`].
+    pub active: Option<bool>,
+    /// See [`HistoryEvent::detail`].
+    pub detail: Option<&'a str>,
+}
+
+impl HistoryRow<'_> {
+    /// An owned copy.
+    pub fn to_event(&self) -> HistoryEvent {
+        HistoryEvent {
+            seq: self.seq,
+            ts: self.ts.to_string(),
+            entity: self.entity.to_string(),
+            entity_id: self.entity_id.to_string(),
+            action: self.action.to_string(),
+            role: self.role,
+            block_id: self.block_id.map(str::to_string),
+            active: self.active,
+            detail: self.detail.map(str::to_string),
+        }
+    }
 }
 
 /// A stored bearer token (never the token itself).
@@ -177,9 +249,26 @@ pub trait Store {
     ) -> Result<Upserted, StoreError>;
     /// Every indicator value, ordered by block, indicator, date.
     fn indicators(&self) -> Result<Vec<IndicatorValue>, StoreError>;
-    /// Per-block resident and active-ambassador counts, plus the number of people outside.
-    /// Adoptions of blocks that no longer exist fall back to the ambassador's home block.
-    fn coverage_counts(&self) -> Result<(HashMap<String, BlockCounts>, u64), StoreError>;
+    /// Per-block resident and active-ambassador counts, plus the number of people outside, now.
+    fn coverage_counts(&self) -> Result<(HashMap<String, BlockCounts>, u64), StoreError> {
+        self.coverage_counts_at(chrono::Utc::now())
+    }
+    /// [`Store::coverage_counts`] at the instant `now`: an ambassador counts for their adopted
+    /// block while `now` is before `adopted_until`, else for their home block. Adoptions of
+    /// blocks that no longer exist fall back to the home block too.
+    fn coverage_counts_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(HashMap<String, BlockCounts>, u64), StoreError>;
+    /// The earliest `adopted_until` later than `after`, if any (when coverage next changes
+    /// without a write).
+    fn next_adoption_expiry(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
+    /// A number that changes whenever the catchment is replaced (block imports), so what is
+    /// derived from block geometry alone (adjacency) can be cached across other writes.
+    fn catchment_version(&self) -> Result<i64, StoreError>;
     /// Store a new token's hash; returns its id.
     fn create_token(
         &mut self,
@@ -195,6 +284,27 @@ pub trait Store {
     fn revoke_token(&mut self, id: i64) -> Result<bool, StoreError>;
     /// Number of history rows (for tests and `belong status`).
     fn history_len(&self) -> Result<u64, StoreError>;
-    /// The person and block rows of the history, oldest first (for coverage over time).
-    fn history_events(&self) -> Result<Vec<HistoryEvent>, StoreError>;
+    /// Call `visit` on up to `limit` person and block rows of the history with `seq > after`,
+    /// oldest first, and say how many there were. The rows are lent, not copied: a replay of
+    /// coverage over time reads hundreds of thousands.
+    fn visit_history(
+        &self,
+        after: i64,
+        limit: usize,
+        visit: &mut dyn FnMut(HistoryRow<'_>),
+    ) -> Result<usize, StoreError>;
+    /// [`Store::visit_history`], copied into a vector.
+    fn history_events(&self, after: i64, limit: usize) -> Result<Vec<HistoryEvent>, StoreError> {
+        let mut events = Vec::new();
+        self.visit_history(after, limit, &mut |row| events.push(row.to_event()))?;
+        Ok(events)
+    }
+    /// Replace area layer `layer` with `areas` in one transaction (creating the layer).
+    fn replace_areas(&mut self, layer: &str, areas: &[Area], source: &str) -> Result<AreasReplaced, StoreError>;
+    /// The areas of a layer, in id order (empty for an unknown layer).
+    fn areas(&self, layer: &str) -> Result<Vec<Area>, StoreError>;
+    /// Every area layer, by name.
+    fn area_layers(&self) -> Result<Vec<AreaLayer>, StoreError>;
+    /// A number that changes whenever area layer `layer` is replaced (0 before its first import).
+    fn areas_version(&self, layer: &str) -> Result<i64, StoreError>;
 }

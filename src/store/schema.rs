@@ -81,6 +81,34 @@ const MIGRATIONS: &[&str] = &[
         revoked_at TEXT
     );
     "#,
+    // 3: adoptions that expire. RFC 3339 UTC to the second ('2026-12-31T00:00:00Z'), so values
+    // compare with "now" as text; NULL: no expiry. The partial indexes keep "next expiry" and
+    // "last block import" (the recruiting cache's catchment version) single-row lookups.
+    r#"
+    ALTER TABLE people ADD COLUMN adopted_until TEXT;
+    CREATE INDEX people_adopted_until ON people (adopted_until) WHERE adopted_until IS NOT NULL;
+    CREATE INDEX history_block_imports ON history (seq) WHERE entity = 'import' AND entity_id = 'blocks';
+    "#,
+    // 4: area layers (neighbourhoods, council districts...) to roll coverage up by. `version`
+    // is the history seq of the layer's last import: it changes with every import, so block to
+    // area assignments can be cached until then.
+    r#"
+    CREATE TABLE area_layers (
+        layer       TEXT PRIMARY KEY NOT NULL,
+        source      TEXT,
+        imported_at TEXT NOT NULL,            -- RFC 3339 UTC
+        version     INTEGER NOT NULL
+    );
+    CREATE TABLE areas (
+        layer      TEXT NOT NULL REFERENCES area_layers (layer) ON DELETE CASCADE,
+        area_id    TEXT NOT NULL,
+        name       TEXT,
+        geometry   BLOB NOT NULL,             -- WKB, WGS84 lon/lat (OGC CRS84 axis order)
+        attributes TEXT NOT NULL DEFAULT '{}',
+        min_lon REAL NOT NULL, min_lat REAL NOT NULL, max_lon REAL NOT NULL, max_lat REAL NOT NULL,
+        PRIMARY KEY (layer, area_id)
+    );
+    "#,
 ];
 
 /// Newest schema version this build knows.

@@ -3,16 +3,18 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use geo::{BoundingRect, Geometry, MultiPolygon};
 use geozero::wkb::Wkb;
 use geozero::{CoordDimensions, ToGeo, ToWkb};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    BlocksReplaced, HistoryEvent, Located, PeopleFilter, Reassignment, Store, StoreError, TokenInfo, Upserted, schema,
+    AreasReplaced, BlocksReplaced, HistoryRow, Located, PeopleFilter, Reassignment, Store, StoreError, TokenInfo,
+    Upserted, schema,
 };
 use crate::core::coverage::BlockCounts;
-use crate::core::{AccessRole, Attributes, Block, IndicatorValue, Person, Resource, Role};
+use crate::core::{AccessRole, Area, AreaLayer, Attributes, Block, IndicatorValue, Person, Resource, Role};
 
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
@@ -20,7 +22,24 @@ pub struct SqliteStore {
 }
 
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    timestamp(Utc::now())
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The `detail` of a person's history row when they adopt a block: the adoption, its expiry and
+/// the home block, so a replay of the history can lapse the adoption at `adopted_until` without
+/// a row of its own. Ids and times only, never personal data.
+fn person_detail(p: &Person) -> Option<String> {
+    let adopted = p.adopted_block.as_deref()?;
+    let detail = serde_json::json!({
+        "adopted_block": adopted,
+        "adopted_until": p.adopted_until,
+        "home_block": p.home_block,
+    });
+    Some(detail.to_string())
 }
 
 impl SqliteStore {
@@ -111,7 +130,8 @@ fn multi_row_insert(table: &str, columns: &[&str], rows: usize) -> String {
     format!("INSERT INTO {table} ({}) VALUES {}", columns.join(","), vec![one; rows].join(","))
 }
 
-fn bulk_insert_people(tx: &Transaction<'_>, people: &[Person], ts: &str) -> rusqlite::Result<()> {
+fn bulk_insert_people(tx: &Transaction<'_>, people: &[Person], at: DateTime<Utc>) -> rusqlite::Result<()> {
+    let ts = &timestamp(at);
     // Building secondary indexes once at the end is much cheaper than updating them a
     // million times; read their definitions from the schema so this follows future migrations.
     let indexes: Vec<(String, String)> = tx
@@ -140,8 +160,9 @@ fn bulk_insert_people(tx: &Transaction<'_>, people: &[Person], ts: &str) -> rusq
         "home_block",
         "created_at",
         "updated_at",
+        "adopted_until",
     ];
-    const HISTORY: &[&str] = &["ts", "entity", "entity_id", "action", "role", "block_id", "active"];
+    const HISTORY: &[&str] = &["ts", "entity", "entity_id", "action", "role", "block_id", "active", "detail"];
     for chunk in people.chunks(BULK_ROWS) {
         let mut stmt = tx.prepare_cached(&multi_row_insert("people", PEOPLE, chunk.len()))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * PEOPLE.len());
@@ -161,14 +182,16 @@ fn bulk_insert_people(tx: &Transaction<'_>, people: &[Person], ts: &str) -> rusq
                 &p.home_block,
                 &ts,
                 &ts,
+                &p.adopted_until,
             ]);
         }
         stmt.execute(values.as_slice())?;
         let mut stmt = tx.prepare_cached(&multi_row_insert("history", HISTORY, chunk.len()))?;
-        let covering: Vec<Option<&str>> = chunk.iter().map(Person::covering_block).collect();
+        let covering: Vec<Option<&str>> = chunk.iter().map(|p| p.covering_block(at)).collect();
+        let details: Vec<Option<String>> = chunk.iter().map(person_detail).collect();
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * HISTORY.len());
-        for ((p, role), block) in chunk.iter().zip(&roles).zip(&covering) {
-            values.extend_from_slice(&[&ts, &"person", &p.id, &"insert", role, block, &p.active]);
+        for (((p, role), block), detail) in chunk.iter().zip(&roles).zip(&covering).zip(&details) {
+            values.extend_from_slice(&[&ts, &"person", &p.id, &"insert", role, block, &p.active, detail]);
         }
         stmt.execute(values.as_slice())?;
     }
@@ -205,7 +228,8 @@ fn decode_attributes(id: &str, text: &str) -> Result<Attributes, StoreError> {
     })
 }
 
-const PERSON_COLUMNS: &str = "id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block";
+const PERSON_COLUMNS: &str =
+    "id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, adopted_until";
 
 fn person_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
     let role: String = row.get(1)?;
@@ -221,6 +245,7 @@ fn person_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
         active: row.get(8)?,
         adopted_block: row.get(9)?,
         home_block: row.get(10)?,
+        adopted_until: row.get(11)?,
     })
 }
 
@@ -232,7 +257,8 @@ impl Store for SqliteStore {
         resources: &[Reassignment],
         source: &str,
     ) -> Result<BlocksReplaced, StoreError> {
-        let ts = now();
+        let at = Utc::now();
+        let ts = timestamp(at);
         let tx = self.conn.transaction()?;
         let mut old: HashMap<String, (Option<String>, Vec<u8>, String)> = HashMap::new();
         {
@@ -284,22 +310,19 @@ impl Store for SqliteStore {
         {
             let mut update = tx
                 .prepare("UPDATE people SET home_block = ?2, updated_at = ?3 WHERE id = ?1 AND home_block IS NOT ?2")?;
-            let mut get = tx.prepare("SELECT role, active, adopted_block, home_block FROM people WHERE id = ?1")?;
+            let mut get = tx.prepare(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"))?;
             for r in people {
                 if update.execute(params![r.id, r.block_id, ts])? == 1 {
                     report.people_reassigned += 1;
-                    let (role, active, adopted, home): (String, bool, Option<String>, Option<String>) =
-                        get.query_row([&r.id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?;
-                    let role = if role == "ambassador" { Role::Ambassador } else { Role::Resident };
-                    let covering = adopted.or(home);
+                    let p = get.query_row([&r.id], person_from_row)?;
                     Self::history(
                         &tx,
                         &ts,
                         "person",
                         &r.id,
                         "reassign",
-                        Some((&role, covering.as_deref(), active)),
-                        None,
+                        Some((&p.role, p.covering_block(at), p.active)),
+                        person_detail(&p).as_deref(),
                     )?;
                 }
             }
@@ -345,26 +368,27 @@ impl Store for SqliteStore {
     }
 
     fn upsert_people(&mut self, people: &[Person], source: &str) -> Result<Upserted, StoreError> {
-        let ts = now();
+        let at = Utc::now();
+        let ts = timestamp(at);
         let tx = self.conn.transaction()?;
         let mut done = Upserted::default();
         let empty: bool = tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM people)", [], |r| r.get(0))?;
         if empty {
             // First import into an empty table: every row is new (the readers reject duplicate
             // ids), so write them many rows per statement, with their history.
-            bulk_insert_people(&tx, people, &ts)?;
+            bulk_insert_people(&tx, people, at)?;
             done.inserted = people.len();
         } else {
             // Insert first: a bulk import of new people costs one statement per row. Only
             // when the id exists do we read the row to tell "updated" from "unchanged".
             let mut insert = tx.prepare(
-                "INSERT OR IGNORE INTO people (id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                "INSERT OR IGNORE INTO people (id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, created_at, updated_at, adopted_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
             )?;
             let mut get = tx.prepare(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"))?;
             let mut update = tx.prepare(
                 "UPDATE people SET role = ?2, lon = ?3, lat = ?4, name = ?5, phone = ?6, email = ?7, interested = ?8,
-                 active = ?9, adopted_block = ?10, home_block = ?11, updated_at = ?12 WHERE id = ?1",
+                 active = ?9, adopted_block = ?10, home_block = ?11, updated_at = ?12, adopted_until = ?13 WHERE id = ?1",
             )?;
             let mut history = HistoryWriter::new(&tx)?;
             for p in people {
@@ -380,7 +404,8 @@ impl Store for SqliteStore {
                     p.active,
                     p.adopted_block,
                     p.home_block,
-                    ts
+                    ts,
+                    p.adopted_until
                 ];
                 let action = if insert.execute(values)? == 1 {
                     done.inserted += 1;
@@ -393,7 +418,9 @@ impl Store for SqliteStore {
                     done.updated += 1;
                     "update"
                 };
-                history.write(&ts, "person", &p.id, action, Some((&p.role, p.covering_block(), p.active)), None)?;
+                let detail = person_detail(p);
+                let covering = p.covering_block(at);
+                history.write(&ts, "person", &p.id, action, Some((&p.role, covering, p.active)), detail.as_deref())?;
             }
         }
         let detail = serde_json::json!({ "kind": "people", "source": source, "report": done }).to_string();
@@ -403,14 +430,24 @@ impl Store for SqliteStore {
     }
 
     fn delete_person(&mut self, id: &str) -> Result<bool, StoreError> {
-        let ts = now();
+        let at = Utc::now();
+        let ts = timestamp(at);
         let tx = self.conn.transaction()?;
         let existing = tx
             .query_row(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"), [id], person_from_row)
             .optional()?;
         let Some(p) = existing else { return Ok(false) };
         tx.execute("DELETE FROM people WHERE id = ?1", [id])?;
-        Self::history(&tx, &ts, "person", id, "delete", Some((&p.role, p.covering_block(), false)), None)?;
+        let detail = person_detail(&p);
+        Self::history(
+            &tx,
+            &ts,
+            "person",
+            id,
+            "delete",
+            Some((&p.role, p.covering_block(at), false)),
+            detail.as_deref(),
+        )?;
         tx.commit()?;
         Ok(true)
     }
@@ -644,7 +681,7 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn coverage_counts(&self) -> Result<(HashMap<String, BlockCounts>, u64), StoreError> {
+    fn coverage_counts_at(&self, now: DateTime<Utc>) -> Result<(HashMap<String, BlockCounts>, u64), StoreError> {
         let mut counts: HashMap<String, BlockCounts> = HashMap::new();
         let mut residents = self.conn.prepare(
             "SELECT home_block, COUNT(*) FROM people WHERE role = 'resident' AND home_block IS NOT NULL GROUP BY home_block",
@@ -653,19 +690,41 @@ impl Store for SqliteStore {
             let (block, n) = row?;
             counts.entry(block).or_default().residents = n as u64;
         }
-        // An adoption of a block that no longer exists falls back to the home block.
+        // An adoption of a block that no longer exists, or whose `adopted_until` has come (stored
+        // as fixed-width UTC text, so comparing text compares instants), falls back to home.
         let mut ambassadors = self.conn.prepare(
-            "SELECT CASE WHEN p.adopted_block IS NOT NULL AND EXISTS (SELECT 1 FROM blocks b WHERE b.block_id = p.adopted_block)
+            "SELECT CASE WHEN p.adopted_block IS NOT NULL AND (p.adopted_until IS NULL OR p.adopted_until > ?1)
+                              AND EXISTS (SELECT 1 FROM blocks b WHERE b.block_id = p.adopted_block)
                          THEN p.adopted_block ELSE p.home_block END AS covered, COUNT(*)
              FROM people p WHERE p.role = 'ambassador' AND p.active = 1 GROUP BY covered HAVING covered IS NOT NULL",
         )?;
-        for row in ambassadors.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let now = crate::core::person::until_text(now);
+        for row in ambassadors.query_map([&now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
             let (block, n) = row?;
             counts.entry(block).or_default().ambassadors = n as u64;
         }
         let outside: i64 =
             self.conn.query_row("SELECT COUNT(*) FROM people WHERE home_block IS NULL", [], |r| r.get(0))?;
         Ok((counts, outside as u64))
+    }
+
+    fn next_adoption_expiry(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<String> = self.conn.query_row(
+            "SELECT MIN(adopted_until) FROM people WHERE adopted_until > ?1 AND adopted_block IS NOT NULL",
+            [crate::core::person::until_text(after)],
+            |r| r.get(0),
+        )?;
+        Ok(next.as_deref().and_then(crate::core::person::parse_until))
+    }
+
+    fn catchment_version(&self) -> Result<i64, StoreError> {
+        // Every block import writes exactly one such row, and seq only grows.
+        let seq: Option<i64> = self.conn.query_row(
+            "SELECT MAX(seq) FROM history WHERE entity = 'import' AND entity_id = 'blocks'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(seq.unwrap_or(0))
     }
 
     fn create_token(&mut self, hash: &str, role: AccessRole, name: Option<&str>) -> Result<i64, StoreError> {
@@ -700,29 +759,136 @@ impl Store for SqliteStore {
         Ok(n == 1)
     }
 
-    fn history_events(&self) -> Result<Vec<HistoryEvent>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT ts, entity, entity_id, action, role, block_id, active FROM history
-             WHERE entity IN ('person', 'block') ORDER BY seq",
+    fn visit_history(
+        &self,
+        after: i64,
+        limit: usize,
+        visit: &mut dyn FnMut(HistoryRow<'_>),
+    ) -> Result<usize, StoreError> {
+        // A range of the rowid (seq): no index needed, however long the history.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, ts, entity, entity_id, action, role, block_id, active, detail FROM history
+             WHERE seq > ?1 AND entity IN ('person', 'block') ORDER BY seq LIMIT ?2",
         )?;
-        let rows = stmt.query_map([], |r| {
-            let role: Option<String> = r.get(4)?;
-            Ok(HistoryEvent {
-                ts: r.get(0)?,
-                entity: r.get(1)?,
-                entity_id: r.get(2)?,
-                action: r.get(3)?,
-                role: role.map(|t| if t == "ambassador" { Role::Ambassador } else { Role::Resident }),
-                block_id: r.get(5)?,
-                active: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = stmt.query(params![after, i64::try_from(limit).unwrap_or(i64::MAX)])?;
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let corrupt = |e: rusqlite::types::FromSqlError| StoreError::Corrupt {
+                what: "history row",
+                id: seq.to_string(),
+                reason: e.to_string(),
+            };
+            let text = |i: usize| r.get_ref(i).map_err(StoreError::from)?.as_str().map_err(corrupt);
+            let text_or_null = |i: usize| r.get_ref(i).map_err(StoreError::from)?.as_str_or_null().map_err(corrupt);
+            let role = match text_or_null(5)? {
+                None => None,
+                Some("ambassador") => Some(Role::Ambassador),
+                Some(_) => Some(Role::Resident),
+            };
+            visit(HistoryRow {
+                seq,
+                ts: text(1)?,
+                entity: text(2)?,
+                entity_id: text(3)?,
+                action: text(4)?,
+                role,
+                block_id: text_or_null(6)?,
+                active: r.get(7)?,
+                detail: text_or_null(8)?,
+            });
+            n += 1;
+        }
+        Ok(n)
     }
 
     fn history_len(&self) -> Result<u64, StoreError> {
         let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))?;
         Ok(n as u64)
+    }
+
+    fn replace_areas(&mut self, layer: &str, areas: &[Area], source: &str) -> Result<AreasReplaced, StoreError> {
+        let ts = now();
+        let tx = self.conn.transaction()?;
+        let previous: i64 = tx.query_row("SELECT COUNT(*) FROM areas WHERE layer = ?1", [layer], |r| r.get(0))?;
+        tx.execute("DELETE FROM areas WHERE layer = ?1", [layer])?;
+        let report = AreasReplaced { layer: layer.to_string(), areas: areas.len(), previous: previous as usize };
+        let detail = serde_json::json!({ "kind": "areas", "layer": layer, "source": source, "report": &report });
+        Self::history(&tx, &ts, "import", "areas", "import", None, Some(&detail.to_string()))?;
+        // The import's history seq: unique and growing, so it versions the layer.
+        let version = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO area_layers (layer, source, imported_at, version) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (layer) DO UPDATE SET source = excluded.source, imported_at = excluded.imported_at,
+               version = excluded.version",
+            params![layer, source, ts, version],
+        )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO areas (layer, area_id, name, geometry, attributes, min_lon, min_lat, max_lon, max_lat)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for a in areas {
+                let wkb = encode_geometry(&a.geometry).map_err(|e| match e {
+                    StoreError::Corrupt { reason, .. } => {
+                        StoreError::Corrupt { what: "area geometry", id: a.id.clone(), reason }
+                    }
+                    other => other,
+                })?;
+                let attrs = serde_json::Value::Object(a.attributes.clone()).to_string();
+                let (lo, hi) =
+                    a.geometry.bounding_rect().map_or(((0.0, 0.0), (0.0, 0.0)), |r| (r.min().x_y(), r.max().x_y()));
+                insert.execute(params![layer, a.id, a.name, wkb, attrs, lo.0, lo.1, hi.0, hi.1])?;
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    fn areas(&self, layer: &str) -> Result<Vec<Area>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT area_id, name, geometry, attributes FROM areas WHERE layer = ?1 ORDER BY area_id")?;
+        let rows = stmt.query_map([layer], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, wkb, attrs) = row?;
+            let geometry = decode_geometry(&id, &wkb)?;
+            let attributes = decode_attributes(&id, &attrs)?;
+            out.push(Area { id, name, geometry, attributes });
+        }
+        Ok(out)
+    }
+
+    fn area_layers(&self) -> Result<Vec<AreaLayer>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT l.layer, (SELECT COUNT(*) FROM areas a WHERE a.layer = l.layer), l.source, l.imported_at
+             FROM area_layers l ORDER BY l.layer",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AreaLayer {
+                name: r.get(0)?,
+                areas: r.get::<_, i64>(1)? as u64,
+                source: r.get(2)?,
+                imported_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn areas_version(&self, layer: &str) -> Result<i64, StoreError> {
+        let v: Option<i64> = self
+            .conn
+            .query_row("SELECT version FROM area_layers WHERE layer = ?1", [layer], |r| r.get(0))
+            .optional()?;
+        Ok(v.unwrap_or(0))
     }
 }
 
@@ -769,6 +935,7 @@ mod tests {
             active: true,
             adopted_block: None,
             home_block: home.map(str::to_string),
+            adopted_until: None,
         }
     }
 
@@ -876,10 +1043,81 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(indexes, 2);
+        assert_eq!(indexes, 3);
         assert_eq!(store.person("p12344").unwrap().unwrap(), people[12_344]);
         assert_eq!(store.coverage_counts().unwrap().0["A"].residents, 12_345);
         // A second import of the same rows takes the per-row path and changes nothing.
         assert_eq!(store.upsert_people(&people, "t").unwrap().unchanged, 12_345);
+    }
+
+    #[test]
+    fn adoptions_lapse_at_their_expiry_and_the_history_says_when() {
+        let at = |t: &str| crate::core::person::parse_until(t).unwrap();
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store.replace_blocks(&[block("A", 0.0), block("B", 1.0)], &[], &[], "t").unwrap();
+        let mut adopter = person("a1", Role::Ambassador, Some("A"));
+        adopter.adopted_block = Some("B".into());
+        adopter.adopted_until = Some("2100-01-01T00:00:00Z".into());
+        let mut lapsed = person("a2", Role::Ambassador, Some("A"));
+        lapsed.adopted_block = Some("B".into());
+        lapsed.adopted_until = Some("2000-01-01T00:00:00Z".into());
+        // Both the bulk path (empty table) and the per-row path write the same detail.
+        store.upsert_people(std::slice::from_ref(&adopter), "t").unwrap();
+        store.upsert_people(std::slice::from_ref(&lapsed), "t").unwrap();
+        assert_eq!(store.person("a1").unwrap().unwrap(), adopter);
+
+        let ambassadors = |now: &str| {
+            let (c, _) = store.coverage_counts_at(at(now)).unwrap();
+            (c.get("A").map_or(0, |c| c.ambassadors), c.get("B").map_or(0, |c| c.ambassadors))
+        };
+        assert_eq!(ambassadors("2099-12-31T23:59:59Z"), (1, 1));
+        assert_eq!(ambassadors("2100-01-01T00:00:00Z"), (2, 0));
+        assert_eq!(store.next_adoption_expiry(at("2050-01-01T00:00:00Z")).unwrap(), Some(at("2100-01-01T00:00:00Z")));
+        assert_eq!(store.next_adoption_expiry(at("2100-01-01T00:00:00Z")).unwrap(), None);
+
+        let rows: Vec<(String, Option<String>, Option<String>)> = store
+            .conn
+            .prepare("SELECT entity_id, block_id, detail FROM history WHERE entity = 'person' ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let detail = |i: usize| serde_json::from_str::<serde_json::Value>(rows[i].2.as_deref().unwrap()).unwrap();
+        // The block column is the block counted for when the row was written.
+        assert_eq!((rows[0].0.as_str(), rows[0].1.as_deref()), ("a1", Some("B")));
+        assert_eq!(
+            detail(0),
+            serde_json::json!({"adopted_block": "B", "adopted_until": "2100-01-01T00:00:00Z", "home_block": "A"})
+        );
+        assert_eq!((rows[1].0.as_str(), rows[1].1.as_deref()), ("a2", Some("A")));
+        assert_eq!(detail(1)["adopted_until"], "2000-01-01T00:00:00Z");
+        store.delete_person("a1").unwrap();
+        let last: Option<String> = store
+            .conn
+            .query_row("SELECT detail FROM history WHERE entity = 'person' ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        assert!(last.unwrap().contains("2100-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn catchment_version_changes_with_block_imports_only() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        assert_eq!(store.catchment_version().unwrap(), 0);
+        store.replace_blocks(&[block("A", 0.0)], &[], &[], "t").unwrap();
+        let v1 = store.catchment_version().unwrap();
+        store.upsert_people(&[person("r1", Role::Resident, Some("A"))], "t").unwrap();
+        assert_eq!(store.catchment_version().unwrap(), v1);
+        store.replace_blocks(&[block("A", 0.0)], &[], &[], "t").unwrap();
+        assert!(store.catchment_version().unwrap() > v1);
+        // Both lookups are answered from their partial indexes, not by scanning.
+        for sql in [
+            "EXPLAIN QUERY PLAN SELECT MAX(seq) FROM history WHERE entity = 'import' AND entity_id = 'blocks'",
+            "EXPLAIN QUERY PLAN SELECT MIN(adopted_until) FROM people WHERE adopted_until > '2000' AND adopted_block IS NOT NULL",
+        ] {
+            let plan: Vec<String> =
+                store.conn.prepare(sql).unwrap().query_map([], |r| r.get(3)).unwrap().map(Result::unwrap).collect();
+            assert!(plan.iter().any(|p| p.contains("USING") && p.contains("INDEX")), "{sql}: {plan:?}");
+        }
     }
 }

@@ -1,9 +1,13 @@
 // The coverage map page (`/map`). It talks to belong only over HTTP: vector tiles and TileJSON
-// (`/tiles/...`), the coverage summary and the ranked uncovered blocks (`/coverage...`), and
-// OGC API Features items for details and downloads. Every URL is relative to this page, so the
-// page works unchanged behind a proxy that serves belong under a path prefix.
+// (`/tiles/...`), the coverage summary, the ranked uncovered blocks, coverage over time and the
+// roll-ups (`/coverage...`), and OGC API Features items for details and downloads. Every URL is
+// relative to this page, so the page works unchanged behind a proxy that serves belong under a
+// path prefix.
 
 import * as maplibregl from './vendor/maplibre-gl.mjs';
+import { $, el, num, plural } from './dom.js';
+import { RollupTable, groupingLabel, tractName } from './rollup.js';
+import { TrendChart } from './trend.js';
 
 const url = (path) => new URL(path, document.baseURI).href;
 
@@ -28,9 +32,9 @@ const OTHER = ['Other', '#5c6670'];
 
 const RECRUIT_PAGE = 50;
 const REFRESH_MS = 60_000;
+// Daily points up to about half a year; weekly ones beyond, unless the reader chooses.
+const DAILY_MAX = 190;
 
-const $ = (id) => document.getElementById(id);
-const num = new Intl.NumberFormat('en-US');
 const state = {
   target: 1,
   summary: null,
@@ -40,6 +44,18 @@ const state = {
   lastRefresh: 0,
   returnFocus: null,
   coverageError: false,
+  // Coverage over time: the interval the reader chose (null: automatic) and the one in use.
+  trendChoice: null,
+  trendInterval: 'day',
+  trendRows: null,
+  // Roll-ups: the grouping shown, the groupings available, the rows, the tract outlined.
+  rollupBy: 'tract',
+  groupings: null,
+  rollupRows: null,
+  group: null,
+  // The blocks' fill opacity (lower over a basemap) and the catchment's bbox.
+  fillOpacity: 0.85,
+  extent: null,
 };
 
 class HttpError extends Error {}
@@ -71,23 +87,6 @@ function showStatus(message, { error = false, timeout = 0 } = {}) {
   el.hidden = !message;
   clearTimeout(showStatus.timer);
   if (timeout) showStatus.timer = setTimeout(() => { el.hidden = true; }, timeout);
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') node.className = v;
-    else if (k === 'style') node.style.cssText = v;
-    else if (k === 'dataset') Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? '' : v);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
-
-function plural(n, one, many = `${one}s`) {
-  return `${num.format(n)} ${n === 1 ? one : many}`;
 }
 
 function category(c) {
@@ -133,6 +132,11 @@ function basemapAttribution(template) {
   }
 }
 
+/** The blocks of census tract `tract`: their ids start with its 11 characters. */
+function tractFilter(tract) {
+  return ['==', ['slice', ['to-string', ['get', 'block_id']], 0, 11], tract];
+}
+
 // Layer ids per toggle, so a checkbox shows or hides its whole group.
 const GROUPS = {
   blocks: ['blocks-fill', 'blocks-outline'],
@@ -155,6 +159,7 @@ function buildStyle(config) {
     layers.push({ id: 'basemap', type: 'raster', source: 'basemap', paint: { 'raster-saturation': -0.6 } });
   }
   const fillOpacity = basemap ? 0.62 : 0.85;
+  state.fillOpacity = fillOpacity;
   // Block edges drawn white and widening with zoom read as streets when there is no basemap.
   const edgeWidth = ['interpolate', ['linear'], ['zoom'], 11, 0.4, 14, 1.4, 17, 3.5];
   layers.push(
@@ -181,6 +186,12 @@ function buildStyle(config) {
       id: 'blocks-outline', type: 'line', source: 'blocks', 'source-layer': 'blocks',
       layout: { 'line-join': 'round' },
       paint: { 'line-color': '#ffffff', 'line-width': edgeWidth, 'line-opacity': basemap ? 0.8 : 1 },
+    },
+    {
+      // The blocks of the tract chosen in the roll-up table.
+      id: 'blocks-group', type: 'line', source: 'blocks', 'source-layer': 'blocks',
+      filter: tractFilter(''), layout: { 'line-join': 'round' },
+      paint: { 'line-color': '#1e3a8a', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 1, 15, 2.2] },
     },
     {
       id: 'blocks-hover', type: 'line', source: 'blocks', 'source-layer': 'blocks',
@@ -408,11 +419,15 @@ function markCurrentRow() {
 }
 
 let map;
+let trend;
+let rollup;
 
 async function refresh({ reloadTiles = true } = {}) {
   const button = $('refresh');
   button.classList.add('spinning');
   state.lastRefresh = Date.now();
+  // Coverage over time and the roll-up load beside the numbers, each showing its own errors.
+  const others = Promise.all([refreshTrend(), refreshRollup()]);
   try {
     const [summary, uncovered] = await Promise.all([fetchJson('coverage'), fetchJson('coverage/uncovered')]);
     const changed = state.summary && JSON.stringify(summary) !== JSON.stringify(state.summary);
@@ -438,8 +453,134 @@ async function refresh({ reloadTiles = true } = {}) {
     state.coverageError = true;
     showStatus(`Could not load the coverage numbers (${e.message}).`, { error: true });
   } finally {
+    await others;
     button.classList.remove('spinning');
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coverage over time and the roll-up table
+
+let trendRequest = 0;
+
+/** Load `/coverage/history` (daily, or weekly for long histories or when chosen) and redraw. */
+async function refreshTrend() {
+  const token = ++trendRequest;
+  let interval = state.trendChoice || state.trendInterval;
+  try {
+    let rows = await fetchJson(`coverage/history?interval=${interval}`);
+    if (!state.trendChoice && interval === 'day' && Array.isArray(rows) && rows.length > DAILY_MAX) {
+      interval = 'week';
+      rows = await fetchJson('coverage/history?interval=week');
+    }
+    if (token !== trendRequest) return;
+    rows = Array.isArray(rows) ? rows : [];
+    const intervalChanged = interval !== state.trendInterval || !state.trendRows;
+    state.trendInterval = interval;
+    for (const radio of document.querySelectorAll('input[name="trend-interval"]')) radio.checked = radio.value === interval;
+    $('trend-csv').href = url(`coverage/history?interval=${interval}&f=csv`);
+    $('trend-csv').download = `coverage-history-${interval}.csv`;
+    if (intervalChanged || JSON.stringify(rows) !== JSON.stringify(state.trendRows)) {
+      state.trendRows = rows;
+      trend.update(rows, interval);
+    }
+  } catch (e) {
+    if (token === trendRequest) trend.error(`Could not load coverage over time (${e.message}).`);
+  }
+}
+
+let rollupRequest = 0;
+
+/** Load the groupings and the roll-up rows of the chosen one, and redraw what changed. */
+async function refreshRollup() {
+  const token = ++rollupRequest;
+  try {
+    const groupings = await fetchJson('coverage/rollup/layers');
+    if (token !== rollupRequest) return;
+    const list = Array.isArray(groupings) && groupings.length ? groupings : [{ name: 'tract', kind: 'tract' }];
+    if (JSON.stringify(list) !== JSON.stringify(state.groupings)) {
+      state.groupings = list;
+      $('rollup-by').replaceChildren(...list.map((g) => el('option', { value: g.name }, groupingLabel(g))));
+    }
+    // The layer shown was removed: back to tracts.
+    if (!list.some((g) => g.name === state.rollupBy)) state.rollupBy = list[0].name;
+    $('rollup-by').value = state.rollupBy;
+    const by = state.rollupBy;
+    const rows = await fetchJson(`coverage/rollup?by=${encodeURIComponent(by)}`);
+    if (token !== rollupRequest) return;
+    const changed = by !== rollup.by || JSON.stringify(rows) !== JSON.stringify(state.rollupRows);
+    state.rollupRows = rows;
+    $('rollup-csv').href = url(`coverage/rollup?by=${encodeURIComponent(by)}&f=csv`);
+    $('rollup-csv').download = `coverage-by-${by}.csv`;
+    if (changed || !rollup.rendered) {
+      rollup.update(rows, by, groupingLabel(list.find((g) => g.name === by) || { name: by }));
+      rollup.rendered = true;
+      rollupHint();
+    }
+  } catch (e) {
+    if (token === rollupRequest) $('rollup-hint').textContent = `Could not load the roll-up (${e.message}).`;
+  }
+}
+
+function rollupHint() {
+  const hint = $('rollup-hint');
+  if (state.rollupBy !== 'tract') {
+    const g = state.groupings?.find((x) => x.name === state.rollupBy);
+    hint.textContent = `Blocks count in the area holding their interior point${g?.source ? `; areas from ${g.source.split(/[\\/]/).pop()}` : ''}.`;
+  } else if (state.group) {
+    hint.textContent = `${tractName(state.group)} is outlined on the map. Choose it again to show every tract.`;
+  } else {
+    hint.textContent = 'Choose a tract to outline its blocks on the map.';
+  }
+}
+
+/** Outline the blocks of tract `tract` (null: none) on the map, dim the others, and fly there. */
+function showTract(tract) {
+  state.group = tract;
+  rollupHint();
+  if (!map?.getLayer('blocks-group')) return;
+  map.setFilter('blocks-group', tractFilter(tract || ''));
+  map.setPaintProperty('blocks-fill', 'fill-opacity',
+    tract ? ['case', tractFilter(tract), state.fillOpacity, state.fillOpacity * 0.35] : state.fillOpacity);
+  if (!tract) return;
+  if (window.matchMedia('(max-width: 760px)').matches) $('map').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  fitTract(tract);
+}
+
+/** The bounds of the tract's blocks in the tiles loaded now (null: none loaded). */
+function tractBounds(tract) {
+  const features = map.querySourceFeatures('blocks', { sourceLayer: 'blocks', filter: tractFilter(tract) });
+  if (!features.length) return null;
+  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const f of features) {
+    const [a, b, c, d] = bboxOf(f.geometry);
+    minX = Math.min(minX, a); minY = Math.min(minY, b); maxX = Math.max(maxX, c); maxY = Math.max(maxY, d);
+  }
+  return [[minX, minY], [maxX, maxY]];
+}
+
+/**
+ * Fly to the tract. Only the tiles in view are loaded, so the bounds found may be part of the
+ * tract (or nothing, zoomed in elsewhere): look again once the map has settled, a few times.
+ */
+function fitTract(tract, attempt = 0) {
+  if (state.group !== tract) return;
+  const bounds = tractBounds(tract);
+  const narrow = window.matchMedia('(max-width: 760px)').matches;
+  const padding = narrow ? 30 : { top: 50, bottom: 50, left: $('block-card').hidden ? 50 : 350, right: 50 };
+  const target = bounds || (state.extent && [[state.extent[0], state.extent[1]], [state.extent[2], state.extent[3]]]);
+  if (!target) return;
+  map.fitBounds(target, { padding, maxZoom: 16, duration: 900 });
+  if (attempt >= 2) return;
+  // `idle` comes after the flight and the tiles it needed (or, with nothing to do, after the
+  // repaint asked for here).
+  map.triggerRepaint();
+  map.once('idle', () => {
+    const again = tractBounds(tract);
+    const grew = !bounds || (again && (again[0][0] < bounds[0][0] || again[0][1] < bounds[0][1]
+      || again[1][0] > bounds[1][0] || again[1][1] > bounds[1][1]));
+    if (grew) fitTract(tract, attempt + 1);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -698,6 +839,21 @@ async function start() {
   });
   $('refresh').addEventListener('click', () => refresh());
 
+  trend = new TrendChart($('trend-chart'), { change: $('trend-change'), table: $('trend-table'), live: $('trend-live') });
+  for (const radio of document.querySelectorAll('input[name="trend-interval"]')) {
+    radio.addEventListener('change', () => {
+      if (!radio.checked) return;
+      state.trendChoice = radio.value;
+      refreshTrend();
+    });
+  }
+  rollup = new RollupTable($('rollup-table'), { more: $('rollup-more'), onSelect: showTract });
+  $('rollup-by').addEventListener('change', () => {
+    state.rollupBy = $('rollup-by').value;
+    if (state.group) rollup.select(null);
+    refreshRollup();
+  });
+
   showStatus('Loading the map…');
   let config;
   let collection;
@@ -715,6 +871,7 @@ async function start() {
   renderResourceLegend(counts);
 
   const bbox = collection?.extent?.spatial?.bbox?.[0];
+  state.extent = bbox || null;
   const view = bbox
     ? { bounds: [[bbox[0], bbox[1]], [bbox[2], bbox[3]]], fitBoundsOptions: { padding: 24 } }
     : { center: [-98.5, 39.8], zoom: 3 };

@@ -164,6 +164,249 @@ function sample(png, x, y, scale = 1) {
 
 const dist = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
 
+/** How the page writes a percentage and a count. */
+const pct = (v) => `${Number(v).toFixed(1)}%`;
+const count = (n) => Number(n).toLocaleString('en-US');
+
+async function getJson(path) {
+  const res = await fetch(`${base}${path}`);
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** What the trend chart draws: points of its line, latest value, hidden table rows, size. */
+function trendChart(page) {
+  return page.evaluate(() => {
+    const figure = document.getElementById('trend-chart');
+    const svg = figure.querySelector('svg');
+    const line = figure.querySelector('.trend-line');
+    const box = svg?.getBoundingClientRect();
+    return {
+      interval: figure.dataset.interval,
+      points: line && line.getAttribute('visibility') !== 'hidden' ? (line.getAttribute('d').match(/[ML]/g) || []).length : 0,
+      dataPoints: Number(line?.dataset.points ?? -1),
+      latest: figure.querySelector('.trend-latest')?.textContent ?? null,
+      dot: Boolean(figure.querySelector('.trend-dot')),
+      label: svg?.getAttribute('aria-label') ?? '',
+      change: document.getElementById('trend-change').textContent,
+      tableRows: document.querySelectorAll('#trend-table tbody tr').length,
+      box: box ? { left: box.left, right: box.right, width: box.width, height: box.height } : null,
+    };
+  });
+}
+
+/** The roll-up table's rows as drawn: group, and the texts of their numbers. */
+function rollupTable(page) {
+  return page.evaluate(() => [...document.querySelectorAll('#rollup-table tbody tr[data-group]')].map((tr) => ({
+    group: tr.dataset.group || null,
+    title: tr.querySelector('th .rollup-title').textContent,
+    pct: tr.querySelector('.rollup-pct .rollup-value').textContent,
+    blocks: tr.querySelector('.rollup-pct .rollup-sub').textContent,
+    uncovered: tr.querySelector('.rollup-uncovered .rollup-value').textContent,
+    residents: tr.querySelector('.rollup-uncovered .rollup-sub').textContent,
+  })));
+}
+
+/**
+ * The trend chart and the roll-up table render the demo's data: one chart point per
+ * `/coverage/history` row with the latest value of `/coverage`, and one table row per
+ * `/coverage/rollup?by=tract` row with the same numbers. `label` prefixes the check names.
+ */
+async function dashboard(page, label, viewportWidth) {
+  await page.waitForSelector('#trend-chart[data-points] svg', { timeout: TIMEOUT });
+  await page.waitForSelector('#rollup-table tbody tr[data-group]', { timeout: TIMEOUT });
+  const summary = await getJson('/coverage');
+  const chart = await trendChart(page);
+  const history = await getJson(`/coverage/history?interval=${chart.interval}`);
+  check(`${label}: the trend chart draws one point per /coverage/history row`,
+    history.length >= 1 && chart.points === history.length && chart.dataPoints === history.length
+      && chart.tableRows === history.length,
+    `${chart.points} points in the line (${chart.interval}), ${chart.tableRows} rows in its table; /coverage/history has ${history.length}`);
+  check(`${label}: the trend chart marks the latest value, the coverage of /coverage`,
+    chart.dot && chart.latest === pct(summary.coverage_pct) && chart.label.includes(pct(summary.coverage_pct))
+      && pct(history[history.length - 1]?.coverage_pct) === pct(summary.coverage_pct),
+    `latest "${chart.latest}", aria-label "${chart.label}"; /coverage ${summary.coverage_pct}`);
+  check(`${label}: the trend chart fits the screen`, chart.box && chart.box.width >= 200 && chart.box.height >= 100
+    && chart.box.left >= 0 && chart.box.right <= viewportWidth, JSON.stringify(chart.box));
+
+  const rollup = await getJson('/coverage/rollup?by=tract');
+  const rows = await rollupTable(page);
+  check(`${label}: the roll-up table has one row per /coverage/rollup?by=tract row`,
+    rows.length === rollup.length && rollup.length > 0, `${rows.length} rows drawn, ${rollup.length} from the API`);
+  const wrong = rollup.filter((r) => {
+    const row = rows.find((x) => x.group === r.group);
+    return !row || row.pct !== pct(r.coverage_pct) || row.uncovered !== count(r.residents_in_uncovered_blocks)
+      || row.blocks !== `${count(r.covered_blocks)} of ${count(r.blocks)}` || row.residents !== `of ${count(r.residents)}`;
+  });
+  const sample = rows.find((x) => x.group === rollup[0]?.group);
+  check(`${label}: the roll-up rows show the API's numbers`, rollup.length > 0 && wrong.length === 0,
+    `first: ${JSON.stringify(sample)} vs ${JSON.stringify(rollup[0])}; ${wrong.length} differ${wrong.length ? `: ${JSON.stringify(wrong[0])}` : ''}`);
+  return { summary, history, rollup };
+}
+
+/**
+ * The roll-up table by keyboard and mouse: sorting by residents in uncovered blocks and by
+ * coverage, a tract outlined on the map, and the CSV link.
+ */
+async function rollupInteractions(page) {
+  // The table as the API has it now (the live-update check may have changed and restored it).
+  const rollup = await getJson('/coverage/rollup?by=tract');
+  await page.click('#refresh');
+  await page.waitForFunction((want) => want.every(([group, blocks]) => document.querySelector(
+    `#rollup-table tr[data-group="${group}"] .rollup-pct .rollup-sub`)?.textContent === blocks),
+  rollup.filter((r) => r.group !== null).map((r) => [r.group, `${count(r.covered_blocks)} of ${count(r.blocks)}`]),
+  { timeout: TIMEOUT });
+  const header = (key) => page.locator(`#rollup-table thead button[data-sort="${key}"]`);
+  const sort = (key) => page.locator(`#rollup-table thead th:has(button[data-sort="${key}"])`).getAttribute('aria-sort');
+  const first = () => page.locator('#rollup-table tbody tr[data-group]').first().getAttribute('data-group');
+  const grouped = rollup.filter((r) => r.group !== null);
+  const most = [...grouped].sort((a, b) => b.residents_in_uncovered_blocks - a.residents_in_uncovered_blocks)[0];
+  await header('uncovered').focus();
+  await page.keyboard.press('Enter');
+  check('roll-up: Enter on "Uncovered residents" sorts by it, most first',
+    (await sort('uncovered')) === 'descending' && (await first()) === most.group,
+    `aria-sort ${await sort('uncovered')}, first row ${await first()}, expected ${most.group}`);
+  const least = [...grouped].sort((a, b) => a.coverage_pct - b.coverage_pct || b.residents_in_uncovered_blocks - a.residents_in_uncovered_blocks)[0];
+  await header('coverage').click();
+  check('roll-up: a click on "Coverage" sorts by coverage, lowest first',
+    (await sort('coverage')) === 'ascending' && (await sort('uncovered')) === null && (await first()) === least.group,
+    `first row ${await first()}, expected ${least.group}`);
+  await header('coverage').click();
+  check('roll-up: a second click reverses the order', (await sort('coverage')) === 'descending');
+
+  const href = await page.getAttribute('#rollup-csv', 'href');
+  const csv = await fetch(new URL(href, `${base}/map`));
+  const lines = (await csv.text()).trim().split(/\r?\n/);
+  check('roll-up: the CSV link downloads the table',
+    /by=tract/.test(href) && /f=csv/.test(href) && csv.ok && (csv.headers.get('content-type') || '').includes('text/csv')
+      && lines.length === rollup.length + 1 && lines[0].startsWith('group,'),
+    `${href}: ${csv.status} ${csv.headers.get('content-type')}, ${lines.length} lines`);
+
+  // Choosing a tract outlines its blocks on the map (and flies there); choosing it again clears it.
+  const tract = grouped[0].group;
+  const button = page.locator(`#rollup-table .rollup-name[data-group="${tract}"]`);
+  await button.click();
+  // The page may fly twice: to what the loaded tiles show of the tract, then to all of it.
+  for (let i = 0; i < 3; i++) {
+    await page.waitForFunction(() => !window.belongMap.isMoving(), null, { timeout: TIMEOUT });
+    await waitIdle(page);
+  }
+  const outlined = await page.evaluate(() => {
+    const map = window.belongMap;
+    const ids = [...new Set(map.queryRenderedFeatures({ layers: ['blocks-group'] }).map((f) => String(f.properties.block_id)))];
+    return { ids, filter: JSON.stringify(map.getFilter('blocks-group')), hint: document.getElementById('rollup-hint').textContent };
+  });
+  check('roll-up: choosing a tract outlines its blocks on the map',
+    (await button.getAttribute('aria-pressed')) === 'true' && outlined.ids.length > 0
+      && outlined.ids.every((id) => id.startsWith(tract)) && outlined.filter.includes(tract),
+    `${outlined.ids.length} blocks outlined (${outlined.ids.slice(0, 3).join(', ')}…); hint "${outlined.hint}"`);
+  await screenshot(page, 'desktop-tract');
+  await button.click();
+  await waitIdle(page);
+  const left = await rendered(page, ['blocks-group']);
+  check('roll-up: choosing the tract again clears the outline',
+    (await button.getAttribute('aria-pressed')) === 'false' && left === 0, `${left} blocks still outlined`);
+}
+
+/** The trend chart read by keyboard: focus shows the latest point, arrow keys step back. */
+async function trendKeyboard(page) {
+  // After the roll-up checks' refresh, the chart shows the history as the API has it now.
+  const interval = await page.getAttribute('#trend-chart', 'data-interval');
+  const history = await getJson(`/coverage/history?interval=${interval}`);
+  await page.waitForFunction((latest) => document.querySelector('#trend-chart .trend-latest')?.textContent === latest,
+    pct(history[history.length - 1]?.coverage_pct), { timeout: TIMEOUT });
+  await page.locator('#trend-chart svg').focus();
+  await page.keyboard.press('End');
+  const tip = () => page.evaluate(() => {
+    const t = document.querySelector('#trend-chart .trend-tip');
+    return { hidden: t.hidden, index: Number(t.dataset.index), text: t.textContent, live: document.getElementById('trend-live').textContent };
+  });
+  let t = await tip();
+  const last = history[history.length - 1];
+  check('trend chart: focus and End show the latest point', !t.hidden && t.index === history.length - 1
+    && t.text.includes(pct(last.coverage_pct)) && t.live.includes(pct(last.coverage_pct)), JSON.stringify(t));
+  if (history.length > 1) {
+    await page.keyboard.press('ArrowLeft');
+    t = await tip();
+    check('trend chart: ArrowLeft reads the point before', t.index === history.length - 2
+      && t.text.includes(pct(history[history.length - 2].coverage_pct)), JSON.stringify(t));
+  }
+  await page.locator('#trend').screenshot({ path: join(shots, 'desktop-trend.png') });
+  screenshots.push(join(shots, 'desktop-trend.png'));
+  await page.keyboard.press('Escape');
+  check('trend chart: Escape hides the tooltip', (await tip()).hidden);
+}
+
+/** A day as `YYYY-MM-DD`, `i` days after 2026-01-05 (a Monday). */
+const day = (i) => new Date(Date.UTC(2026, 0, 5 + i)).toISOString().slice(0, 10);
+
+/** A made-up history of `n` days (or weeks), coverage rising from 5 % to 5 + n/10 %. */
+function madeUpHistory(n, step = 1) {
+  return Array.from({ length: n }, (_, i) => {
+    const covered = 25 + Math.round(i / 2);
+    return {
+      date: day(i * step), coverage_pct: Math.round((covered / 500) * 10000) / 100, covered_blocks: covered, blocks: 500,
+      ambassadors: covered + 3, residents: 19960,
+    };
+  });
+}
+
+/**
+ * The chart with histories the demo cannot have yet (it starts when the demo is loaded): a long
+ * one (weekly points chosen automatically, then daily ones by choice), none, and a single day.
+ */
+async function trendShapes(browser) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  watch(page, 'made-up history');
+  const histories = {
+    long: { day: madeUpHistory(400), week: madeUpHistory(58, 7) },
+    none: { day: [], week: [] },
+    one: { day: madeUpHistory(1), week: madeUpHistory(1) },
+  };
+  let shape = 'long';
+  const asked = [];
+  await page.route(/\/coverage\/history(\?|$)/, (route) => {
+    const interval = new URL(route.request().url()).searchParams.get('interval') || 'day';
+    asked.push(interval);
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(histories[shape][interval]) });
+  });
+  await openMap(page);
+  const chart = () => trendChart(page);
+  await page.waitForFunction(() => document.getElementById('trend-chart').dataset.interval === 'week', null, { timeout: TIMEOUT });
+  let c = await chart();
+  const weeks = histories.long.week;
+  check('made-up history: 400 days are drawn as weekly points', c.points === weeks.length && c.tableRows === weeks.length
+    && c.latest === pct(weeks[weeks.length - 1].coverage_pct) && await page.isChecked('input[name="trend-interval"][value="week"]')
+    && /weeks/.test(c.change), `${c.points} points, latest ${c.latest}, asked ${asked.join(',')}, "${c.change}"`);
+  await page.locator('#trend').screenshot({ path: join(shots, 'made-up-weekly.png') });
+  screenshots.push(join(shots, 'made-up-weekly.png'));
+
+  await page.locator('input[name="trend-interval"][value="day"]').check();
+  await page.waitForFunction(() => document.getElementById('trend-chart').dataset.interval === 'day', null, { timeout: TIMEOUT });
+  c = await chart();
+  check('made-up history: choosing "Day" draws every day', c.points === 400 && c.box.right <= 1280
+    && c.change.includes('in the last 7 days'), `${c.points} points, "${c.change}"`);
+  await page.locator('#trend').screenshot({ path: join(shots, 'made-up-daily.png') });
+  screenshots.push(join(shots, 'made-up-daily.png'));
+
+  shape = 'none';
+  await page.click('#refresh');
+  await page.waitForFunction(() => document.getElementById('trend-chart').dataset.points === '0', null, { timeout: TIMEOUT });
+  c = await chart();
+  check('made-up history: no history yet says so and draws no line', c.points === 0 && !c.dot && c.tableRows === 0
+    && /no history yet/i.test(c.change) && /no history yet/i.test(c.label), JSON.stringify(c));
+
+  shape = 'one';
+  await page.click('#refresh');
+  await page.waitForFunction(() => document.getElementById('trend-chart').dataset.points === '1', null, { timeout: TIMEOUT });
+  c = await chart();
+  const only = histories.one.day[0];
+  check('made-up history: a single day is a marked point with its value', c.points === 1 && c.dot
+    && c.latest === pct(only.coverage_pct) && /since/i.test(c.change), JSON.stringify(c));
+  await context.close();
+}
+
 async function screenshot(page, name) {
   const path = join(shots, `${name}.png`);
   const buf = await page.screenshot({ path });
@@ -188,6 +431,7 @@ async function desktop(browser) {
     `header "${stats.trim()}", /coverage ${summary.coverage_pct}`);
   const blocksStat = (await page.textContent('#stat-blocks')).replace(/,/g, '');
   check('header shows covered / total blocks', blocksStat.includes(`${summary.covered_blocks} / ${summary.blocks}`), blocksStat);
+  await dashboard(page, 'desktop', 1280);
 
   // Covered and uncovered blocks are drawn in different colours.
   const pick = await pickBlocks(page);
@@ -322,6 +566,9 @@ async function desktop(browser) {
     if (token) await liveUpdate(page, id, bbox);
   }
 
+  await rollupInteractions(page);
+  await trendKeyboard(page);
+
   // The landing page links to the map.
   const landing = await context.newPage();
   watch(landing, 'landing');
@@ -370,6 +617,20 @@ async function liveUpdate(page, id, bbox) {
     check('live update: after a refresh the header, the list, the card and the block colour follow',
       wasCovered === false && now === true && pill.startsWith('Covered'),
       `covered before ${wasCovered}, after ${now}; covered blocks ${before} -> ${before + 1}; card "${pill}"`);
+    // The trend chart's latest value and the tract's row of the roll-up follow too.
+    const summary = await getJson('/coverage');
+    const tract = id.slice(0, 11);
+    const row = (await getJson('/coverage/rollup?by=tract')).find((r) => r.group === tract);
+    await page.waitForFunction(([latest, tract, blocks]) => document.querySelector('#trend-chart .trend-latest')?.textContent === latest
+      && document.querySelector(`#rollup-table tr[data-group="${tract}"] .rollup-pct .rollup-sub`)?.textContent === blocks,
+    [pct(summary.coverage_pct), tract, `${count(row?.covered_blocks)} of ${count(row?.blocks)}`], { timeout: TIMEOUT }).catch(() => {});
+    const shown = await page.evaluate((tract) => ({
+      latest: document.querySelector('#trend-chart .trend-latest')?.textContent,
+      blocks: document.querySelector(`#rollup-table tr[data-group="${tract}"] .rollup-pct .rollup-sub`)?.textContent,
+    }), tract);
+    check('live update: the trend chart and the roll-up follow', shown.latest === pct(summary.coverage_pct)
+      && shown.blocks === `${count(row?.covered_blocks)} of ${count(row?.blocks)}`,
+      `chart "${shown.latest}", /coverage ${summary.coverage_pct}; tract ${tract} "${shown.blocks}", API ${row?.covered_blocks} of ${row?.blocks}`);
     await screenshot(page, 'desktop-live-update');
   } finally {
     await fetch(`${base}/people/${encodeURIComponent(person.id)}`, { method: 'DELETE', headers });
@@ -403,6 +664,13 @@ async function phone(browser) {
     JSON.stringify(layout.stats));
   check('phone: blocks are rendered', (await rendered(page, ['blocks-fill'])) > 0);
   await screenshot(page, 'phone');
+  await dashboard(page, 'phone', 390);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  check('phone: no horizontal scrolling with the chart and the roll-up drawn', wide <= 390, `scroll width ${wide}`);
+  await page.locator('#trend').scrollIntoViewIfNeeded();
+  await screenshot(page, 'phone-trend');
+  await page.locator('#rollup').scrollIntoViewIfNeeded();
+  await screenshot(page, 'phone-rollup');
   await page.locator('#recruit').scrollIntoViewIfNeeded();
   const visible = await page.locator('#recruit .recruit-row').first().isVisible();
   check('phone: the recruiting panel is below the map and shows rows', visible && layout.recruit.top >= layout.map.top
@@ -444,7 +712,7 @@ async function main() {
     process.exit(2);
   }
   try {
-    for (const run of [desktop, phone]) {
+    for (const run of [desktop, phone, trendShapes]) {
       try {
         await run(browser);
       } catch (e) {

@@ -52,8 +52,13 @@ pub struct BlockIndex {
 impl BlockIndex {
     /// Build the index.
     pub fn new<'a>(blocks: impl IntoIterator<Item = &'a Block>) -> BlockIndex {
-        let mut items: Vec<(&str, &MultiPolygon<f64>)> =
-            blocks.into_iter().map(|b| (b.id.as_str(), &b.geometry)).collect();
+        BlockIndex::from_parts(blocks.into_iter().map(|b| (b.id.as_str(), &b.geometry)))
+    }
+
+    /// Build the index over any `(id, polygon)` pairs (area layers use the same exact,
+    /// deterministic point location as blocks).
+    pub fn from_parts<'a>(items: impl IntoIterator<Item = (&'a str, &'a MultiPolygon<f64>)>) -> BlockIndex {
+        let mut items: Vec<(&str, &MultiPolygon<f64>)> = items.into_iter().collect();
         items.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let ids: Vec<String> = items.iter().map(|(id, _)| id.to_string()).collect();
         let parts: Vec<(u32, &Polygon<f64>, [f64; 4])> = items

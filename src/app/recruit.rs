@@ -1,0 +1,742 @@
+//! Recruiting: the ranked list of uncovered blocks behind `belong recruit` and
+//! `GET /coverage/uncovered` — each block's priority with its components (see
+//! [`crate::core::recruit`]), its nearest active ambassadors, its covered neighbours and the
+//! opted-in residents living in it, plus the CSV walk list.
+//!
+//! The work is split by how often its inputs change:
+//! - [`CatchmentFacts`]: interior points, adjacency and children per block. Depends on the
+//!   blocks only; build it once per catchment (see [`FactsCache`]).
+//! - [`RecruitData`]: coverage, ambassadors and candidates at one moment. Build it after
+//!   writes.
+//! - [`rank`]: scores and the ordering, for one set of options. The nearest ambassadors of
+//!   every uncovered block (the costly part) do not depend on the options: the first ranking
+//!   finds them and the `RecruitData` keeps them for the next.
+//!
+//! Distances are from a block's interior point (a point guaranteed inside it, as used for
+//! labels) to the ambassador's home, along the WGS84 ellipsoid.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::AppError;
+use crate::core::recruit::{
+    self, Adjacency, AmbassadorIndex, Components, NeighbourTable, ScoreInputs, WeightError, Weights,
+};
+use crate::core::{Block, CoverageReport, IndicatorValue, Person, Role};
+use crate::store::{PeopleFilter, Store};
+
+/// Nearest ambassadors listed per block unless asked otherwise.
+pub const DEFAULT_NEAREST: usize = 3;
+/// Most nearest ambassadors listed per block.
+pub const MAX_NEAREST: usize = 50;
+/// Distances beyond this (metres) count as this far in the score, unless asked otherwise.
+pub const DEFAULT_DISTANCE_CAP_M: f64 = 2000.0;
+/// Largest distance cap accepted (metres).
+pub const MAX_DISTANCE_CAP_M: f64 = 1_000_000.0;
+/// The need indicator unless asked otherwise (lower readiness, more need).
+pub const DEFAULT_INDICATOR: &str = "school_readiness";
+/// Distances shown to callers who may not see people are rounded to this many metres, and the
+/// score always uses distances rounded to it, so neither reveals where an ambassador lives
+/// (exact distances from several blocks would locate their home).
+pub const PUBLIC_DISTANCE_STEP_M: f64 = 100.0;
+
+/// Why a ranking could not be made; the message is meant for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum RecruitError {
+    /// A weight is unknown or out of range.
+    #[error(transparent)]
+    Weight(#[from] WeightError),
+    /// The need indicator asked for has no value anywhere.
+    #[error("unknown indicator '{name}'; the indicators with data are: {known}")]
+    UnknownIndicator {
+        /// What was asked for.
+        name: String,
+        /// What there is, comma-separated (or "none").
+        known: String,
+    },
+    /// An option is out of range.
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+/// What to rank by and how much to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankOptions {
+    /// Weights of the score's components.
+    pub weights: Weights,
+    /// Nearest active ambassadors listed per block (1 to [`MAX_NEAREST`]).
+    pub nearest: usize,
+    /// The need indicator; `None`: [`DEFAULT_INDICATOR`], and no error when it has no data.
+    pub indicator: Option<String>,
+    /// Distances beyond this (metres) count as this far in the score.
+    pub distance_cap_m: f64,
+}
+
+impl Default for RankOptions {
+    fn default() -> Self {
+        RankOptions {
+            weights: Weights::default(),
+            nearest: DEFAULT_NEAREST,
+            indicator: None,
+            distance_cap_m: DEFAULT_DISTANCE_CAP_M,
+        }
+    }
+}
+
+impl RankOptions {
+    /// Check the ranges (the edges parse; this says what is allowed).
+    pub fn check(&self) -> Result<(), RecruitError> {
+        if !(1..=MAX_NEAREST).contains(&self.nearest) {
+            return Err(RecruitError::OutOfRange(format!(
+                "nearest={}: expected an integer from 1 to {MAX_NEAREST}",
+                self.nearest
+            )));
+        }
+        if !(self.distance_cap_m.is_finite() && self.distance_cap_m > 0.0 && self.distance_cap_m <= MAX_DISTANCE_CAP_M)
+        {
+            return Err(RecruitError::OutOfRange(format!(
+                "distance_cap={}: expected metres, more than 0 and at most {MAX_DISTANCE_CAP_M}",
+                self.distance_cap_m
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What the blocks alone determine, by block position (id order).
+#[derive(Debug)]
+pub struct CatchmentFacts {
+    ids: Vec<String>,
+    names: Vec<Option<String>>,
+    /// Interior points (WGS84 lon, lat), where distances are measured from.
+    points: Vec<Option<(f64, f64)>>,
+    children: Vec<Option<f64>>,
+    children_field: Option<String>,
+    adjacency: Adjacency,
+}
+
+impl CatchmentFacts {
+    /// Derive the facts of `blocks` (any order). CPU-heavy at county scale (adjacency,
+    /// interior points): build once per catchment, off the async workers.
+    pub fn new(blocks: &[Block]) -> CatchmentFacts {
+        let mut sorted: Vec<&Block> = blocks.iter().collect();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        let children_field = recruit::children_field(sorted.iter().map(|b| &b.attributes));
+        let children = sorted
+            .iter()
+            .map(|b| {
+                let field = children_field.as_deref()?;
+                b.attributes.iter().find(|(k, _)| k.eq_ignore_ascii_case(field)).and_then(|(_, v)| recruit::number(v))
+            })
+            .collect();
+        let geometries: Vec<_> = sorted.iter().map(|b| &b.geometry).collect();
+        CatchmentFacts {
+            adjacency: Adjacency::new(&geometries),
+            points: sorted.iter().map(|b| b.interior_point().map(|p| (p.x(), p.y()))).collect(),
+            names: sorted.iter().map(|b| b.name.clone()).collect(),
+            ids: sorted.into_iter().map(|b| b.id.clone()).collect(),
+            children,
+            children_field,
+        }
+    }
+
+    /// Number of blocks.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there are no blocks.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        self.ids.binary_search_by(|x| x.as_str().cmp(id)).ok()
+    }
+
+    /// Ids of the blocks sharing an edge with block `id`, sorted.
+    pub fn neighbours(&self, id: &str) -> Vec<&str> {
+        self.position(id)
+            .map(|i| self.adjacency.neighbours(i).iter().map(|&j| self.ids[j as usize].as_str()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// [`CatchmentFacts`] kept across writes that do not touch the blocks, keyed by
+/// [`Store::catchment_version`].
+#[derive(Debug, Default)]
+pub struct FactsCache(Mutex<Option<(i64, Arc<CatchmentFacts>)>>);
+
+impl FactsCache {
+    /// The cached facts if they are for catchment `version`.
+    pub fn get(&self, version: i64) -> Option<Arc<CatchmentFacts>> {
+        let cached = self.0.lock().ok()?;
+        cached.as_ref().filter(|(v, _)| *v == version).map(|(_, f)| f.clone())
+    }
+
+    /// Remember the facts of catchment `version`.
+    pub fn put(&self, version: i64, facts: Arc<CatchmentFacts>) {
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = Some((version, facts));
+        }
+    }
+}
+
+/// An opted-in resident of an uncovered block, with contact details (personal data: recruiters
+/// and managers only).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Candidate {
+    /// Person id.
+    pub id: String,
+    /// Name.
+    #[schema(nullable)]
+    pub name: Option<String>,
+    /// Phone.
+    #[schema(nullable)]
+    pub phone: Option<String>,
+    /// Email.
+    #[schema(nullable)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct BlockState {
+    residents: u64,
+    ambassadors: u64,
+    covered: bool,
+}
+
+/// Everything a ranking reads, at one moment: coverage, ambassadors, candidates, indicators.
+#[derive(Debug)]
+pub struct RecruitData {
+    facts: Arc<CatchmentFacts>,
+    blocks: Vec<BlockState>,
+    /// Latest value of each indicator, by block position.
+    indicators: HashMap<String, Vec<Option<f64>>>,
+    /// Active ambassadors in id order: id and the block they cover now.
+    ambassadors: Vec<(String, Option<String>)>,
+    index: AmbassadorIndex,
+    /// Opted-in active residents of uncovered blocks, by block position then id: those of
+    /// block `i` are `candidates[candidate_starts[i]..candidate_starts[i + 1]]`.
+    candidates: Vec<Candidate>,
+    candidate_starts: Vec<u32>,
+    /// Nearest ambassadors of the uncovered blocks for the largest `k` computed so far.
+    nearest: Mutex<Option<(usize, NeighbourLists)>>,
+}
+
+/// Nearest ambassadors of the uncovered blocks, in block order.
+type NeighbourLists = Arc<NeighbourTable>;
+
+/// The people a ranking needs from the store: every ambassador and the residents who would
+/// volunteer (one query each).
+pub fn load_people(store: &dyn Store) -> Result<Vec<Person>, AppError> {
+    let mut people = store.people(&PeopleFilter { role: Some(Role::Ambassador), ..Default::default() })?;
+    people.extend(store.people(&PeopleFilter {
+        role: Some(Role::Resident),
+        interested: Some(true),
+        ..Default::default()
+    })?);
+    Ok(people)
+}
+
+impl RecruitData {
+    /// Assemble the data from its parts: the catchment's facts, its coverage (whose `covered`
+    /// flags decide which blocks are ranked), people (ambassadors and opted-in residents; others
+    /// are ignored), indicator values, and the instant adoptions are judged at.
+    pub fn new(
+        facts: Arc<CatchmentFacts>,
+        coverage: &CoverageReport,
+        people: impl IntoIterator<Item = Person>,
+        indicators: &[IndicatorValue],
+        now: DateTime<Utc>,
+    ) -> RecruitData {
+        let mut blocks = vec![BlockState::default(); facts.len()];
+        for c in &coverage.blocks {
+            if let Some(i) = facts.position(&c.block_id) {
+                blocks[i] = BlockState { residents: c.residents, ambassadors: c.ambassadors, covered: c.covered };
+            }
+        }
+        // Indicator → per block, the latest (date, value).
+        type Latest<'d> = Vec<Option<(Option<&'d str>, f64)>>;
+        let mut latest: HashMap<String, Latest> = HashMap::new();
+        for v in indicators {
+            let Some(i) = facts.position(&v.block_id) else { continue };
+            let slot = &mut latest.entry(v.indicator.clone()).or_insert_with(|| vec![None; facts.len()])[i];
+            if slot.is_none_or(|(date, _)| v.date.as_deref() >= date) {
+                *slot = Some((v.date.as_deref(), v.value));
+            }
+        }
+        let indicators = latest
+            .into_iter()
+            .map(|(name, values)| (name, values.into_iter().map(|v| v.map(|v| v.1)).collect()))
+            .collect();
+
+        let mut ambassadors: Vec<(String, Option<String>, (f64, f64))> = Vec::new();
+        let mut candidates: Vec<(u32, Candidate)> = Vec::new();
+        for p in people {
+            match p.role {
+                Role::Ambassador if p.active => {
+                    // As in coverage: an expired adoption, or one of a block that is gone, falls
+                    // back to the home block.
+                    let block = p
+                        .covering_block(now)
+                        .filter(|b| facts.position(b).is_some())
+                        .or(p.home_block.as_deref())
+                        .map(str::to_string);
+                    ambassadors.push((p.id, block, (p.lon, p.lat)));
+                }
+                Role::Resident if p.active && p.interested => {
+                    let Some(i) = p.home_block.as_deref().and_then(|b| facts.position(b)) else { continue };
+                    if !blocks[i].covered {
+                        candidates
+                            .push((i as u32, Candidate { id: p.id, name: p.name, phone: p.phone, email: p.email }));
+                    }
+                }
+                _ => {}
+            }
+        }
+        ambassadors.sort_by(|a, b| a.0.cmp(&b.0));
+        candidates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        let mut candidate_starts = vec![0u32; facts.len() + 1];
+        for (i, _) in &candidates {
+            candidate_starts[*i as usize + 1] += 1;
+        }
+        for i in 0..facts.len() {
+            candidate_starts[i + 1] += candidate_starts[i];
+        }
+        let points: Vec<(f64, f64)> = ambassadors.iter().map(|a| a.2).collect();
+        RecruitData {
+            index: AmbassadorIndex::new(&points),
+            ambassadors: ambassadors.into_iter().map(|(id, block, _)| (id, block)).collect(),
+            facts,
+            blocks,
+            indicators,
+            candidates: candidates.into_iter().map(|(_, c)| c).collect(),
+            candidate_starts,
+            nearest: Mutex::new(None),
+        }
+    }
+
+    /// Read everything but the catchment's facts from `store`, with `coverage` as computed for
+    /// the caller's target (the HTTP service passes its snapshot's, so both agree).
+    pub fn load(
+        store: &dyn Store,
+        facts: Arc<CatchmentFacts>,
+        coverage: &CoverageReport,
+        now: DateTime<Utc>,
+    ) -> Result<RecruitData, AppError> {
+        let people = load_people(store)?;
+        let indicators = store.indicators()?;
+        Ok(RecruitData::new(facts, coverage, people, &indicators, now))
+    }
+
+    /// Names of the indicators with data, sorted.
+    pub fn indicator_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.indicators.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// One active ambassador near an uncovered block.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NearestAmbassador<'a> {
+    /// Ambassador id; `None` (null) once [`RecruitRow::without_people`] removed it: an id is a
+    /// person's identifier (and a CSV may use anything as one), for roles that see people only.
+    pub id: Option<&'a str>,
+    /// The block they cover now (adopted, else home); `None` when they live outside the
+    /// catchment.
+    pub block_id: Option<&'a str>,
+    /// Metres along the WGS84 ellipsoid from the block's interior point to the ambassador's
+    /// home: to the millimetre, or rounded to 100 m by [`RecruitRow::without_people`].
+    pub distance_m: f64,
+}
+
+/// The raw inputs of a row's score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowInputs<'a> {
+    /// Residents living in the block.
+    pub residents: u64,
+    /// The need indicator's name.
+    pub need_indicator: &'a str,
+    /// Its latest value for the block; `None`: no data (need counts 0).
+    pub need_value: Option<f64>,
+    /// Children (or the population proxy) from the block data; `None`: no data.
+    pub children: Option<f64>,
+    /// The block attribute `children` was read from (e.g. `CHILDREN`, or `POP20` as a proxy).
+    pub children_field: Option<&'a str>,
+    /// Metres to the nearest active ambassador as scored: rounded to 100 m; `None`: none.
+    pub nearest_ambassador_m: Option<f64>,
+    /// The distance cap of the score, metres.
+    pub distance_cap_m: f64,
+}
+
+/// One uncovered block in priority order, borrowing its text from the [`RecruitData`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecruitRow<'a> {
+    /// Block id.
+    pub block_id: &'a str,
+    /// Block name.
+    pub name: Option<&'a str>,
+    /// Residents living in the block.
+    pub residents: u64,
+    /// Active ambassadors covering it (fewer than the target).
+    pub ambassadors: u64,
+    /// 1 for the highest priority.
+    pub rank: u64,
+    /// Sum of the components.
+    pub priority: f64,
+    /// Weighted, normalised inputs by name: why the block ranks where it does.
+    pub components: Components,
+    /// The raw inputs.
+    pub inputs: RowInputs<'a>,
+    /// The nearest active ambassadors, nearest first.
+    pub nearest_ambassadors: Vec<NearestAmbassador<'a>>,
+    /// Covered blocks sharing an edge with this one, sorted: their ambassadors could adopt it.
+    pub adjacent_covered_blocks: Vec<&'a str>,
+    /// Opted-in residents living in the block; `None` (left out of JSON) for callers who may not
+    /// see people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<&'a [Candidate]>,
+}
+
+impl RecruitRow<'_> {
+    /// The row as callers below recruiter may see it: no candidates, no ambassador ids, and
+    /// distances rounded to [`PUBLIC_DISTANCE_STEP_M`]. What is left — how far the nearest
+    /// coverage is, and which covered blocks border this one — is block-level information.
+    pub fn without_people(mut self) -> Self {
+        self.candidates = None;
+        for n in &mut self.nearest_ambassadors {
+            n.id = None;
+            n.distance_m = round_to(n.distance_m, PUBLIC_DISTANCE_STEP_M);
+        }
+        self
+    }
+}
+
+fn round_to(v: f64, step: f64) -> f64 {
+    (v / step).round() * step
+}
+
+/// Rank every uncovered block of `data` by priority (highest first, then block id).
+/// CPU-heavy at county scale (the nearest-ambassador search, cached in `data` per `nearest`):
+/// run it off the async workers.
+pub fn rank<'a>(data: &'a RecruitData, opts: &RankOptions) -> Result<Vec<RecruitRow<'a>>, RecruitError> {
+    opts.check()?;
+    let indicator = opts.indicator.as_deref().unwrap_or(DEFAULT_INDICATOR);
+    let (indicator, values) = match data.indicators.get_key_value(indicator) {
+        Some((name, values)) => (name.as_str(), Some(values)),
+        None if opts.indicator.is_some() => {
+            let known = data.indicator_names().join(", ");
+            return Err(RecruitError::UnknownIndicator {
+                name: indicator.to_string(),
+                known: if known.is_empty() { "none".into() } else { known },
+            });
+        }
+        None => (DEFAULT_INDICATOR, None),
+    };
+    let facts = &*data.facts;
+    let uncovered: Vec<usize> = (0..facts.len()).filter(|&i| !data.blocks[i].covered).collect();
+    let nearest = data.nearest(&uncovered, opts.nearest);
+    let inputs: Vec<ScoreInputs> = uncovered
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| ScoreInputs {
+            residents: data.blocks[i].residents,
+            indicator: values.and_then(|v| v[i]),
+            children: facts.children[i],
+            distance_m: nearest.get(k).first().map(|n| round_to(n.distance_m, PUBLIC_DISTANCE_STEP_M)),
+        })
+        .collect();
+    let scores = recruit::score(&inputs, &opts.weights, opts.distance_cap_m);
+    // Rows are assembled in block order, where the data they read lies together in memory, and
+    // only then put in priority order (in priority order every row would be a cache miss).
+    // On this thread: rows built on others would later be freed across threads, which costs
+    // more than building them (measured).
+    let mut rows: Vec<Option<RecruitRow>> = Vec::with_capacity(uncovered.len());
+    for (k, &i) in uncovered.iter().enumerate() {
+        let near = nearest.get(k);
+        rows.push(Some(RecruitRow {
+            block_id: &facts.ids[i],
+            name: facts.names[i].as_deref(),
+            residents: data.blocks[i].residents,
+            ambassadors: data.blocks[i].ambassadors,
+            rank: 0,
+            priority: scores[k].priority,
+            components: scores[k].components,
+            inputs: RowInputs {
+                residents: inputs[k].residents,
+                need_indicator: indicator,
+                need_value: inputs[k].indicator,
+                children: inputs[k].children,
+                children_field: facts.children_field.as_deref(),
+                nearest_ambassador_m: inputs[k].distance_m,
+                distance_cap_m: opts.distance_cap_m,
+            },
+            nearest_ambassadors: near[..opts.nearest.min(near.len())]
+                .iter()
+                .map(|n| {
+                    let (id, block) = &data.ambassadors[n.index as usize];
+                    NearestAmbassador {
+                        id: Some(id),
+                        block_id: block.as_deref(),
+                        distance_m: round_to(n.distance_m, 0.001),
+                    }
+                })
+                .collect(),
+            adjacent_covered_blocks: facts
+                .adjacency
+                .neighbours(i)
+                .iter()
+                .filter(|&&j| data.blocks[j as usize].covered)
+                .map(|&j| facts.ids[j as usize].as_str())
+                .collect(),
+            candidates: Some(
+                &data.candidates[data.candidate_starts[i] as usize..data.candidate_starts[i + 1] as usize],
+            ),
+        }));
+    }
+    // Block order is id order, so a stable sort by priority breaks ties by block id.
+    let mut order: Vec<(f64, u32)> = scores.iter().enumerate().map(|(k, s)| (s.priority, k as u32)).collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let rows = order
+        .into_iter()
+        .filter_map(|(_, k)| rows[k as usize].take())
+        .enumerate()
+        .map(|(r, row)| RecruitRow { rank: r as u64 + 1, ..row })
+        .collect();
+    Ok(rows)
+}
+
+impl RecruitData {
+    /// The `k` (or more) nearest active ambassadors of each block in `blocks` (the uncovered
+    /// ones, which are the same for every ranking of this data), in that order; computed once
+    /// per `RecruitData` for the largest `k` asked so far (a shorter list is a prefix of a
+    /// longer one: same order, same tie-breaking).
+    fn nearest(&self, blocks: &[usize], k: usize) -> NeighbourLists {
+        if let Ok(cached) = self.nearest.lock()
+            && let Some((have, lists)) = cached.as_ref()
+            && *have >= k
+        {
+            return lists.clone();
+        }
+        let lists = Arc::new(self.nearest_all(blocks, k));
+        if let Ok(mut cached) = self.nearest.lock() {
+            *cached = Some((k, lists.clone()));
+        }
+        lists
+    }
+
+    /// Drop the cached nearest ambassadors (benchmarks: to time a ranking from scratch).
+    #[doc(hidden)]
+    pub fn forget_nearest(&self) {
+        if let Ok(mut cached) = self.nearest.lock() {
+            *cached = None;
+        }
+    }
+
+    /// The search itself, split over the available cores (it is most of a cold ranking's
+    /// time at county scale).
+    fn nearest_all(&self, blocks: &[usize], k: usize) -> NeighbourTable {
+        let queries: Vec<Option<(f64, f64)>> = blocks.iter().map(|&i| self.facts.points[i]).collect();
+        NeighbourTable::concat(par_chunks(&queries, |part| vec![self.index.nearest_many(part, k)]))
+    }
+}
+
+/// `f` over consecutive chunks of `items`, one per core, results concatenated in order (the
+/// machine this runs on has few cores, and a ranking at county scale is worth splitting).
+fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || items.len() < 4096 {
+        return f(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = items.chunks(chunk).map(|part| s.spawn(move || f(part))).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
+}
+
+/// Write the walk list: a UTF-8 CSV with a header, one line per candidate (blocks without one
+/// get a line with empty candidate columns), in rank order. `with_people` adds the candidate
+/// columns; without it there is one line per block. It starts with a byte-order mark so that
+/// spreadsheets (Excel) read names with accents correctly.
+pub fn write_walk_list<W: Write>(mut out: W, rows: &[RecruitRow<'_>], with_people: bool) -> csv::Result<W> {
+    out.write_all("\u{feff}".as_bytes())?;
+    let mut w = csv::Writer::from_writer(out);
+    let mut header = vec!["rank", "block_id", "block_name", "priority", "residents", "ambassadors"];
+    if with_people {
+        header.extend(["candidate_id", "candidate_name", "candidate_phone", "candidate_email"]);
+    }
+    header.extend(["nearest_ambassadors", "adjacent_covered_blocks"]);
+    w.write_record(&header)?;
+    for r in rows {
+        let nearest: Vec<String> = r
+            .nearest_ambassadors
+            .iter()
+            .map(|n| match (n.id, n.block_id) {
+                (Some(id), Some(b)) => format!("{id} (block {b}) {:.0} m", n.distance_m),
+                (Some(id), None) => format!("{id} {:.0} m", n.distance_m),
+                (None, Some(b)) => format!("block {b} {:.0} m", n.distance_m),
+                (None, None) => format!("{:.0} m", n.distance_m),
+            })
+            .collect();
+        let block = [
+            r.rank.to_string(),
+            r.block_id.to_string(),
+            r.name.unwrap_or_default().to_string(),
+            r.priority.to_string(),
+            r.residents.to_string(),
+            r.ambassadors.to_string(),
+        ];
+        let tail = [nearest.join("; "), r.adjacent_covered_blocks.join(" ")];
+        let candidates = r.candidates.filter(|_| with_people).unwrap_or_default();
+        if candidates.is_empty() {
+            let blank = if with_people { vec![String::new(); 4] } else { Vec::new() };
+            w.write_record(block.iter().chain(&blank).chain(&tail))?;
+        }
+        for c in candidates {
+            let person = [
+                c.id.clone(),
+                c.name.clone().unwrap_or_default(),
+                c.phone.clone().unwrap_or_default(),
+                c.email.clone().unwrap_or_default(),
+            ];
+            w.write_record(block.iter().chain(&person).chain(&tail))?;
+        }
+    }
+    w.flush()?;
+    w.into_inner().map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::coverage::{BlockCounts, compute};
+    use geo::{MultiPolygon, Rect};
+
+    /// A row of 1 x 1 km-ish blocks along a parallel near Los Angeles: "b0".."b{n-1}".
+    fn blocks(n: usize) -> Vec<Block> {
+        (0..n)
+            .map(|i| {
+                let x = -118.3 + 0.01 * i as f64;
+                let mut attributes = crate::core::Attributes::new();
+                attributes.insert("CHILDREN".into(), (10 * i as u64).into());
+                Block {
+                    id: format!("b{i}"),
+                    name: Some(format!("Block {i}")),
+                    geometry: MultiPolygon(vec![Rect::new((x, 34.0), (x + 0.01, 34.01)).to_polygon()]),
+                    attributes,
+                }
+            })
+            .collect()
+    }
+
+    fn person(id: &str, role: Role, lon: f64, home: &str) -> Person {
+        Person {
+            id: id.into(),
+            role,
+            lon,
+            lat: 34.005,
+            name: Some(format!("Name {id}")),
+            phone: None,
+            email: None,
+            interested: true,
+            active: true,
+            adopted_block: None,
+            home_block: Some(home.into()),
+            adopted_until: None,
+        }
+    }
+
+    fn data(residents: &[u64], people: Vec<Person>, now: DateTime<Utc>) -> RecruitData {
+        let b = blocks(residents.len());
+        let mut counts: HashMap<String, BlockCounts> = HashMap::new();
+        for (i, r) in residents.iter().enumerate() {
+            counts.entry(format!("b{i}")).or_default().residents = *r;
+        }
+        for p in people.iter().filter(|p| p.role == Role::Ambassador && p.active) {
+            if let Some(block) = p.covering_block(now) {
+                counts.entry(block.to_string()).or_default().ambassadors += 1;
+            }
+        }
+        let coverage = compute(b.iter().map(|b| b.id.as_str()), &counts, 0, 1);
+        RecruitData::new(Arc::new(CatchmentFacts::new(&b)), &coverage, people, &[], now)
+    }
+
+    #[test]
+    fn weights_change_the_order() {
+        // b0 covered; b1 has residents, b3 has children (CHILDREN = 30) and is farthest away.
+        let people = vec![person("a", Role::Ambassador, -118.295, "b0")];
+        let d = data(&[0, 50, 0, 0], people, Utc::now());
+        let ids = |opts: &RankOptions| rank(&d, opts).unwrap().into_iter().map(|r| r.block_id).collect::<Vec<_>>();
+        assert_eq!(ids(&RankOptions::default()), ["b1", "b3", "b2"]);
+        let mut children_first = RankOptions::default();
+        children_first.weights.apply(["residents=0.1"]).unwrap();
+        assert_eq!(ids(&children_first), ["b3", "b2", "b1"]);
+        let weights = Weights { residents: 0.0, need: 0.0, children: 0.0, distance: 0.0 };
+        let zero = RankOptions { weights, ..Default::default() };
+        assert_eq!(ids(&zero), ["b1", "b2", "b3"], "ties go by block id");
+    }
+
+    #[test]
+    fn rows_explain_themselves() {
+        let people = vec![
+            person("a", Role::Ambassador, -118.295, "b0"),
+            person("r1", Role::Resident, -118.285, "b1"),
+            Person { interested: false, ..person("r2", Role::Resident, -118.285, "b1") },
+        ];
+        let d = data(&[3, 2, 0], people, Utc::now());
+        let rows = rank(&d, &RankOptions::default()).unwrap();
+        let b1 = rows.iter().find(|r| r.block_id == "b1").unwrap();
+        assert_eq!(b1.adjacent_covered_blocks, ["b0"]);
+        assert_eq!(b1.candidates.unwrap().iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["r1"]);
+        assert_eq!(b1.nearest_ambassadors[0].id, Some("a"));
+        assert_eq!(b1.inputs.children_field, Some("CHILDREN"));
+        assert_eq!(b1.inputs.need_value, None);
+        let c = b1.components;
+        approx::assert_abs_diff_eq!(b1.priority, c.residents + c.need + c.children + c.distance, epsilon = 1e-9);
+        let public = b1.clone().without_people();
+        assert!(public.candidates.is_none());
+        assert_eq!(public.nearest_ambassadors[0].id, None);
+        assert_eq!(public.nearest_ambassadors[0].distance_m % 100.0, 0.0);
+        let json = serde_json::to_value(&public).unwrap();
+        assert!(json.get("candidates").is_none(), "{json}");
+    }
+
+    #[test]
+    fn an_expired_adoption_uncovers_the_block() {
+        let mut a = person("a", Role::Ambassador, -118.295, "b0");
+        a.adopted_block = Some("b2".into());
+        a.adopted_until = Some("2026-01-01T00:00:00Z".into());
+        let before = crate::core::person::parse_until("2025-12-31T23:00:00Z").unwrap();
+        let after = crate::core::person::parse_until("2026-01-01T00:00:00Z").unwrap();
+        let uncovered = |now| {
+            let d = data(&[1, 1, 1], vec![a.clone()], now);
+            let rows = rank(&d, &RankOptions::default()).unwrap();
+            let mut ids: Vec<String> = rows.into_iter().map(|r| r.block_id.to_string()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(uncovered(before), ["b0", "b1"]);
+        assert_eq!(uncovered(after), ["b1", "b2"]);
+    }
+
+    #[test]
+    fn bad_options_are_refused_precisely() {
+        let d = data(&[1, 1], vec![], Utc::now());
+        let err = |opts: RankOptions| rank(&d, &opts).unwrap_err().to_string();
+        assert!(err(RankOptions { nearest: 0, ..Default::default() }).contains("nearest=0"));
+        assert!(err(RankOptions { nearest: 51, ..Default::default() }).contains("from 1 to 50"));
+        assert!(err(RankOptions { distance_cap_m: f64::NAN, ..Default::default() }).contains("distance_cap"));
+        let e = err(RankOptions { indicator: Some("readyness".into()), ..Default::default() });
+        assert!(e.contains("unknown indicator 'readyness'") && e.contains("none"), "{e}");
+        // The default indicator may be missing: need is 0 everywhere.
+        assert_eq!(rank(&d, &RankOptions::default()).unwrap().len(), 2);
+    }
+}
