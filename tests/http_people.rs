@@ -371,7 +371,7 @@ async fn resource_and_indicator_imports() {
     let item = get(&t, "/collections/resources/items/NEW1").await.expect(StatusCode::OK).json();
     assert_eq!(item["properties"]["name"], "New Pantry");
 
-    let block = t.state.layers().uncovered()[0].block_id.clone();
+    let block = http_support::most_populous_uncovered(&t);
     let csv = format!(
         "block_id,indicator,value,date\n{block},school_readiness,77.5,2026-01-01\n999,school_readiness,1,2026-01-01\n"
     );

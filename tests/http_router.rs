@@ -4,11 +4,13 @@
 
 mod http_support;
 
+use http_support::Reply;
+
 use std::sync::OnceLock;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use belong::app::{self, layers::Layers};
 use belong::http::{AppState, ServeConfig, app};
 use belong::store::SqliteStore;
@@ -41,54 +43,6 @@ fn router() -> Router {
 
 fn layers() -> std::sync::Arc<Layers> {
     demo_state().layers()
-}
-
-/// A response, printable in full when an assertion fails.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl std::fmt::Display for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "status: {}", self.status)?;
-        for (k, v) in &self.headers {
-            writeln!(f, "{k}: {v:?}")?;
-        }
-        let text = String::from_utf8_lossy(&self.body);
-        let cut: String = text.chars().take(3000).collect();
-        write!(f, "\n{cut}")
-    }
-}
-
-impl Reply {
-    fn expect(self, status: StatusCode) -> Reply {
-        assert_eq!(self.status, status, "unexpected status\n{self}");
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e})\n{self}"))
-    }
-
-    fn content_type(&self) -> &str {
-        self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// Assert a problem+json body with this status, and return its detail.
-    fn problem(self, status: StatusCode) -> String {
-        let r = self.expect(status);
-        assert_eq!(r.content_type(), "application/problem+json", "{r}");
-        let v = r.json();
-        assert_eq!(v["status"], status.as_u16(), "{r}");
-        assert!(v["type"].is_string() && v["title"].is_string(), "{r}");
-        v["detail"].as_str().unwrap_or_else(|| panic!("no detail\n{r}")).to_string()
-    }
 }
 
 async fn send(req: Request<Body>) -> Reply {
@@ -369,7 +323,7 @@ async fn accept_negotiation() {
     assert!(r.expect(StatusCode::OK).content_type().starts_with("text/csv"));
     let r = get_accept("/collections/blocks/items?limit=1&f=geojson", "text/csv").await.expect(StatusCode::OK);
     assert_eq!(r.content_type(), "application/geo+json", "f wins over Accept");
-    get_accept("/collections/blocks/items", "application/xml").await.problem(StatusCode::NOT_ACCEPTABLE);
+    get_accept("/collections/blocks/items", "application/xml").await.problem_detail(StatusCode::NOT_ACCEPTABLE);
 }
 
 #[tokio::test]
@@ -384,7 +338,7 @@ async fn one_feature() {
     assert_eq!(link(&v, "collection"), Some("http://test.local/collections/blocks"));
     let res_id = layers().collection("resources").unwrap().features[0].id.clone();
     get(&format!("/collections/resources/items/{res_id}")).await.expect(StatusCode::OK);
-    let d = get("/collections/blocks/items/999999999999999").await.problem(StatusCode::NOT_FOUND);
+    let d = get("/collections/blocks/items/999999999999999").await.problem_detail(StatusCode::NOT_FOUND);
     assert!(d.contains("999999999999999"), "{d}");
 }
 
@@ -416,7 +370,7 @@ async fn bad_requests_are_precise_problems() {
         ("/coverage/uncovered?f=pdf", StatusCode::BAD_REQUEST, "f="),
     ];
     for (uri, status, needle) in cases {
-        let detail = get(uri).await.problem(*status);
+        let detail = get(uri).await.problem_detail(*status);
         assert!(detail.contains(needle), "{uri}: detail {detail:?} should mention {needle:?}");
     }
 }
@@ -427,7 +381,7 @@ async fn wrong_method_is_a_405_problem() {
     {
         let r = send(Request::builder().method(method).uri(uri).body(Body::empty()).unwrap()).await;
         assert!(r.headers.contains_key(header::ALLOW), "{r}");
-        r.problem(StatusCode::METHOD_NOT_ALLOWED);
+        r.problem_detail(StatusCode::METHOD_NOT_ALLOWED);
     }
 }
 
@@ -579,7 +533,7 @@ async fn oversized_bodies_are_a_413_problem() {
     let status = res.status();
     let headers = res.headers().clone();
     let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Reply { status, headers, body }.problem(StatusCode::PAYLOAD_TOO_LARGE);
+    Reply { status, headers, body }.problem_detail(StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]
@@ -600,8 +554,10 @@ async fn datetime_selects_by_date() {
     assert_eq!(none["numberMatched"], 0);
     // Blocks have no dates: nothing matches a datetime.
     assert_eq!(get(&format!("/collections/blocks/items?datetime={day}")).await.json()["numberMatched"], 0);
-    get("/collections/school-readiness/items?datetime=yesterday").await.problem(StatusCode::BAD_REQUEST);
-    get("/collections/school-readiness/items?datetime=2025-02-01/2025-01-01").await.problem(StatusCode::BAD_REQUEST);
+    get("/collections/school-readiness/items?datetime=yesterday").await.problem_detail(StatusCode::BAD_REQUEST);
+    get("/collections/school-readiness/items?datetime=2025-02-01/2025-01-01")
+        .await
+        .problem_detail(StatusCode::BAD_REQUEST);
 
     let c = get("/collections/school-readiness").await.json();
     let interval = &c["extent"]["temporal"]["interval"][0];

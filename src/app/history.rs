@@ -44,6 +44,11 @@ impl std::str::FromStr for Interval {
     }
 }
 
+impl HistoryPoint {
+    /// Column names of the CSV and table forms, in field order.
+    pub const COLUMNS: &[&str] = &["date", "coverage_pct", "covered_blocks", "blocks", "ambassadors", "residents"];
+}
+
 /// Coverage at the end of one period (for the current period: now).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HistoryPoint {

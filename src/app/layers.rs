@@ -122,43 +122,6 @@ impl Layers {
     pub fn collection(&self, id: &str) -> Option<&Collection> {
         self.collections.iter().find(|c| c.id == id)
     }
-
-    /// Blocks that are not covered, most residents first, then by block id.
-    pub fn uncovered(&self) -> Vec<UncoveredBlock> {
-        let names: HashMap<&str, Option<&str>> = self
-            .collection(BLOCKS)
-            .map(|c| {
-                c.features.iter().map(|f| (f.id.as_str(), f.properties.get("name").and_then(Value::as_str))).collect()
-            })
-            .unwrap_or_default();
-        let mut rows: Vec<_> = self.coverage.blocks.iter().filter(|b| !b.covered).collect();
-        rows.sort_by(|a, b| b.residents.cmp(&a.residents).then_with(|| a.block_id.cmp(&b.block_id)));
-        rows.into_iter()
-            .enumerate()
-            .map(|(i, b)| UncoveredBlock {
-                block_id: b.block_id.clone(),
-                name: names.get(b.block_id.as_str()).copied().flatten().map(str::to_string),
-                residents: b.residents,
-                ambassadors: b.ambassadors,
-                rank: i as u64 + 1,
-            })
-            .collect()
-    }
-}
-
-/// One row of the ranked list of uncovered blocks.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct UncoveredBlock {
-    /// Block id.
-    pub block_id: String,
-    /// Block name, if any.
-    pub name: Option<String>,
-    /// Residents living in the block.
-    pub residents: u64,
-    /// Active ambassadors covering it (fewer than the target).
-    pub ambassadors: u64,
-    /// 1 for the block with the most residents.
-    pub rank: u64,
 }
 
 fn resource_feature(r: &Resource) -> Feature {

@@ -44,9 +44,7 @@ pub fn history(store: &SqliteStore, c: &CoverageArgs) -> Result<Outcome> {
     let mut out = BufWriter::new(io::stdout().lock());
     match c.format {
         CoverageFormat::Table => history_table(&mut out, &points)?,
-        CoverageFormat::Csv if points.is_empty() => {
-            writeln!(out, "date,coverage_pct,covered_blocks,blocks,ambassadors,residents")?
-        }
+        CoverageFormat::Csv if points.is_empty() => writeln!(out, "{}", HistoryPoint::COLUMNS.join(","))?,
         format => json_or_csv(&mut out, &points, format)?,
     }
     out.flush()?;
@@ -54,7 +52,8 @@ pub fn history(store: &SqliteStore, c: &CoverageArgs) -> Result<Outcome> {
 }
 
 fn history_table(out: &mut impl Write, points: &[HistoryPoint]) -> io::Result<()> {
-    writeln!(out, "date        coverage_pct  covered_blocks  blocks  ambassadors  residents")?;
+    let c = HistoryPoint::COLUMNS;
+    writeln!(out, "{:<10}  {}  {}  {}  {}  {}", c[0], c[1], c[2], c[3], c[4], c[5])?;
     for p in points {
         writeln!(
             out,
@@ -71,10 +70,7 @@ pub fn rollup(store: &SqliteStore, c: &CoverageArgs, by: &str) -> Result<Outcome
     let mut out = BufWriter::new(io::stdout().lock());
     match c.format {
         CoverageFormat::Table => rollup_table(&mut out, &rows)?,
-        CoverageFormat::Csv if rows.is_empty() => writeln!(
-            out,
-            "group,name,blocks,covered_blocks,coverage_pct,residents,residents_in_uncovered_blocks,ambassadors"
-        )?,
+        CoverageFormat::Csv if rows.is_empty() => writeln!(out, "{}", RollupRow::COLUMNS.join(","))?,
         format => json_or_csv(&mut out, &rows, format)?,
     }
     out.flush()?;
@@ -85,17 +81,11 @@ fn rollup_table(out: &mut impl Write, rows: &[RollupRow]) -> io::Result<()> {
     let group = |r: &RollupRow| r.group.clone().unwrap_or_else(|| NO_GROUP.to_string());
     let gw = rows.iter().map(|r| group(r).chars().count()).max().unwrap_or(0).max(5);
     let nw = rows.iter().map(|r| r.name.as_deref().map_or(0, |n| n.chars().count())).max().unwrap_or(0).max(4);
+    let c = RollupRow::COLUMNS;
     writeln!(
         out,
         "{:<gw$}  {:<nw$}  {:>6}  {:>14}  {:>12}  {:>9}  {:>29}  {:>11}",
-        "group",
-        "name",
-        "blocks",
-        "covered_blocks",
-        "coverage_pct",
-        "residents",
-        "residents_in_uncovered_blocks",
-        "ambassadors"
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
     )?;
     for r in rows {
         writeln!(

@@ -32,6 +32,20 @@ pub struct RollupRow {
     pub ambassadors: u64,
 }
 
+impl RollupRow {
+    /// Column names of the CSV and table forms, in field order.
+    pub const COLUMNS: &[&str] = &[
+        "group",
+        "name",
+        "blocks",
+        "covered_blocks",
+        "coverage_pct",
+        "residents",
+        "residents_in_uncovered_blocks",
+        "ambassadors",
+    ];
+}
+
 /// The census tract of a block: the first 11 characters of a 15-digit GEOID (state, county,
 /// tract). Other ids have no tract.
 pub fn tract_of(block_id: &str) -> Option<&str> {

@@ -11,9 +11,6 @@ use super::imports::run_on_store;
 use super::{AppError, AppState};
 use crate::app::history::{HistoryPoint, Interval};
 
-/// Columns of the CSV form, in [`HistoryPoint`] field order.
-const COLUMNS: &[&str] = &["date", "coverage_pct", "covered_blocks", "blocks", "ambassadors", "residents"];
-
 /// Coverage at the end of every day (or ISO week) from the first change to today.
 #[utoipa::path(get, path = "/coverage/history", tag = "Coverage", operation_id = "getCoverageHistory",
     params(("interval" = Option<String>, Query, description = "day (default) or week (labelled by its Monday; \
@@ -35,7 +32,7 @@ pub async fn history(State(state): State<AppState>, q: QueryPairs) -> Result<Res
         Ok(cache.points(&*store, interval, target, chrono::Utc::now())?)
     })
     .await?;
-    if csv { csv_response(&points, COLUMNS) } else { Ok(Json(points).into_response()) }
+    if csv { csv_response(&points, HistoryPoint::COLUMNS) } else { Ok(Json(points).into_response()) }
 }
 
 /// Replay the history once in the background, so that the first `/coverage/history` request

@@ -164,6 +164,16 @@ const ZIP: &[(&str, &str)] = &[
 ];
 const CSV_TYPES: &[&str] = &["text/csv", "application/csv", "text/plain"];
 
+/// How to read an uploaded polygon layer (blocks or areas), from the query.
+fn polygon_options(q: &QueryPairs) -> Result<BlockReadOptions, AppError> {
+    Ok(BlockReadOptions {
+        id_field: q.get("id_field").map(str::to_string),
+        name_field: q.get("name_field").map(str::to_string),
+        source_crs: parse_crs(q, "source_crs")?,
+        skip_invalid: parse_flag(q, "skip_invalid")?,
+    })
+}
+
 /// Replace the catchment with uploaded block boundaries (manager token). All or nothing: on any
 /// invalid feature (without `skip_invalid`) the stored catchment is unchanged.
 #[utoipa::path(post, path = "/imports/blocks", tag = "Imports", operation_id = "importBlocks",
@@ -187,12 +197,7 @@ pub async fn blocks(
     upload: Upload,
 ) -> Result<Json<Value>, AppError> {
     q.only(&["id_field", "name_field", "source_crs", "skip_invalid"])?;
-    let opts = BlockReadOptions {
-        id_field: q.get("id_field").map(str::to_string),
-        name_field: q.get("name_field").map(str::to_string),
-        source_crs: parse_crs(&q, "source_crs")?,
-        skip_invalid: parse_flag(&q, "skip_invalid")?,
-    };
+    let opts = polygon_options(&q)?;
     let file = upload.save(ZIP)?;
     let (r, file): (BlockImport, TempUpload) = run_on_store(&state, move |store| {
         let r = app::import_blocks(store, file.path(), &opts).map_err(|e| import_error(e, &file))?;
@@ -298,12 +303,7 @@ pub async fn areas(
     let layer = q.get("name").ok_or_else(|| AppError::BadRequest("name is required: the layer's name".into()))?;
     crate::core::area::check_layer_name(layer).map_err(AppError::BadRequest)?;
     let layer = layer.to_string();
-    let opts = BlockReadOptions {
-        id_field: q.get("id_field").map(str::to_string),
-        name_field: q.get("name_field").map(str::to_string),
-        source_crs: parse_crs(&q, "source_crs")?,
-        skip_invalid: parse_flag(&q, "skip_invalid")?,
-    };
+    let opts = polygon_options(&q)?;
     let file = upload.save(ZIP)?;
     let (r, file) = run_on_store(&state, move |store| {
         let r = app::rollup::import_areas(store, file.path(), &layer, &opts).map_err(|e| match e {

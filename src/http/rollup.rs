@@ -12,18 +12,6 @@ use super::{AppError, AppState};
 use crate::app::rollup::{Grouping, RollupError, groupings, rollup_rows};
 use crate::core::rollup::RollupRow;
 
-/// Columns of the CSV form, in [`RollupRow`] field order.
-const COLUMNS: &[&str] = &[
-    "group",
-    "name",
-    "blocks",
-    "covered_blocks",
-    "coverage_pct",
-    "residents",
-    "residents_in_uncovered_blocks",
-    "ambassadors",
-];
-
 /// A roll-up that cannot be done, as an HTTP error.
 pub fn rollup_error(e: RollupError) -> AppError {
     match e {
@@ -60,7 +48,7 @@ pub async fn rollup(State(state): State<AppState>, q: QueryPairs) -> Result<Resp
         rollup_rows(&mut cache, &*store, &layers.coverage.blocks, &by).map_err(rollup_error)
     })
     .await?;
-    if csv { csv_response(&rows, COLUMNS) } else { Ok(Json(rows).into_response()) }
+    if csv { csv_response(&rows, RollupRow::COLUMNS) } else { Ok(Json(rows).into_response()) }
 }
 
 /// What `/coverage/rollup?by=` takes: `tract`, then the imported area layers by name.

@@ -341,24 +341,8 @@ impl Store for SqliteStore {
     }
 
     fn blocks(&self) -> Result<Vec<Block>, StoreError> {
-        let mut stmt =
-            self.conn.prepare("SELECT block_id, name, geometry, attributes FROM blocks ORDER BY block_id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, name, wkb, attrs) = row?;
-            let geometry = decode_geometry(&id, &wkb)?;
-            let attributes = decode_attributes(&id, &attrs)?;
-            out.push(Block { id, name, geometry, attributes });
-        }
-        Ok(out)
+        let sql = "SELECT block_id, name, geometry, attributes FROM blocks ORDER BY block_id";
+        polygons(&self.conn, sql, [], |id, name, geometry, attributes| Block { id, name, geometry, attributes })
     }
 
     fn block_ids(&self) -> Result<Vec<String>, StoreError> {
@@ -846,25 +830,8 @@ impl Store for SqliteStore {
     }
 
     fn areas(&self, layer: &str) -> Result<Vec<Area>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT area_id, name, geometry, attributes FROM areas WHERE layer = ?1 ORDER BY area_id")?;
-        let rows = stmt.query_map([layer], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, name, wkb, attrs) = row?;
-            let geometry = decode_geometry(&id, &wkb)?;
-            let attributes = decode_attributes(&id, &attrs)?;
-            out.push(Area { id, name, geometry, attributes });
-        }
-        Ok(out)
+        let sql = "SELECT area_id, name, geometry, attributes FROM areas WHERE layer = ?1 ORDER BY area_id";
+        polygons(&self.conn, sql, [layer], |id, name, geometry, attributes| Area { id, name, geometry, attributes })
     }
 
     fn area_layers(&self) -> Result<Vec<AreaLayer>, StoreError> {
@@ -898,6 +865,28 @@ fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
         .parse()
         .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into()))?;
     Ok(TokenInfo { id: row.get(0)?, role, name: row.get(2)?, created_at: row.get(3)?, revoked_at: row.get(4)? })
+}
+
+/// Rows of `(id, name, WKB geometry, JSON attributes)` from `sql`, decoded and built by `make`
+/// (blocks and areas are stored alike).
+fn polygons<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    make: impl Fn(String, Option<String>, MultiPolygon<f64>, Attributes) -> T,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, String>(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, name, wkb, attrs) = row?;
+        let geometry = decode_geometry(&id, &wkb)?;
+        let attributes = decode_attributes(&id, &attrs)?;
+        out.push(make(id, name, geometry, attributes));
+    }
+    Ok(out)
 }
 
 fn locations(conn: &Connection, sql: &str) -> Result<Vec<Located>, StoreError> {

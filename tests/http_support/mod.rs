@@ -138,6 +138,18 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
+    /// The Content-Type header.
+    pub fn content_type(&self) -> &str {
+        self.header(header::CONTENT_TYPE)
+    }
+
+    /// Assert a problem+json body with this status; returns its detail.
+    #[track_caller]
+    pub fn problem_detail(self, status: StatusCode) -> String {
+        let v = self.problem(status);
+        v["detail"].as_str().unwrap_or_else(|| panic!("no detail: {v}")).to_string()
+    }
+
     /// Assert a problem+json body with this status; returns the whole body.
     #[track_caller]
     pub fn problem(self, status: StatusCode) -> Value {
@@ -243,10 +255,18 @@ pub async fn get_as(app: &TestApp, uri: &str, token: &str) -> Reply {
     req(Method::GET, uri).token(token).send(app).await
 }
 
+/// The uncovered block with the most residents (ties: the smallest id).
+pub fn most_populous_uncovered(t: &TestApp) -> String {
+    let layers = t.state.layers();
+    let uncovered = layers.coverage.blocks.iter().filter(|b| !b.covered);
+    let best = uncovered.min_by(|a, b| b.residents.cmp(&a.residents).then_with(|| a.block_id.cmp(&b.block_id)));
+    best.unwrap().block_id.clone()
+}
+
 /// An uncovered block and a point inside it (WGS84).
 pub fn uncovered_block(t: &TestApp) -> (String, f64, f64) {
     use geo::InteriorPoint;
-    let id = t.state.layers().uncovered()[0].block_id.clone();
+    let id = most_populous_uncovered(t);
     let blocks = t.state.store.lock().unwrap().blocks().unwrap();
     let block = blocks.iter().find(|b| b.id == id).unwrap();
     let p = block.geometry.interior_point().unwrap();
