@@ -152,7 +152,7 @@ async fn a_tile_over_the_hq_decodes_independently_with_the_blocks_the_api_report
 #[tokio::test]
 async fn rings_stay_valid_at_every_zoom_across_the_catchment() {
     let t = demo_app().await;
-    let extent = t.state.layers().tiles.layer("blocks").unwrap().bounds.unwrap();
+    let extent = t.state.layers().tiles().layer("blocks").unwrap().bounds.unwrap();
     let mut bodies: Vec<Vec<u8>> = Vec::new();
     for z in 10..=18u8 {
         let (xs, ys) = TileId::range(z, extent);

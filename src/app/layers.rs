@@ -5,7 +5,7 @@
 //! Public layers carry per-block counts only, never people.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::NaiveDate;
 use geo::{BoundingRect, Coord, Intersects, MultiPolygon, Rect};
@@ -39,8 +39,9 @@ pub struct Layers {
     pub target: u32,
     /// When the snapshot was built (UTC, RFC 3339).
     pub built_at: String,
-    /// The collections as vector-tile layers (same features, same properties, nulls left out).
-    pub tiles: TileSource,
+    /// The collections as vector-tile layers, built on the first tile request: a write at county
+    /// scale rebuilds the snapshot, and must not pay for tiles nobody has asked for yet.
+    tiles: OnceLock<TileSource>,
     /// Tiles cut from this snapshot; a new snapshot starts empty, so tiles are never stale.
     pub tile_cache: TileCache,
 }
@@ -107,13 +108,12 @@ impl Layers {
                 readiness_features,
             ),
         ];
-        let tiles = TileSource::new(collections.iter().map(Collection::tile_layer).collect());
         Ok(Layers {
             collections,
             coverage,
             target,
             built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            tiles,
+            tiles: OnceLock::new(),
             tile_cache: TileCache::default(),
         })
     }
@@ -121,6 +121,12 @@ impl Layers {
     /// A collection by id.
     pub fn collection(&self, id: &str) -> Option<&Collection> {
         self.collections.iter().find(|c| c.id == id)
+    }
+
+    /// The collections as vector-tile layers of the same names (same features and properties,
+    /// nulls left out).
+    pub fn tiles(&self) -> &TileSource {
+        self.tiles.get_or_init(|| TileSource::new(self.collections.iter().map(Collection::tile_layer).collect()))
     }
 }
 
@@ -207,8 +213,6 @@ struct Place {
     json: Arc<str>,
     point: Option<(f64, f64)>,
     envelope: Option<[f64; 4]>,
-    /// Projected to Web Mercator for tiles.
-    tile: crate::tiles::Geometry,
 }
 
 impl Place {
@@ -218,7 +222,6 @@ impl Place {
             json: multipolygon_json(mp).to_string().into(),
             point: mp.interior_point().map(|p| (round7(p.x()), round7(p.y()))),
             envelope: mp.bounding_rect().map(|r| [r.min().x, r.min().y, r.max().x, r.max().y]),
-            tile: crate::tiles::Geometry::area(mp),
             shape: Shape::Area(Arc::new(mp.clone())),
         }
     }
@@ -228,7 +231,6 @@ impl Place {
             json: point_json(lon, lat).to_string().into(),
             point: Some((round7(lon), round7(lat))),
             envelope: Some([lon, lat, lon, lat]),
-            tile: crate::tiles::Geometry::point(lon, lat),
             shape: Shape::Point(lon, lat),
         }
     }
@@ -248,7 +250,6 @@ pub struct Feature {
     pub point: Option<(f64, f64)>,
     shape: Shape,
     envelope: Option<[f64; 4]>,
-    tile: crate::tiles::Geometry,
 }
 
 impl Feature {
@@ -267,7 +268,6 @@ impl Feature {
             point: place.point,
             shape: place.shape.clone(),
             envelope: place.envelope,
-            tile: place.tile.clone(),
         }
     }
 
@@ -451,7 +451,10 @@ impl Collection {
             .features
             .iter()
             .map(|f| SourceFeature {
-                geometry: f.tile.clone(),
+                geometry: match &f.shape {
+                    Shape::Point(lon, lat) => crate::tiles::Geometry::point(*lon, *lat),
+                    Shape::Area(mp) => crate::tiles::Geometry::area(mp),
+                },
                 properties: f.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             })
             .collect();

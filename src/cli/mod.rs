@@ -452,7 +452,7 @@ fn token(store: &mut SqliteStore, t: &args::Token) -> Result<Outcome> {
 fn tiles_export(store: &SqliteStore, t: &args::TilesExport, quiet: bool) -> Result<Outcome> {
     use belong::export::tiles::{TileExport, export_tiles, plan};
     let layers = belong::app::layers::Layers::build(store, t.target)?;
-    if layers.tiles.layer(belong::app::layers::BLOCKS).is_none_or(|l| l.is_empty()) {
+    if layers.tiles().layer(belong::app::layers::BLOCKS).is_none_or(|l| l.is_empty()) {
         bail!("no blocks in the database: run `belong import blocks PATH` (or `belong demo load`) first");
     }
     let opts = TileExport {
@@ -464,13 +464,13 @@ fn tiles_export(store: &SqliteStore, t: &args::TilesExport, quiet: bool) -> Resu
         pmtiles: t.pmtiles.clone(),
         base_url: t.base_url.clone(),
     };
-    let tiles = plan(&layers.tiles, &opts)?;
+    let tiles = plan(layers.tiles(), &opts)?;
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(tiles.len() as u64) };
     bar.set_style(
         ProgressStyle::with_template("{spinner} cutting tiles {bar:30} {pos}/{len} ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let summary = export_tiles(&layers.tiles, &opts, &tiles, &|done| bar.set_position(done))?;
+    let summary = export_tiles(layers.tiles(), &opts, &tiles, &|done| bar.set_position(done))?;
     bar.finish_and_clear();
     if !quiet {
         let zooms: Vec<String> = summary.per_zoom.iter().map(|(z, n)| format!("z{z}: {n}")).collect();

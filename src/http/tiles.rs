@@ -22,8 +22,8 @@ const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 fn layer_names<'a>(layers: &Layers, list: &'a str) -> Result<Vec<&'a str>, AppError> {
     let mut names: Vec<&str> = Vec::new();
     for name in list.split(',') {
-        if layers.tiles.layer(name).is_none() {
-            let known: Vec<&str> = layers.tiles.layers().iter().map(|l| l.name.as_str()).collect();
+        if layers.tiles().layer(name).is_none() {
+            let known: Vec<&str> = layers.tiles().layers().iter().map(|l| l.name.as_str()).collect();
             return Err(AppError::NotFound(format!(
                 "no tile layer {name:?}; the layers are {} (or a comma-separated list of them)",
                 known.join(", ")
@@ -72,7 +72,7 @@ pub async fn tile(
             let layers = layers.clone();
             tokio::task::spawn_blocking(move || {
                 let names: Vec<&str> = key.split(',').collect();
-                layers.tile_cache.get_or_render(&key, id, || layers.tiles.render(&names, id))
+                layers.tile_cache.get_or_render(&key, id, || layers.tiles().render(&names, id))
             })
             .await?
         }
@@ -142,7 +142,7 @@ pub async fn tilejson(
     let layers = state.layers();
     let names = layer_names(&layers, list)?;
     let url = format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", names.join(","));
-    let doc = layers.tiles.tilejson(&names, url, 0, DATA_MAX_ZOOM);
+    let doc = layers.tiles().tilejson(&names, url, 0, DATA_MAX_ZOOM);
     let mut res = Json(doc).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, NO_CACHE);
     Ok(res)

@@ -22,8 +22,8 @@ pub struct Area {
     envelope: [f64; 4],
 }
 
-/// A feature's geometry in unit coordinates. Areas are shared (blocks and school readiness draw
-/// the same polygons).
+/// A feature's geometry in unit coordinates. Areas are reference-counted, so features can share
+/// one polygon set.
 #[derive(Debug, Clone)]
 pub enum Geometry {
     /// A point.
