@@ -389,7 +389,7 @@ mod http {
         );
 
         // Import a layer over HTTP: managers only, a valid name, a valid file.
-        let bbox = belong::core::BlockIndex::new(&t.state.store.lock().unwrap().blocks().unwrap()).bbox().unwrap();
+        let bbox = belong::core::BlockIndex::new(&t.state.store.blocks().unwrap()).bbox().unwrap();
         let body = rectangles_geojson(&quadrants(bbox));
         let uri = "/imports/areas?name=quadrants&id_field=area_id&name_field=label";
         let upload = |uri: &str, token: &str, body: &str| {
@@ -416,7 +416,7 @@ mod http {
         assert_eq!(rows.last().unwrap()["group"], Value::Null);
         assert_eq!(rows[0]["name"], "North-east");
         // The same rows as the command line's use case.
-        let direct = coverage_rollup(&*t.state.store.lock().unwrap(), "quadrants", 1).unwrap();
+        let direct = coverage_rollup(&*t.state.store, "quadrants", 1).unwrap();
         assert_eq!(serde_json::to_value(&direct).unwrap(), Value::Array(rows.clone()));
 
         let api = get_as(&t, "/api", &t.tokens.viewer).await.expect(StatusCode::OK).json();

@@ -10,7 +10,6 @@ mod http_support;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
-use belong::store::Store;
 use http_support::*;
 use serde_json::{Value, json};
 
@@ -298,7 +297,7 @@ async fn adoption_endpoint_checks_roles_and_input() {
 async fn an_adoption_lapses_without_a_write() {
     let t = demo_app().await;
     let (block, _, _) = uncovered_block(&t);
-    let _watcher = t.state.watch_adoptions(Duration::from_millis(100));
+    let _watcher = t.state.watch(Duration::from_millis(100));
     let until = chrono::Utc::now() + chrono::Duration::seconds(2);
     let body = json!({"block_id": block, "until": until.to_rfc3339()});
     let uri = format!("/people/{AMBASSADOR}/adopt");
@@ -306,7 +305,7 @@ async fn an_adoption_lapses_without_a_write() {
     let covered_now = get(&t, &format!("/collections/blocks/items/{block}")).await.json();
     assert_eq!(covered_now["properties"]["covered"], true);
     assert!(!uncovered_ids(&get(&t, "/coverage/uncovered").await.json()).contains(&block));
-    let history_len = t.state.store.lock().unwrap().history_len().unwrap();
+    let history_len = t.state.store.history_len().unwrap();
 
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -321,7 +320,7 @@ async fn an_adoption_lapses_without_a_write() {
     let p = get_as(&t, &format!("/people/{AMBASSADOR}"), &t.tokens.recruiter).await.json();
     assert_eq!(p["block_id"], block.as_str(), "the adoption is kept, lapsed");
     assert_ne!(p["covering_block"], block.as_str());
-    assert_eq!(t.state.store.lock().unwrap().history_len().unwrap(), history_len, "no write happened");
+    assert_eq!(t.state.store.history_len().unwrap(), history_len, "no write happened");
 }
 
 mod end_to_end {

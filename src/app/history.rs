@@ -12,15 +12,10 @@
 //! [`HistoryCache`] keeps a replay between requests and reads only the rows appended since, so
 //! a long history is read once per process.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
-
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 use super::AppError;
-use crate::core::Role;
 use crate::core::coverage::percent;
 use crate::store::{HistoryEvent, HistoryRow, Store};
 
@@ -66,100 +61,7 @@ pub struct HistoryPoint {
     pub residents: u64,
 }
 
-/// Milliseconds since 1970-01-01T00:00:00Z.
-type Ms = i64;
-
-/// FxHash (rustc's hasher) with a finaliser: several times faster than the default SipHash on
-/// short ids, which was most of a replay's time. The keys come from our own database, so there
-/// is no one to flood the table.
-#[derive(Debug, Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.add(w.iter().rev().fold(0, |acc, b| (acc << 8) | u64::from(*b)));
-        }
-        self.add(words.remainder().iter().fold(0, |acc, b| (acc << 8) | u64::from(*b)));
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply only carries upwards, and ids such as "R0000001" differ in their last
-        // bytes: fold the high bits down (splitmix64's finaliser), since hashbrown picks
-        // buckets with the low ones.
-        let h = (self.0 ^ (self.0 >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        let h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        h ^ (h >> 31)
-    }
-}
-
-/// Ids to dense indexes.
-type Keys = HashMap<String, u32, BuildHasherDefault<FxHasher>>;
-
-/// What a person adds to a block's counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Counted {
-    Nothing,
-    Resident(u32),
-    Ambassador(u32),
-}
-
-#[derive(Debug)]
-struct PersonState {
-    role: Role,
-    active: bool,
-    home: Option<u32>,
-    adopted: Option<u32>,
-    until: Option<Ms>,
-    counted: Counted,
-}
-
-/// Counts per block id, kept whether or not the block is in the catchment at the moment (people
-/// keep pointing at a removed block until they are reassigned).
-#[derive(Debug, Clone, Default)]
-struct BlockState {
-    live: bool,
-    residents: u64,
-    ambassadors: u64,
-}
-
-/// Catchment totals over the live blocks.
-#[derive(Debug, Clone, Copy, Default)]
-struct Totals {
-    blocks: u64,
-    covered: u64,
-    residents: u64,
-    ambassadors: u64,
-}
-
-/// The extra fields of a person event (`detail` JSON), present when the person has an adoption.
-#[derive(Debug, Default, Deserialize)]
-struct PersonDetail {
-    /// Present (maybe `null`) when `block_id` is not simply the home block.
-    #[serde(default, deserialize_with = "present")]
-    home_block: Option<Option<String>>,
-    adopted_block: Option<String>,
-    adopted_until: Option<String>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-fn parse_ms(text: &str) -> Option<Ms> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
-}
+use super::live::tally::{Ms, Tally, parse_ms};
 
 fn day_of(t: Ms) -> NaiveDate {
     DateTime::<Utc>::from_timestamp_millis(t).map_or(NaiveDate::MIN, |d| d.date_naive())
@@ -174,21 +76,11 @@ fn monday_of(day: NaiveDate) -> NaiveDate {
 }
 
 /// A replay of the history, event by event, for one coverage target. Feed it events in `seq`
-/// order with [`Replay::apply`]; ask for the daily points with [`Replay::daily`].
+/// order with [`Replay::apply`]; ask for the daily points with [`Replay::daily`]. The counting
+/// itself is the live state's [`Tally`]; the replay adds the calendar.
 #[derive(Debug)]
 pub struct Replay {
-    target: u64,
-    block_keys: Keys,
-    blocks: Vec<BlockState>,
-    person_keys: Keys,
-    people: Vec<Option<PersonState>>,
-    /// Pending adoption expiries `(adopted_until, person)`; stale entries are skipped.
-    expiries: BinaryHeap<Reverse<(Ms, u32)>>,
-    /// The set of live blocks changed since the adopters were last placed.
-    adopters_stale: bool,
-    totals: Totals,
-    /// Everything up to this instant has been applied (events and expiries).
-    clock: Ms,
+    tally: Tally,
     /// The day being replayed; its point is not closed yet.
     day: Option<NaiveDate>,
     /// One point per closed day, oldest first, without gaps.
@@ -202,15 +94,7 @@ impl Replay {
     /// An empty replay counting a block as covered with `target` active ambassadors.
     pub fn new(target: u32) -> Replay {
         Replay {
-            target: u64::from(target.max(1)),
-            block_keys: Keys::default(),
-            blocks: Vec::new(),
-            person_keys: Keys::default(),
-            people: Vec::new(),
-            expiries: BinaryHeap::new(),
-            adopters_stale: false,
-            totals: Totals::default(),
-            clock: Ms::MIN,
+            tally: Tally::new(target, false),
             day: None,
             closed: Vec::new(),
             last_seq: 0,
@@ -228,8 +112,11 @@ impl Replay {
     /// the replay's current instant on. Unreadable timestamps are skipped.
     pub fn apply(&mut self, e: HistoryRow<'_>) {
         self.last_seq = self.last_seq.max(e.seq);
+        if !matches!(e.entity, "person" | "block") {
+            return;
+        }
         let Some(t) = self.parse_ts(e.ts) else { return };
-        let t = t.max(self.clock);
+        let t = t.max(self.tally.clock());
         let day = day_of(t);
         match self.day {
             None => self.day = Some(day),
@@ -239,26 +126,8 @@ impl Replay {
                 }
             }
         }
-        self.advance(t);
-        match (e.entity, e.action) {
-            ("block", "delete") => {
-                if let Some(&b) = self.block_keys.get(e.entity_id) {
-                    self.set_live(b, false);
-                }
-            }
-            ("block", _) => {
-                let b = self.block_key(e.entity_id);
-                self.set_live(b, true);
-            }
-            ("person", "delete") => {
-                if let Some(&i) = self.person_keys.get(e.entity_id) {
-                    self.set_counted(i, Counted::Nothing);
-                    self.people[i as usize] = None;
-                }
-            }
-            ("person", _) => self.upsert_person(e),
-            _ => {}
-        }
+        self.tally.advance(t);
+        self.tally.apply_row(e);
     }
 
     /// One point per day from the first event's day to today (UTC), oldest first; today's (or
@@ -270,8 +139,8 @@ impl Replay {
             self.close_day();
         }
         let Some(day) = self.day else { return Vec::new() };
-        self.advance(now.timestamp_millis());
-        self.place_adopters();
+        self.tally.advance(now.timestamp_millis());
+        self.tally.place_adopters();
         let mut points = Vec::with_capacity(self.closed.len() + 1);
         points.extend_from_slice(&self.closed);
         points.push(self.point(day));
@@ -288,170 +157,19 @@ impl Replay {
         Some(self.last_ts.1)
     }
 
-    fn block_key(&mut self, id: &str) -> u32 {
-        if let Some(&b) = self.block_keys.get(id) {
-            return b;
-        }
-        let b = self.blocks.len() as u32;
-        self.blocks.push(BlockState::default());
-        self.block_keys.insert(id.to_string(), b);
-        b
-    }
-
-    fn upsert_person(&mut self, e: HistoryRow<'_>) {
-        let detail: PersonDetail = e.detail.and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
-        let (home, adopted) = match &detail.home_block {
-            // `block_id` is the block counted for when the row was written: the adopted block
-            // while the adoption held, else home.
-            Some(home) => (home.as_deref(), detail.adopted_block.as_deref().or(e.block_id)),
-            None => (e.block_id, None),
-        };
-        let home = home.map(|b| self.block_key(b));
-        let adopted = adopted.map(|b| self.block_key(b));
-        let until = detail.adopted_until.as_deref().and_then(parse_ms).filter(|_| adopted.is_some());
-        let i = match self.person_keys.get(e.entity_id) {
-            Some(&i) => i,
-            None => {
-                let i = self.people.len() as u32;
-                self.people.push(None);
-                self.person_keys.insert(e.entity_id.to_string(), i);
-                i
-            }
-        };
-        let counted = self.people[i as usize].as_ref().map_or(Counted::Nothing, |p| p.counted);
-        self.people[i as usize] = Some(PersonState {
-            role: e.role.unwrap_or(Role::Resident),
-            active: e.active.unwrap_or(true),
-            home,
-            adopted,
-            until,
-            counted,
-        });
-        if let Some(u) = until.filter(|u| *u > self.clock) {
-            self.expiries.push(Reverse((u, i)));
-        }
-        self.recount(i);
-    }
-
-    /// What person `i` counts for at the replay's clock, as the live query decides it.
-    fn counting(&self, p: &PersonState) -> Counted {
-        match p.role {
-            Role::Resident => p.home.map_or(Counted::Nothing, Counted::Resident),
-            Role::Ambassador if p.active => {
-                let adopted =
-                    p.adopted.filter(|&b| self.blocks[b as usize].live && p.until.is_none_or(|u| self.clock < u));
-                adopted.or(p.home).map_or(Counted::Nothing, Counted::Ambassador)
-            }
-            Role::Ambassador => Counted::Nothing,
-        }
-    }
-
-    fn recount(&mut self, i: u32) {
-        let Some(p) = &self.people[i as usize] else { return };
-        let now = self.counting(p);
-        self.set_counted(i, now);
-    }
-
-    fn set_counted(&mut self, i: u32, new: Counted) {
-        let Some(p) = self.people[i as usize].as_mut() else { return };
-        let old = std::mem::replace(&mut p.counted, new);
-        if old != new {
-            self.count(old, false);
-            self.count(new, true);
-        }
-    }
-
-    /// Add (or take away) what a person counts for.
-    fn count(&mut self, c: Counted, add: bool) {
-        let step = |n: &mut u64| if add { *n += 1 } else { *n -= 1 };
-        match c {
-            Counted::Nothing => {}
-            Counted::Resident(b) => {
-                let block = &mut self.blocks[b as usize];
-                step(&mut block.residents);
-                if block.live {
-                    step(&mut self.totals.residents);
-                }
-            }
-            Counted::Ambassador(b) => {
-                let block = &mut self.blocks[b as usize];
-                let was_covered = block.ambassadors >= self.target;
-                step(&mut block.ambassadors);
-                let covered = block.ambassadors >= self.target;
-                if block.live {
-                    step(&mut self.totals.ambassadors);
-                    if covered != was_covered {
-                        // Adding can only cover a block, taking away only uncover it.
-                        step(&mut self.totals.covered);
-                    }
-                }
-            }
-        }
-    }
-
-    fn set_live(&mut self, b: u32, live: bool) {
-        let target = self.target;
-        let block = &mut self.blocks[b as usize];
-        if block.live == live {
-            return;
-        }
-        block.live = live;
-        let (residents, ambassadors) = (block.residents, block.ambassadors);
-        let t = &mut self.totals;
-        if live {
-            t.blocks += 1;
-            t.residents += residents;
-            t.ambassadors += ambassadors;
-            t.covered += u64::from(ambassadors >= target);
-        } else {
-            t.blocks -= 1;
-            t.residents -= residents;
-            t.ambassadors -= ambassadors;
-            t.covered -= u64::from(ambassadors >= target);
-        }
-        self.adopters_stale = true;
-    }
-
-    /// Move the clock to `t` and lapse every adoption that expired by then.
-    fn advance(&mut self, t: Ms) {
-        self.clock = self.clock.max(t);
-        while let Some(&Reverse((until, i))) = self.expiries.peek() {
-            if until > self.clock {
-                break;
-            }
-            self.expiries.pop();
-            if self.people[i as usize].as_ref().is_some_and(|p| p.until == Some(until)) {
-                self.recount(i);
-            }
-        }
-    }
-
-    /// After the catchment changed, adopters of a removed block count for home again (and
-    /// adopters of a restored one for it), as the live query does.
-    fn place_adopters(&mut self) {
-        if !std::mem::take(&mut self.adopters_stale) {
-            return;
-        }
-        for i in 0..self.people.len() as u32 {
-            if self.people[i as usize].as_ref().is_some_and(|p| p.adopted.is_some()) {
-                self.recount(i);
-            }
-        }
-    }
-
     /// Record the point of the current day (as of its last millisecond) and move to the next.
     fn close_day(&mut self) {
         let Some(day) = self.day else { return };
         let next = day + Days::new(1);
-        self.advance(start_of(next) - 1);
-        self.place_adopters();
+        self.tally.advance(start_of(next) - 1);
+        self.tally.place_adopters();
         let point = self.point(day);
         self.closed.push(point);
         self.day = Some(next);
     }
 
     fn point(&self, day: NaiveDate) -> HistoryPoint {
-        let t = self.totals;
+        let t = self.tally.totals();
         HistoryPoint {
             date: day.to_string(),
             coverage_pct: percent(t.covered, t.blocks),
@@ -517,7 +235,7 @@ impl HistoryCache {
         target: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<HistoryPoint>, AppError> {
-        if self.replay.as_ref().is_none_or(|r| r.target != u64::from(target.max(1))) {
+        if self.replay.as_ref().is_none_or(|r| r.tally.target() != u64::from(target.max(1))) {
             self.replay = Some(Replay::new(target));
         }
         let Some(replay) = self.replay.as_mut() else { return Ok(Vec::new()) };
@@ -541,6 +259,7 @@ pub fn coverage_history(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Role;
 
     /// What a person event says: role, block counted for, active, and the adoption detail.
     #[derive(Clone, Copy)]

@@ -47,7 +47,7 @@ impl HasRejections for BlockImport {
 
 /// Replace the catchment with the blocks in `path` and reassign every stored person and
 /// resource. All or nothing: on any error the previous catchment stays.
-pub fn import_blocks(store: &mut dyn Store, path: &Path, opts: &BlockReadOptions) -> Result<BlockImport, AppError> {
+pub fn import_blocks(store: &dyn Store, path: &Path, opts: &BlockReadOptions) -> Result<BlockImport, AppError> {
     let read = read_blocks(path, opts)?;
     if read.blocks.is_empty() {
         return Err(crate::ingest::IngestError::Format {
@@ -103,7 +103,7 @@ impl HasRejections for PeopleImport {
 /// Import residents or ambassadors from a CSV: good rows are written (one transaction), bad
 /// rows are returned with line numbers.
 pub fn import_people(
-    store: &mut dyn Store,
+    store: &dyn Store,
     path: &Path,
     role: Role,
     crs: Option<&Crs>,
@@ -184,7 +184,7 @@ impl HasRejections for ResourceImport {
 
 /// Import resources from CSV or GeoJSON (by extension).
 pub fn import_resources(
-    store: &mut dyn Store,
+    store: &dyn Store,
     path: &Path,
     crs: Option<&Crs>,
     opts: &ResourceOptions,
@@ -225,7 +225,7 @@ impl HasRejections for IndicatorImport {
 }
 
 /// Import an indicator table keyed by block id; rows for unknown blocks are rejected.
-pub fn import_indicators(store: &mut dyn Store, path: &Path) -> Result<IndicatorImport, AppError> {
+pub fn import_indicators(store: &dyn Store, path: &Path) -> Result<IndicatorImport, AppError> {
     let file = display(path);
     let mut read = read_indicators(open(path)?, &file)?;
     let ids = store.block_ids()?;

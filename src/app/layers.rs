@@ -1,11 +1,18 @@
-//! The public layers as an immutable in-memory snapshot, built once from the store and shared
-//! by every request: each feature is serialized to RFC 7946 GeoJSON once, and an R-tree of
-//! feature envelopes answers `bbox` queries. Rebuild the snapshot after every write.
+//! The public layers as an immutable in-memory snapshot shared by every request: each feature is
+//! serialized to RFC 7946 GeoJSON once, and an R-tree of feature envelopes answers `bbox`
+//! queries. What only a block, resource or indicator import changes (geometry, its JSON, the
+//! indexes, the tile geometry) is built once and shared by every later snapshot; a write of
+//! people makes the next snapshot with [`Layers::with_counts`], which re-serializes only the
+//! features of the blocks whose counts changed (the feature table is copy-on-write in chunks,
+//! see [`Chunked`]).
 //!
 //! Public layers carry per-block counts only, never people.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
+
+use super::live::chunked::Chunked;
+use crate::core::coverage::{BlockCounts, BlockCoverage, CoverageSummary};
 
 use chrono::NaiveDate;
 use geo::{BoundingRect, Coord, Intersects, MultiPolygon, Rect};
@@ -27,6 +34,26 @@ pub const RESOURCES: &str = "resources";
 pub const SCHOOL_READINESS: &str = "school-readiness";
 /// The indicator served by the school-readiness collection.
 pub const SCHOOL_READINESS_INDICATOR: &str = "school_readiness";
+/// The block properties that change with people (every other property changes only with an
+/// import): filtered by a scan instead of an index, and re-serialized per changed block.
+pub const LIVE_BLOCK_PROPERTIES: &[&str] = &["ambassadors", "covered", "residents"];
+
+/// Coverage of the served catchment: the headline numbers and one row per block, in block id
+/// order (the order of the blocks collection).
+#[derive(Debug, Clone)]
+pub struct LiveCoverage {
+    /// Headline numbers.
+    pub summary: CoverageSummary,
+    /// Per-block rows, by block position.
+    pub blocks: Chunked<BlockCoverage>,
+}
+
+impl LiveCoverage {
+    /// As a plain report (copies every row: for callers that need a slice).
+    pub fn report(&self) -> CoverageReport {
+        CoverageReport { summary: self.summary.clone(), blocks: self.blocks.iter().cloned().collect() }
+    }
+}
 
 /// Everything the public read side serves, at one moment.
 #[derive(Debug)]
@@ -34,11 +61,13 @@ pub struct Layers {
     /// The collections, in the order they are listed.
     pub collections: Vec<Collection>,
     /// Coverage of the catchment for [`Layers::target`].
-    pub coverage: CoverageReport,
+    pub coverage: LiveCoverage,
     /// Active ambassadors a block needs to count as covered.
     pub target: u32,
     /// When the snapshot was built (UTC, RFC 3339).
     pub built_at: String,
+    /// The position in the change feed this snapshot is current to (history `seq`).
+    pub cursor: i64,
     /// The collections as vector-tile layers, built on the first tile request: a write at county
     /// scale rebuilds the snapshot, and must not pay for tiles nobody has asked for yet.
     tiles: OnceLock<TileSource>,
@@ -46,20 +75,55 @@ pub struct Layers {
     pub tile_cache: TileCache,
 }
 
+/// What [`Layers::from_parts`] is built from.
+pub struct LayerInputs<'a> {
+    /// Blocks in id order.
+    pub blocks: &'a [crate::core::Block],
+    /// Per-block counts (missing blocks count zero).
+    pub counts: &'a HashMap<String, BlockCounts>,
+    /// People outside every block.
+    pub outside: u64,
+    /// Every indicator value.
+    pub indicators: &'a [crate::core::IndicatorValue],
+    /// Every resource.
+    pub resources: &'a [Resource],
+    /// Active ambassadors a block needs.
+    pub target: u32,
+    /// Change-feed position the inputs are current to.
+    pub cursor: i64,
+}
+
 impl Layers {
     /// Read the store and build the snapshot. CPU- and I/O-heavy: run it off the async workers.
     pub fn build(store: &dyn Store, target: u32) -> Result<Layers, AppError> {
-        let blocks = store.blocks()?;
-        let coverage = super::coverage(store, target)?;
+        let cursor = store.last_change()?;
+        let mut blocks = store.blocks()?;
+        blocks.sort_by(|a, b| a.id.cmp(&b.id));
+        let (counts, outside) = store.coverage_counts()?;
         let indicators = store.indicators()?;
         let resources = store.resources()?;
-        let latest = latest_indicators(&indicators);
+        Ok(Layers::from_parts(LayerInputs {
+            blocks: &blocks,
+            counts: &counts,
+            outside,
+            indicators: &indicators,
+            resources: &resources,
+            target,
+            cursor,
+        }))
+    }
+
+    /// Build the snapshot from what was read (blocks in id order).
+    pub fn from_parts(input: LayerInputs<'_>) -> Layers {
+        let LayerInputs { blocks, counts, outside, indicators, resources, target, cursor } = input;
+        let coverage = crate::core::coverage::compute(blocks.iter().map(|b| b.id.as_str()), counts, outside, target);
+        let latest = latest_indicators(indicators);
         let indicator_names: BTreeSet<&str> = latest.values().flat_map(|m| m.keys().copied()).collect();
         let by_id: HashMap<&str, _> = coverage.blocks.iter().map(|c| (c.block_id.as_str(), c)).collect();
 
         let mut block_features = Vec::with_capacity(blocks.len());
         let mut readiness_features = Vec::with_capacity(blocks.len());
-        for b in &blocks {
+        for b in blocks {
             let ind = latest.get(b.id.as_str());
             let mut props = block_properties(b, by_id.get(b.id.as_str()).copied(), target, ind);
             // Every feature carries every indicator (null when missing), so clients that infer a
@@ -69,7 +133,7 @@ impl Layers {
             }
             // Geometry, interior point and envelope are computed once for both collections.
             let place = Place::area(&b.geometry);
-            block_features.push(Feature::new(&b.id, &place, props));
+            block_features.push(Arc::new(Feature::new(&b.id, &place, props)));
 
             let v = ind.and_then(|m| m.get(SCHOOL_READINESS_INDICATOR));
             let mut p = Map::new();
@@ -78,9 +142,9 @@ impl Layers {
             p.insert("value".into(), v.map_or(Value::Null, |(_, x)| crate::export::json_number(*x)));
             p.insert("date".into(), v.and_then(|(d, _)| *d).map_or(Value::Null, Value::from));
             p.insert("no_data".into(), v.is_none().into());
-            readiness_features.push(Feature::new(&b.id, &place, p));
+            readiness_features.push(Arc::new(Feature::new(&b.id, &place, p)));
         }
-        let resource_features = resources.iter().map(resource_feature).collect();
+        let resource_features = resources.iter().map(|r| Arc::new(resource_feature(r))).collect();
 
         let collections = vec![
             Collection::new(
@@ -90,6 +154,7 @@ impl Layers {
                  (covered when ambassadors >= target) and the latest indicator values.",
                 GeometryKind::MultiPolygon,
                 block_features,
+                LIVE_BLOCK_PROPERTIES,
             ),
             Collection::new(
                 RESOURCES,
@@ -98,6 +163,7 @@ impl Layers {
                  shelters) with their category, public contact fields and block.",
                 GeometryKind::Point,
                 resource_features,
+                &[],
             ),
             Collection::new(
                 SCHOOL_READINESS,
@@ -106,16 +172,60 @@ impl Layers {
                  where there is no value (never zero).",
                 GeometryKind::MultiPolygon,
                 readiness_features,
+                &[],
             ),
         ];
-        Ok(Layers {
+        Layers {
             collections,
-            coverage,
+            coverage: LiveCoverage { summary: coverage.summary, blocks: coverage.blocks.into_iter().collect() },
             target,
-            built_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            built_at: now_text(),
+            cursor,
             tiles: OnceLock::new(),
             tile_cache: TileCache::default(),
-        })
+        }
+    }
+
+    /// The next snapshot after people changed: blocks at positions `changed` (block id order)
+    /// have new counts, and the headline numbers are `summary`. Shares everything else with
+    /// `self`; costs what changed, not what the catchment weighs.
+    pub fn with_counts(&self, changed: &[(usize, BlockCounts)], summary: CoverageSummary, cursor: i64) -> Layers {
+        let target = u64::from(self.target.max(1));
+        let mut coverage = self.coverage.clone();
+        coverage.summary = summary;
+        let mut collections = self.collections.clone();
+        let blocks = collections.iter_mut().find(|c| c.id == BLOCKS);
+        let mut blocks = blocks.map(|c| (c.features.clone(), c));
+        for &(i, counts) in changed {
+            let Some(row) = coverage.blocks.get(i) else { continue };
+            let covered = counts.ambassadors >= target;
+            let row =
+                BlockCoverage { residents: counts.residents, ambassadors: counts.ambassadors, covered, ..row.clone() };
+            coverage.blocks.set(i, row);
+            if let Some((features, _)) = blocks.as_mut()
+                && let Some(old) = features.get(i)
+            {
+                let mut props = old.properties.clone();
+                props.insert("residents".into(), counts.residents.into());
+                props.insert("ambassadors".into(), counts.ambassadors.into());
+                props.insert("covered".into(), covered.into());
+                let feature = Arc::new(old.with_properties(props));
+                features.set(i, feature);
+            }
+        }
+        if let Some((features, c)) = blocks {
+            c.features = features;
+        }
+        Layers {
+            collections,
+            coverage,
+            target: self.target,
+            built_at: now_text(),
+            cursor,
+            // Tile layers carry the counts: built again on the next tile request.
+            tiles: OnceLock::new(),
+            tile_cache: TileCache::default(),
+        }
     }
 
     /// A collection by id.
@@ -128,6 +238,10 @@ impl Layers {
     pub fn tiles(&self) -> &TileSource {
         self.tiles.get_or_init(|| TileSource::new(self.collections.iter().map(Collection::tile_layer).collect()))
     }
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn resource_feature(r: &Resource) -> Feature {
@@ -209,7 +323,7 @@ enum Shape {
 #[derive(Debug, Clone)]
 struct Place {
     shape: Shape,
-    /// RFC 7946 geometry object, serialized.
+    /// RFC 7946 geometry object, serialized (shared by every feature showing it).
     json: Arc<str>,
     point: Option<(f64, f64)>,
     envelope: Option<[f64; 4]>,
@@ -236,13 +350,16 @@ impl Place {
     }
 }
 
-/// One feature, serialized once.
+/// One feature, serialized once: its geometry (shared with the other collections showing the
+/// same place) and its properties.
 #[derive(Debug, Clone)]
 pub struct Feature {
     /// Feature id (a string, as RFC 7946 allows and block ids need).
     pub id: String,
-    /// The whole Feature object as compact JSON.
-    pub json: Box<str>,
+    /// The RFC 7946 geometry object as compact JSON.
+    geometry_json: Arc<str>,
+    /// The properties object as compact JSON.
+    properties_json: Box<str>,
     /// Its properties, for filters and CSV.
     pub properties: Map<String, Value>,
     /// A representative point (WGS84 lon, lat): the point itself, or an interior point of a
@@ -254,21 +371,44 @@ pub struct Feature {
 
 impl Feature {
     fn new(id: &str, place: &Place, properties: Map<String, Value>) -> Feature {
-        let id_json = Value::from(id).to_string();
-        // Serializing a map of JSON values cannot fail.
-        let props_json = serde_json::to_string(&properties).unwrap_or_else(|_| "{}".into());
-        let json = format!(
-            "{{\"type\":\"Feature\",\"id\":{id_json},\"geometry\":{},\"properties\":{props_json}}}",
-            place.json
-        );
         Feature {
             id: id.to_string(),
-            json: json.into_boxed_str(),
+            geometry_json: place.json.clone(),
+            properties_json: properties_json(&properties),
             properties,
             point: place.point,
             shape: place.shape.clone(),
             envelope: place.envelope,
         }
+    }
+
+    /// The same feature with other properties.
+    fn with_properties(&self, properties: Map<String, Value>) -> Feature {
+        Feature { properties_json: properties_json(&properties), properties, ..self.clone() }
+    }
+
+    /// Length of [`Feature::write_json`]'s output, in bytes.
+    pub fn json_len(&self) -> usize {
+        self.id.len() + self.geometry_json.len() + self.properties_json.len() + 60
+    }
+
+    /// Append the whole Feature object as compact JSON.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"type\":\"Feature\",\"id\":");
+        // Serializing a string cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &self.id);
+        out.extend_from_slice(b",\"geometry\":");
+        out.extend_from_slice(self.geometry_json.as_bytes());
+        out.extend_from_slice(b",\"properties\":");
+        out.extend_from_slice(self.properties_json.as_bytes());
+        out.push(b'}');
+    }
+
+    /// The whole Feature object as compact JSON.
+    pub fn json(&self) -> String {
+        let mut out = Vec::with_capacity(self.json_len());
+        self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_default()
     }
 
     fn intersects(&self, bbox: &Rect<f64>) -> bool {
@@ -277,6 +417,11 @@ impl Feature {
             Shape::Area(mp) => mp.intersects(bbox),
         }
     }
+}
+
+fn properties_json(properties: &Map<String, Value>) -> Box<str> {
+    // Serializing a map of JSON values cannot fail.
+    serde_json::to_string(properties).unwrap_or_else(|_| "{}".into()).into_boxed_str()
 }
 
 /// A validated item query: bounding box and equality filters.
@@ -347,8 +492,9 @@ impl Matches {
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, usize>;
 
-/// One collection of features with its spatial index.
-#[derive(Debug)]
+/// One collection of features with its spatial index. Cloning is cheap (the features are shared
+/// in chunks, the indexes behind `Arc`s): each snapshot holds its own.
+#[derive(Debug, Clone)]
 pub struct Collection {
     /// Collection id (used in URLs).
     pub id: &'static str,
@@ -359,7 +505,7 @@ pub struct Collection {
     /// Geometry type of every feature.
     pub geometry: GeometryKind,
     /// Features in id order.
-    pub features: Vec<Feature>,
+    pub features: Chunked<Arc<Feature>>,
     /// Properties seen on the features, in first-seen order, usable as filters.
     pub properties: Vec<Property>,
     /// `[min lon, min lat, max lon, max lat]` of every feature (CRS84), `None` when empty.
@@ -368,10 +514,13 @@ pub struct Collection {
     pub temporal: Option<&'static str>,
     /// First and last date of the features (the temporal extent), if any has one.
     pub temporal_extent: Option<(NaiveDate, NaiveDate)>,
-    by_id: HashMap<String, usize>,
-    index: RTree<Entry>,
-    /// Property name → value → ascending feature positions, for equality filters.
-    equality: HashMap<String, HashMap<Key, Vec<usize>>>,
+    by_id: Arc<HashMap<String, usize>>,
+    index: Arc<RTree<Entry>>,
+    /// Property name → value → ascending feature positions, for equality filters on the
+    /// properties that change only with an import.
+    equality: Arc<HashMap<String, HashMap<Key, Vec<usize>>>>,
+    /// Properties that change with people ([`LIVE_BLOCK_PROPERTIES`]): filtered by a scan.
+    live: &'static [&'static str],
 }
 
 impl Collection {
@@ -380,7 +529,8 @@ impl Collection {
         title: &'static str,
         description: &'static str,
         geometry: GeometryKind,
-        features: Vec<Feature>,
+        features: Vec<Arc<Feature>>,
+        live: &'static [&'static str],
     ) -> Collection {
         // (property, whether a non-null value was seen: a leading null says nothing about the kind)
         let mut properties: Vec<(Property, bool)> = Vec::new();
@@ -390,7 +540,7 @@ impl Collection {
         let mut equality: HashMap<String, HashMap<Key, Vec<usize>>> = HashMap::new();
         for (i, f) in features.iter().enumerate() {
             for (name, value) in &f.properties {
-                if let Some(key) = Key::of(value) {
+                if let Some(key) = Key::of(value).filter(|_| !live.contains(&name.as_str())) {
                     match equality.get_mut(name) {
                         Some(m) => m.entry(key).or_default().push(i),
                         None => {
@@ -434,14 +584,15 @@ impl Collection {
             title,
             description,
             geometry,
-            features,
+            features: features.into_iter().collect(),
             properties: properties.into_iter().map(|(p, _)| p).collect(),
             extent,
             temporal,
             temporal_extent,
-            by_id,
-            index: RTree::bulk_load(entries),
-            equality,
+            by_id: Arc::new(by_id),
+            index: Arc::new(RTree::bulk_load(entries)),
+            equality: Arc::new(equality),
+            live,
         }
     }
 
@@ -463,7 +614,7 @@ impl Collection {
 
     /// A feature by id.
     pub fn feature(&self, id: &str) -> Option<&Feature> {
-        self.by_id.get(id).map(|&i| &self.features[i])
+        self.by_id.get(id).map(|&i| &*self.features[i])
     }
 
     /// A property by name.
@@ -482,16 +633,29 @@ impl Collection {
                 QueryError(format!("unknown parameter '{name}': not a property of collection '{}'", self.id))
             })?;
             let keys = Wanted::parse(p, raw)?.keys();
-            let index = self.equality.get(name.as_str());
             let mut list: Vec<usize> = Vec::new();
-            for k in &keys {
-                if let Some(hits) = index.and_then(|m| m.get(k)) {
-                    list.extend_from_slice(hits);
+            if self.live.contains(&name.as_str()) {
+                // Counts change with every write: one pass over the features instead of an
+                // index that every write would have to copy.
+                let wanted = |v: &Value| Key::of(v).is_some_and(|k| keys.contains(&k));
+                list.extend(
+                    self.features
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, f)| f.properties.get(name).is_some_and(wanted))
+                        .map(|(i, _)| i),
+                );
+            } else {
+                let index = self.equality.get(name.as_str());
+                for k in &keys {
+                    if let Some(hits) = index.and_then(|m| m.get(k)) {
+                        list.extend_from_slice(hits);
+                    }
                 }
-            }
-            if keys.len() > 1 {
-                list.sort_unstable();
-                list.dedup();
+                if keys.len() > 1 {
+                    list.sort_unstable();
+                    list.dedup();
+                }
             }
             lists.push(list);
         }

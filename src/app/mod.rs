@@ -6,6 +6,7 @@ mod assign;
 pub mod history;
 mod imports;
 pub mod layers;
+pub mod live;
 pub mod people;
 pub mod recruit;
 pub mod rollup;

@@ -6,12 +6,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer};
 
-use super::{AppError, load_catchment};
+use super::AppError;
+use crate::core::BlockIndex;
 use crate::core::person::until_text;
 use crate::core::{Person, Role};
 use crate::ingest::Crs;
 use crate::ingest::tabular::check_lon_lat;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Longest text accepted in any field.
 pub const MAX_TEXT: usize = 1000;
@@ -265,17 +266,17 @@ fn location(
     Ok((lon, lat))
 }
 
-/// Find the home block and check the adopted block against the stored catchment.
-fn place(store: &dyn Store, person: &mut Person, check_adoption: bool) -> Result<(), PersonError> {
-    let catchment = load_catchment(store)?;
-    person.home_block = catchment.index.locate(person.lon, person.lat).map(str::to_string);
+/// Find the home block and check the adopted block against the catchment `index` (the live
+/// state's, or one loaded from the store: placing a point never reloads the catchment).
+fn place(index: &BlockIndex, person: &mut Person, check_adoption: bool) -> Result<(), PersonError> {
+    person.home_block = index.locate(person.lon, person.lat).map(str::to_string);
     if check_adoption && let Some(adopted) = &person.adopted_block {
         if person.role != Role::Ambassador {
             return Err(invalid("block_id", "only ambassadors adopt a block; a resident's block is where they live"));
         }
-        if catchment.index.ids().binary_search(adopted).is_err() {
+        if index.ids().binary_search(adopted).is_err() {
             let padded = format!("0{adopted}");
-            let hint = if catchment.index.ids().binary_search(&padded).is_ok() {
+            let hint = if index.ids().binary_search(&padded).is_ok() {
                 format!("; did you mean '{padded}'? (a spreadsheet may have dropped the leading zero)")
             } else {
                 String::new()
@@ -293,7 +294,12 @@ fn generated_id() -> String {
 
 /// Validate, place and store a new person; returns it as stored. `source` is recorded in the
 /// history (e.g. `http`).
-pub fn create_person(store: &mut dyn Store, input: NewPerson, source: &str) -> Result<Person, PersonError> {
+pub fn create_person(
+    store: &dyn Store,
+    index: &BlockIndex,
+    input: NewPerson,
+    source: &str,
+) -> Result<Person, PersonError> {
     let id = match input.id {
         Some(id) => {
             check_id(&id)?;
@@ -320,16 +326,23 @@ pub fn create_person(store: &mut dyn Store, input: NewPerson, source: &str) -> R
     if person.adopted_until.is_some() && person.adopted_block.is_none() {
         return Err(invalid("adopted_until", "there is no adoption to expire: give block_id too"));
     }
-    if store.person(&person.id)?.is_some() {
-        return Err(PersonError::Exists(person.id));
+    place(index, &mut person, true)?;
+    // Check and insert are one statement in the store: two creates of one id cannot both win.
+    match store.insert_person(&person, source) {
+        Err(StoreError::Conflict { .. }) => Err(PersonError::Exists(person.id)),
+        Err(e) => Err(e.into()),
+        Ok(()) => Ok(person),
     }
-    place(store, &mut person, true)?;
-    store.upsert_people(std::slice::from_ref(&person), source)?;
-    Ok(store.person(&person.id)?.unwrap_or(person))
 }
 
 /// Apply `patch` to the stored person `id`; all or nothing (an invalid result changes nothing).
-pub fn update_person(store: &mut dyn Store, id: &str, patch: PersonPatch, source: &str) -> Result<Person, PersonError> {
+pub fn update_person(
+    store: &dyn Store,
+    index: &BlockIndex,
+    id: &str,
+    patch: PersonPatch,
+    source: &str,
+) -> Result<Person, PersonError> {
     let mut person = store.person(id)?.ok_or_else(|| PersonError::NotFound(id.to_string()))?;
     let required = |field: &'static str| invalid(field, "cannot be null");
     if let Some(role) = patch.role {
@@ -379,14 +392,20 @@ pub fn update_person(store: &mut dyn Store, id: &str, patch: PersonPatch, source
             return Err(invalid("adopted_until", "there is no adoption to expire: give block_id too"));
         }
     }
-    place(store, &mut person, adoption_changed)?;
+    place(index, &mut person, adoption_changed)?;
     store.upsert_people(std::slice::from_ref(&person), source)?;
     Ok(store.person(id)?.unwrap_or(person))
 }
 
 /// Let ambassador `id` adopt a block, until a time, for some days, or until further notice; the
 /// same checks as a `block_id` in [`update_person`] (ambassadors only, a block of the catchment).
-pub fn adopt(store: &mut dyn Store, id: &str, adoption: Adoption, source: &str) -> Result<Person, PersonError> {
+pub fn adopt(
+    store: &dyn Store,
+    index: &BlockIndex,
+    id: &str,
+    adoption: Adoption,
+    source: &str,
+) -> Result<Person, PersonError> {
     let now = Utc::now();
     let until = match (adoption.until, adoption.days) {
         (Some(_), Some(_)) => return Err(invalid("days", "give until or days, not both")),
@@ -402,13 +421,13 @@ pub fn adopt(store: &mut dyn Store, id: &str, adoption: Adoption, source: &str) 
     }
     person.adopted_block = Some(block);
     person.adopted_until = until;
-    place(store, &mut person, true)?;
+    place(index, &mut person, true)?;
     store.upsert_people(std::slice::from_ref(&person), source)?;
     Ok(store.person(id)?.unwrap_or(person))
 }
 
 /// Delete the person `id`; [`PersonError::NotFound`] when there is none.
-pub fn delete_person(store: &mut dyn Store, id: &str) -> Result<(), PersonError> {
+pub fn delete_person(store: &dyn Store, id: &str) -> Result<(), PersonError> {
     if store.delete_person(id)? { Ok(()) } else { Err(PersonError::NotFound(id.to_string())) }
 }
 
@@ -424,8 +443,12 @@ mod tests {
         Block { id: id.into(), name: None, geometry: MultiPolygon(vec![poly]), attributes: Default::default() }
     }
 
+    fn index(s: &SqliteStore) -> BlockIndex {
+        BlockIndex::new(&s.blocks().unwrap())
+    }
+
     fn store() -> SqliteStore {
-        let mut s = SqliteStore::open_in_memory().unwrap();
+        let s = SqliteStore::open_in_memory().unwrap();
         s.replace_blocks(&[block("060370001", -118.30), block("060370002", -118.28)], &[], &[], "test").unwrap();
         s
     }
@@ -442,28 +465,29 @@ mod tests {
 
     #[test]
     fn create_places_and_adopts() {
-        let mut s = store();
-        let p = create_person(&mut s, NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
+        let s = store();
+        let p = create_person(&s, &index(&s), NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
         assert_eq!((p.home_block.as_deref(), p.interested, p.active), (Some("060370001"), true, true));
         let q = create_person(
-            &mut s,
+            &s,
+            &index(&s),
             NewPerson { id: Some("a2".into()), block_id: Some("060370002".into()), ..ambassador() },
             "test",
         )
         .unwrap();
         assert_eq!(q.covering_block(Utc::now()), Some("060370002"));
         assert!(matches!(
-            create_person(&mut s, NewPerson { id: Some("a1".into()), ..ambassador() }, "test"),
+            create_person(&s, &index(&s), NewPerson { id: Some("a1".into()), ..ambassador() }, "test"),
             Err(PersonError::Exists(_))
         ));
-        let e =
-            create_person(&mut s, NewPerson { block_id: Some("60370002".into()), ..ambassador() }, "test").unwrap_err();
+        let e = create_person(&s, &index(&s), NewPerson { block_id: Some("60370002".into()), ..ambassador() }, "test")
+            .unwrap_err();
         assert!(matches!(&e, PersonError::Invalid { field: "block_id", reason } if reason.contains("did you mean")));
     }
 
     #[test]
     fn invalid_input_names_the_field_not_the_value() {
-        let mut s = store();
+        let s = store();
         let cases: Vec<(NewPerson, &str)> = vec![
             (NewPerson { email: Some("ana.example.org".into()), ..ambassador() }, "email"),
             (NewPerson { lat: Some(134.0), ..ambassador() }, "lat"),
@@ -474,7 +498,7 @@ mod tests {
             (NewPerson { role: Some(Role::Resident), block_id: Some("060370002".into()), ..ambassador() }, "block_id"),
         ];
         for (input, field) in cases {
-            let e = create_person(&mut s, input, "test").unwrap_err();
+            let e = create_person(&s, &index(&s), input, "test").unwrap_err();
             assert!(matches!(&e, PersonError::Invalid { field: f, .. } if *f == field), "{field}: {e}");
             assert!(!e.to_string().contains("ana.example.org") && !e.to_string().contains("134"), "{e}");
         }
@@ -483,9 +507,10 @@ mod tests {
 
     #[test]
     fn projected_location_is_reprojected() {
-        let mut s = store();
+        let s = store();
         let p = create_person(
-            &mut s,
+            &s,
+            &index(&s),
             NewPerson {
                 lon: None,
                 lat: None,
@@ -502,39 +527,45 @@ mod tests {
 
     #[test]
     fn patch_merges_moves_and_refuses_invalid_results() {
-        let mut s = store();
-        create_person(&mut s, NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
+        let s = store();
+        create_person(&s, &index(&s), NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
         let patch: PersonPatch = serde_json::from_str(r#"{"lon": -118.275, "name": null}"#).unwrap();
-        let p = update_person(&mut s, "a1", patch, "test").unwrap();
+        let p = update_person(&s, &index(&s), "a1", patch, "test").unwrap();
         assert_eq!((p.home_block.as_deref(), p.name.as_deref(), p.lat), (Some("060370002"), None, 34.005));
         let before = s.person("a1").unwrap();
         for bad in [r#"{"email": "nope"}"#, r#"{"active": null}"#, r#"{"block_id": "999"}"#, r#"{"lat": 95}"#] {
             let patch: PersonPatch = serde_json::from_str(bad).unwrap();
-            assert!(matches!(update_person(&mut s, "a1", patch, "test"), Err(PersonError::Invalid { .. })), "{bad}");
+            assert!(
+                matches!(update_person(&s, &index(&s), "a1", patch, "test"), Err(PersonError::Invalid { .. })),
+                "{bad}"
+            );
             assert_eq!(s.person("a1").unwrap(), before, "{bad}");
         }
         assert!(serde_json::from_str::<PersonPatch>(r#"{"nmae": "x"}"#).is_err());
-        assert!(matches!(update_person(&mut s, "zz", PersonPatch::default(), "t"), Err(PersonError::NotFound(_))));
-        delete_person(&mut s, "a1").unwrap();
-        assert!(matches!(delete_person(&mut s, "a1"), Err(PersonError::NotFound(_))));
+        assert!(matches!(
+            update_person(&s, &index(&s), "zz", PersonPatch::default(), "t"),
+            Err(PersonError::NotFound(_))
+        ));
+        delete_person(&s, "a1").unwrap();
+        assert!(matches!(delete_person(&s, "a1"), Err(PersonError::NotFound(_))));
     }
 
     #[test]
     fn adoptions_take_an_expiry_in_the_future() {
-        let mut s = store();
-        create_person(&mut s, NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
-        let adopt_with = |s: &mut SqliteStore, until: Option<&str>, days: Option<i64>| {
+        let s = store();
+        create_person(&s, &index(&s), NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
+        let adopt_with = |s: &SqliteStore, until: Option<&str>, days: Option<i64>| {
             let a = Adoption { block_id: Some("060370002".into()), until: until.map(str::to_string), days };
-            adopt(s, "a1", a, "test")
+            adopt(s, &index(s), "a1", a, "test")
         };
-        let p = adopt_with(&mut s, Some("2099-12-31"), None).unwrap();
+        let p = adopt_with(&s, Some("2099-12-31"), None).unwrap();
         assert_eq!(p.adopted_until.as_deref(), Some("2100-01-01T00:00:00Z"), "a date lasts through its end");
-        let p = adopt_with(&mut s, Some("2099-06-01T12:00:00.9-07:00"), None).unwrap();
+        let p = adopt_with(&s, Some("2099-06-01T12:00:00.9-07:00"), None).unwrap();
         assert_eq!(p.adopted_until.as_deref(), Some("2099-06-01T19:00:00Z"));
-        let p = adopt_with(&mut s, None, Some(30)).unwrap();
+        let p = adopt_with(&s, None, Some(30)).unwrap();
         let until = crate::core::person::parse_until(p.adopted_until.as_deref().unwrap()).unwrap();
         assert!((until - Utc::now() - chrono::Duration::days(30)).num_seconds().abs() < 5);
-        assert_eq!(adopt_with(&mut s, None, None).unwrap().adopted_until, None);
+        assert_eq!(adopt_with(&s, None, None).unwrap().adopted_until, None);
         let before = s.person("a1").unwrap();
         for (until, days, field) in [
             (Some("2001-01-01T00:00:00Z"), None, "until"),
@@ -544,38 +575,42 @@ mod tests {
             (None, Some(5000), "days"),
             (Some("2099-01-01"), Some(3), "days"),
         ] {
-            let e = adopt_with(&mut s, until, days).unwrap_err();
+            let e = adopt_with(&s, until, days).unwrap_err();
             assert!(matches!(&e, PersonError::Invalid { field: f, .. } if *f == field), "{until:?} {days:?}: {e}");
         }
         assert_eq!(s.person("a1").unwrap(), before, "refused adoptions change nothing");
         let resident = NewPerson { id: Some("r1".into()), role: Some(Role::Resident), ..ambassador() };
-        create_person(&mut s, resident, "test").unwrap();
+        create_person(&s, &index(&s), resident, "test").unwrap();
         let a = Adoption { block_id: Some("060370002".into()), ..Default::default() };
-        assert!(matches!(adopt(&mut s, "r1", a.clone(), "t"), Err(PersonError::Invalid { field: "block_id", .. })));
-        assert!(matches!(adopt(&mut s, "zz", a, "t"), Err(PersonError::NotFound(_))));
+        assert!(matches!(
+            adopt(&s, &index(&s), "r1", a.clone(), "t"),
+            Err(PersonError::Invalid { field: "block_id", .. })
+        ));
+        assert!(matches!(adopt(&s, &index(&s), "zz", a, "t"), Err(PersonError::NotFound(_))));
         let unknown = Adoption { block_id: Some("60370002".into()), ..Default::default() };
-        let e = adopt(&mut s, "a1", unknown, "t").unwrap_err();
+        let e = adopt(&s, &index(&s), "a1", unknown, "t").unwrap_err();
         assert!(e.to_string().contains("did you mean '060370002'"), "{e}");
     }
 
     #[test]
     fn patch_sets_and_clears_the_expiry() {
-        let mut s = store();
-        create_person(&mut s, NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
-        let patch =
-            |s: &mut SqliteStore, json: &str| update_person(s, "a1", serde_json::from_str(json).unwrap(), "test");
-        let p = patch(&mut s, r#"{"block_id": "060370002", "adopted_until": "2099-01-01T00:00:00Z"}"#).unwrap();
+        let s = store();
+        create_person(&s, &index(&s), NewPerson { id: Some("a1".into()), ..ambassador() }, "test").unwrap();
+        let patch = |s: &SqliteStore, json: &str| {
+            update_person(s, &index(s), "a1", serde_json::from_str(json).unwrap(), "test")
+        };
+        let p = patch(&s, r#"{"block_id": "060370002", "adopted_until": "2099-01-01T00:00:00Z"}"#).unwrap();
         assert_eq!(p.adopted_until.as_deref(), Some("2099-01-01T00:00:00Z"));
         // Changing something else keeps the adoption and its expiry.
-        assert_eq!(patch(&mut s, r#"{"name": "Ana B"}"#).unwrap().adopted_until, p.adopted_until);
-        let p = patch(&mut s, r#"{"adopted_until": "2098-01-01"}"#).unwrap();
+        assert_eq!(patch(&s, r#"{"name": "Ana B"}"#).unwrap().adopted_until, p.adopted_until);
+        let p = patch(&s, r#"{"adopted_until": "2098-01-01"}"#).unwrap();
         assert_eq!(p.adopted_until.as_deref(), Some("2098-01-02T00:00:00Z"));
         // A block_id starts a new adoption, without an expiry unless one is given.
-        assert_eq!(patch(&mut s, r#"{"block_id": "060370002"}"#).unwrap().adopted_until, None);
-        let e = patch(&mut s, r#"{"adopted_until": "1999-01-01"}"#).unwrap_err();
+        assert_eq!(patch(&s, r#"{"block_id": "060370002"}"#).unwrap().adopted_until, None);
+        let e = patch(&s, r#"{"adopted_until": "1999-01-01"}"#).unwrap_err();
         assert!(matches!(&e, PersonError::Invalid { field: "adopted_until", .. }), "{e}");
-        let e = patch(&mut s, r#"{"block_id": null, "adopted_until": "2099-01-01"}"#).unwrap_err();
+        let e = patch(&s, r#"{"block_id": null, "adopted_until": "2099-01-01"}"#).unwrap_err();
         assert!(e.to_string().contains("no adoption to expire"), "{e}");
-        assert_eq!(patch(&mut s, r#"{"block_id": null}"#).unwrap().adopted_block, None);
+        assert_eq!(patch(&s, r#"{"block_id": null}"#).unwrap().adopted_block, None);
     }
 }

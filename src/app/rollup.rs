@@ -186,7 +186,7 @@ fn reword_error(e: IngestError) -> IngestError {
 /// GeoJSON, any CRS). All or nothing: on any error the stored layer is unchanged, and unless
 /// `opts.skip_invalid` one invalid feature refuses the file, listing every invalid feature.
 pub fn import_areas(
-    store: &mut dyn Store,
+    store: &dyn Store,
     path: &Path,
     layer: &str,
     opts: &BlockReadOptions,
@@ -241,7 +241,7 @@ mod tests {
     }
 
     fn store_with_blocks() -> SqliteStore {
-        let mut store = SqliteStore::open_in_memory().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
         let blocks = [
             square("060370001001000", 0.0, 0.0, 1.0, 1.0),
             square("060370001001001", 1.0, 0.0, 2.0, 1.0),

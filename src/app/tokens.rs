@@ -28,7 +28,7 @@ pub fn hash_token(token: &str) -> String {
 }
 
 /// Create a token with 256 random bits from the thread's CSPRNG.
-pub fn create_token(store: &mut dyn Store, role: AccessRole, name: Option<&str>) -> Result<NewToken, AppError> {
+pub fn create_token(store: &dyn Store, role: AccessRole, name: Option<&str>) -> Result<NewToken, AppError> {
     let bytes: [u8; 32] = rand::rng().random();
     let token = format!("{TOKEN_PREFIX}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
     let id = store.create_token(&hash_token(&token), role, name)?;

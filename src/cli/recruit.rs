@@ -96,15 +96,10 @@ fn table(out: &mut impl Write, rows: &[RecruitRow<'_>]) -> io::Result<()> {
 }
 
 /// `belong people adopt ID BLOCK [--until DATE | --days N]`.
-pub fn adopt(
-    store: &mut SqliteStore,
-    id: &str,
-    block: &str,
-    until: Option<&str>,
-    days: Option<i64>,
-) -> Result<Outcome> {
+pub fn adopt(store: &SqliteStore, id: &str, block: &str, until: Option<&str>, days: Option<i64>) -> Result<Outcome> {
     let adoption = people::Adoption { block_id: Some(block.to_string()), until: until.map(str::to_string), days };
-    let p = people::adopt(store, id, adoption, "cli")
+    let catchment = app::load_catchment(store)?;
+    let p = people::adopt(store, &catchment.index, id, adoption, "cli")
         .with_context(|| format!("ambassador '{id}' cannot adopt '{block}'"))?;
     match &p.adopted_until {
         Some(t) => println!("{} adopts block {block} until {t}", p.id),

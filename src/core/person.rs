@@ -90,6 +90,63 @@ impl Person {
     }
 }
 
+/// What one person adds to coverage: nothing, one resident of a block, or one active ambassador
+/// covering a block. `B` is however the caller names blocks (ids, or dense indexes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counted<B> {
+    /// Counts for no block (an inactive ambassador, or anyone outside the catchment).
+    Nothing,
+    /// A resident of this block.
+    Resident(B),
+    /// An active ambassador covering this block.
+    Ambassador(B),
+}
+
+/// **The** rule of what a person counts for at `now`, in one place (the live state, the history
+/// replay, recruiting and [`Person::covering_block`] all call it; the SQL of the store mirrors
+/// it, under the store contract tests that compare the two):
+/// - a resident counts for the block they live in (active or not: residents are people, not
+///   volunteers), or nothing outside the catchment;
+/// - an inactive ambassador counts for nothing;
+/// - an active ambassador counts for the adopted block while the adoption is in effect (before
+///   `until`, if any) *and* that block is in the catchment (`exists`), else for the home block.
+///
+/// Instants are of any ordered type `T` (a `DateTime`, or milliseconds in the replay).
+pub fn counted_for<B: Copy, T: PartialOrd>(
+    role: Role,
+    active: bool,
+    home: Option<B>,
+    adopted: Option<B>,
+    until: Option<T>,
+    now: T,
+    exists: impl Fn(B) -> bool,
+) -> Counted<B> {
+    match role {
+        Role::Resident => home.map_or(Counted::Nothing, Counted::Resident),
+        Role::Ambassador if active => {
+            let adopted = adopted.filter(|&b| until.as_ref().is_none_or(|u| now < *u) && exists(b));
+            adopted.or(home).map_or(Counted::Nothing, Counted::Ambassador)
+        }
+        Role::Ambassador => Counted::Nothing,
+    }
+}
+
+impl Person {
+    /// What this person counts for at `now` (see [`counted_for`]); `exists` says whether a block
+    /// id is in the catchment.
+    pub fn counted(&self, now: DateTime<Utc>, exists: impl Fn(&str) -> bool) -> Counted<&str> {
+        counted_for(
+            self.role,
+            self.active,
+            self.home_block.as_deref(),
+            self.adopted_block.as_deref(),
+            self.adopted_until.as_deref().and_then(parse_until),
+            now,
+            exists,
+        )
+    }
+}
+
 /// An adoption expiry as stored: RFC 3339 in UTC, whole seconds, `Z` suffix. One fixed width
 /// and zone, so SQL can compare stored values with `now` as text.
 pub fn until_text(t: DateTime<Utc>) -> String {

@@ -35,7 +35,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<String>, AppError> {
     Ok(Some(token.to_string()))
 }
 
-/// Resolve the caller of a request from its headers (one indexed SQLite lookup, off the async
+/// Resolve the caller of a request from its headers (one indexed lookup, off the async
 /// workers). The token itself is never logged.
 async fn resolve(headers: &HeaderMap, state: &AppState) -> Result<Caller, AppError> {
     let Some(token) = bearer(headers)? else {
@@ -45,11 +45,8 @@ async fn resolve(headers: &HeaderMap, state: &AppState) -> Result<Caller, AppErr
         return Ok(Caller(None));
     };
     let store = state.store.clone();
-    let info = tokio::task::spawn_blocking(move || {
-        let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
-        Ok::<_, AppError>(crate::app::tokens::authenticate(&*store, &token)?)
-    })
-    .await??;
+    // A read connection of its own: never waits for a write in progress.
+    let info = tokio::task::spawn_blocking(move || crate::app::tokens::authenticate(&*store, &token)).await??;
     match info {
         Some(info) => Ok(Caller(Some(info.role))),
         None => Err(AppError::Unauthorized("invalid or revoked token".into())),

@@ -20,7 +20,6 @@ use crate::app::recruit::{
 };
 use crate::core::AccessRole;
 use crate::core::recruit::{WeightError, Weights};
-use crate::store::Store;
 
 /// Headline coverage numbers (as in `belong coverage --format json`'s `summary`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -168,7 +167,6 @@ impl RecruitCache {
         tokio::task::spawn_blocking(move || {
             let now = chrono::Utc::now();
             let (version, cached, blocks, people, indicators) = {
-                let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
                 let version = store.catchment_version().map_err(app::AppError::from)?;
                 let cached = cache.facts.get(version);
                 let blocks = match cached {
@@ -187,7 +185,7 @@ impl RecruitCache {
                     f
                 }
             };
-            let data = Arc::new(RecruitData::new(facts, &layers.coverage, people, &indicators, now));
+            let data = Arc::new(RecruitData::new(facts, &layers.coverage.report(), people, &indicators, now));
             *lock(&cache)? = Some((Arc::downgrade(&layers), data.clone()));
             Ok(data)
         })

@@ -198,7 +198,7 @@ pub async fn items(
     let matches = c.query(&req.query)?;
     let matched = matches.len() as u64;
     let page = matches.page(usize::try_from(req.offset).unwrap_or(usize::MAX), req.limit as usize);
-    let features = page.iter().map(|&i| &c.features[i]);
+    let features = page.iter().map(|&i| &*c.features[i]);
     if format == Format::Csv {
         return csv_response(c, features);
     }
@@ -243,7 +243,7 @@ pub async fn items(
         "links": links,
     });
     let head = head.to_string();
-    let size: usize = page.iter().map(|&i| c.features[i].json.len() + 2).sum::<usize>() + head.len() + 16;
+    let size: usize = page.iter().map(|&i| c.features[i].json_len() + 2).sum::<usize>() + head.len() + 16;
     let mut body = Vec::with_capacity(size);
     // `head` is a JSON object: reopen it to append the features last.
     body.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
@@ -252,7 +252,7 @@ pub async fn items(
         if n > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(c.features[i].json.as_bytes());
+        c.features[i].write_json(&mut body);
     }
     body.extend_from_slice(b"]}");
     Ok(bytes_response(format.media_type(), body))
@@ -283,9 +283,9 @@ pub async fn item(
         Link::new(format!("{base}/collections/{}", c.id), "collection", format::JSON, "The collection"),
     ];
     let links = serde_json::to_string(&links).map_err(|e| AppError::Internal(e.to_string()))?;
-    let json = &f.json;
-    let mut body = Vec::with_capacity(json.len() + links.len() + 16);
-    body.extend_from_slice(&json.as_bytes()[..json.len() - 1]);
+    let mut body = Vec::with_capacity(f.json_len() + links.len() + 16);
+    f.write_json(&mut body);
+    body.pop(); // reopen the Feature object to add its links
     body.extend_from_slice(b",\"links\":");
     body.extend_from_slice(links.as_bytes());
     body.push(b'}');

@@ -36,12 +36,12 @@ pub async fn history(State(state): State<AppState>, q: QueryPairs) -> Result<Res
 }
 
 /// Replay the history once in the background, so that the first `/coverage/history` request
-/// does not wait for it (seconds for a county-sized history; the store is locked meanwhile, as
-/// for any write).
+/// does not wait for it (seconds for a county-sized history, on a read connection of its own:
+/// writes and other reads go on meanwhile).
 pub fn warm_up(state: &AppState) {
     let (target, cache, store) = (state.config.target, state.history.clone(), state.store.clone());
     tokio::task::spawn_blocking(move || {
-        let (Ok(store), Ok(mut cache)) = (store.lock(), cache.lock()) else { return };
+        let Ok(mut cache) = cache.lock() else { return };
         if let Err(e) = cache.points(&*store, Interval::Day, target, chrono::Utc::now()) {
             tracing::warn!(error = %e, "replaying the history failed");
         }

@@ -18,7 +18,7 @@ use crate::app::{self, BlockImport, IndicatorImport, ResourceImport};
 use crate::ingest::blocks::BlockReadOptions;
 use crate::ingest::resources::ResourceOptions;
 use crate::ingest::{Crs, IngestError, Rejection};
-use crate::store::SqliteStore;
+use crate::store::Store;
 
 /// A request body and its media type, read whole (the body-limit layer caps it: 413).
 #[derive(Debug)]
@@ -117,17 +117,13 @@ pub fn import_error(e: app::AppError, file: &TempUpload) -> AppError {
     }
 }
 
-/// Run `f` on the locked store off the async workers.
+/// Run `f` on the store off the async workers.
 pub async fn run_on_store<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&mut SqliteStore) -> Result<T, AppError> + Send + 'static,
+    f: impl FnOnce(&dyn Store) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
-        f(&mut store)
-    })
-    .await?
+    tokio::task::spawn_blocking(move || f(&*store)).await?
 }
 
 fn parse_crs(q: &QueryPairs, name: &str) -> Result<Option<Crs>, AppError> {

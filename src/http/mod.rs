@@ -1,7 +1,7 @@
 //! The HTTP service (`belong serve`): OGC API – Features (Core, GeoJSON, OpenAPI 3.0) over the
 //! public layers, coverage summaries and health. Handlers only translate HTTP to and from the
-//! use cases in [`crate::app`]; reads are served from an immutable in-memory snapshot
-//! ([`Layers`]) that [`AppState::refresh`] rebuilds after every write.
+//! use cases in [`crate::app`]; reads are served from the live state ([`Live`]), an immutable
+//! snapshot that [`AppState::refresh`] advances after every write.
 
 mod auth;
 mod coverage;
@@ -22,13 +22,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -38,7 +36,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 pub use error::AppError;
 
 use crate::app::layers::Layers;
-use crate::store::SqliteStore;
+use crate::app::live::Live;
+use crate::store::Store;
 
 /// How the service behaves; parsed from the command line.
 #[derive(Debug, Clone)]
@@ -75,18 +74,16 @@ impl Default for ServeConfig {
     }
 }
 
-/// Shared state of every handler. Cheap to clone.
+/// Shared state of every handler. Cheap to clone. What the service serves lives in
+/// [`Live`] (the application layer); this adds the configuration and request-scoped caches.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database; writes go through it, then [`AppState::refresh`].
-    pub store: Arc<Mutex<SqliteStore>>,
-    /// The current snapshot of the public layers, swapped atomically on refresh.
-    layers: Arc<ArcSwap<Layers>>,
+    /// The database. Shared by threads; reads never wait for a write.
+    pub store: Arc<dyn Store>,
+    /// The served state, advanced by every write (see [`AppState::refresh`]).
+    live: Arc<Live>,
     /// Service configuration.
     pub config: Arc<ServeConfig>,
-    /// The first adoption expiry after the current snapshot was begun: from then on the
-    /// snapshot is stale without any write, and [`AppState::watch_adoptions`] refreshes it.
-    next_expiry: Arc<Mutex<Option<DateTime<Utc>>>>,
     /// The recruiting data of `/coverage/uncovered`, derived from the snapshot on first use.
     recruit: Arc<coverage::RecruitCache>,
     /// The replay behind `/coverage/history`, continued with the rows written since.
@@ -96,115 +93,53 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Build the first snapshot (off the async workers) and the state around it.
-    pub async fn new(store: SqliteStore, config: ServeConfig) -> Result<AppState, AppError> {
-        let store = Arc::new(Mutex::new(store));
-        let (layers, next_expiry) = build_layers(store.clone(), config.target).await?;
+    /// Build the first state (off the async workers) and the state around it.
+    pub async fn new(store: impl Store + 'static, config: ServeConfig) -> Result<AppState, AppError> {
+        let store: Arc<dyn Store> = Arc::new(store);
+        let target = config.target;
+        let live = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || Live::open(store, target)).await??
+        };
         Ok(AppState {
             store,
-            layers: Arc::new(ArcSwap::from_pointee(layers)),
+            live: Arc::new(live),
             config: Arc::new(config),
-            next_expiry: Arc::new(Mutex::new(next_expiry)),
             recruit: Arc::default(),
             history: Arc::default(),
             rollups: Arc::default(),
         })
     }
 
-    /// The same store and snapshot with another configuration (note: the snapshot keeps the
-    /// old target until the next [`AppState::refresh`]).
+    /// The same store and state with another configuration (note: the state keeps the target
+    /// it was opened with).
     pub fn with_config(&self, config: ServeConfig) -> AppState {
         AppState { config: Arc::new(config), ..self.clone() }
     }
 
     /// The current snapshot.
     pub fn layers(&self) -> Arc<Layers> {
-        self.layers.load_full()
+        self.live.layers()
     }
 
-    /// Rebuild the snapshot from the store and publish it; requests in flight keep the old one.
+    /// The live state.
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
+    }
+
+    /// Apply what was committed since the last snapshot and publish it: every write calls this
+    /// before answering, so the next request sees the write. Costs what the write changed.
     pub async fn refresh(&self) -> Result<(), AppError> {
-        let (store, layers, target) = (self.store.clone(), self.layers.clone(), self.config.target);
-        let next_expiry = self.next_expiry.clone();
-        tokio::task::spawn_blocking(move || {
-            let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
-            // Publish while still holding the store lock: snapshots then go out in the order of
-            // the writes they contain, so an older one can never replace a newer one.
-            let (built, next) = snapshot(&store, target)?;
-            layers.store(Arc::new(built));
-            *next_expiry.lock().map_err(|_| AppError::Internal("expiry lock poisoned".into()))? = next;
-            Ok(())
-        })
-        .await?
+        let live = self.live.clone();
+        tokio::task::spawn_blocking(move || live.catch_up()).await??;
+        Ok(())
     }
 
-    /// Refresh the snapshot whenever an adoption lapses, so its block shows uncovered again
-    /// without any write. A tick only compares the clock with the expiry noted at the last
-    /// refresh; the store is read only when one is due.
-    pub fn watch_adoptions(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let state = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let due = state.next_expiry.lock().is_ok_and(|n| n.is_some_and(|t| t <= Utc::now()));
-                if due {
-                    match state.refresh().await {
-                        Ok(()) => tracing::info!("an adoption lapsed; rebuilding the layers"),
-                        Err(e) => tracing::error!("rebuilding the layers after an adoption lapsed: {e}"),
-                    }
-                }
-            }
-        })
+    /// Follow the database for commits by other processes (a `belong import` while the service
+    /// runs) and lapse adoptions on time; see [`Live::watch`].
+    pub fn watch(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        self.live.watch(every)
     }
-}
-
-impl AppState {
-    /// Watch the database for commits by other processes (a `belong import` while the service
-    /// runs) and rebuild the snapshot when one happens, so layers and tiles are never stale.
-    /// Polls `PRAGMA data_version` every `every`; costs one cheap query per poll.
-    pub fn watch_external_writes(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let state = self.clone();
-        tokio::spawn(async move {
-            let version = |s: &AppState| s.store.lock().ok().and_then(|st| st.data_version().ok());
-            let mut seen = version(&state);
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let now = version(&state);
-                if now != seen {
-                    seen = now;
-                    tracing::info!("the database was changed by another process; rebuilding the layers");
-                    if let Err(e) = state.refresh().await {
-                        tracing::error!("rebuilding the layers after an external write: {e}");
-                    }
-                }
-            }
-        })
-    }
-}
-
-/// A snapshot, and the first adoption expiry after it was begun (looked up from before the
-/// build, so an adoption lapsing during it causes one more refresh instead of being missed).
-fn snapshot(store: &SqliteStore, target: u32) -> Result<(Layers, Option<DateTime<Utc>>), AppError> {
-    use crate::store::Store;
-    let begun = Utc::now();
-    let layers = Layers::build(store, target)?;
-    let next = store.next_adoption_expiry(begun).map_err(crate::app::AppError::from)?;
-    Ok((layers, next))
-}
-
-async fn build_layers(
-    store: Arc<Mutex<SqliteStore>>,
-    target: u32,
-) -> Result<(Layers, Option<DateTime<Utc>>), AppError> {
-    tokio::task::spawn_blocking(move || {
-        let store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
-        snapshot(&store, target)
-    })
-    .await?
 }
 
 /// The base URL links are built from: `--base-url`, else `http://{Host}`.
@@ -305,13 +240,12 @@ pub fn app(state: AppState) -> Router {
 /// `on_ready` is called with the bound address (port 0 picks a free port).
 pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let watcher = state.watch_external_writes(Duration::from_secs(2));
-    let adoptions = state.watch_adoptions(Duration::from_secs(1));
+    // Other processes' writes and lapsed adoptions: a cheap look at the feed's head per tick.
+    let watcher = state.watch(Duration::from_millis(500));
     history::warm_up(&state);
     on_ready(listener.local_addr()?);
     let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;
     watcher.abort();
-    adoptions.abort();
     served
 }
 

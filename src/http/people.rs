@@ -17,7 +17,7 @@ use super::imports::{Upload, import_error, run_on_store};
 use super::ogc::Link;
 use super::{AppError, AppState, BaseUrl};
 use crate::app::people::{self as use_case, NewPerson, PersonError, PersonPatch};
-use crate::core::{Person, Role};
+use crate::core::{BlockIndex, Person, Role};
 use crate::ingest::Crs;
 use crate::store::{PeopleFilter, Store};
 
@@ -306,7 +306,7 @@ pub async fn create(
     BaseUrl(base): BaseUrl,
     AppJson(input): AppJson<NewPerson>,
 ) -> Result<Response, AppError> {
-    let person = write(&state, move |store| use_case::create_person(store, input, "http")).await?;
+    let person = write(&state, move |store, index| use_case::create_person(store, index, input, "http")).await?;
     let location = format!("{base}/people/{}", encode(&person.id));
     let mut res = (StatusCode::CREATED, Json(PersonDoc::from(person))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -334,7 +334,7 @@ pub async fn update(
     Path(id): Path<String>,
     AppJson(patch): AppJson<PersonPatch>,
 ) -> Result<Json<PersonDoc>, AppError> {
-    let person = write(&state, move |store| use_case::update_person(store, &id, patch, "http")).await?;
+    let person = write(&state, move |store, index| use_case::update_person(store, index, &id, patch, "http")).await?;
     Ok(Json(person.into()))
 }
 
@@ -359,7 +359,7 @@ pub async fn adopt(
     Path(id): Path<String>,
     AppJson(adoption): AppJson<use_case::Adoption>,
 ) -> Result<Json<PersonDoc>, AppError> {
-    let person = write(&state, move |store| use_case::adopt(store, &id, adoption, "http")).await?;
+    let person = write(&state, move |store, index| use_case::adopt(store, index, &id, adoption, "http")).await?;
     Ok(Json(person.into()))
 }
 
@@ -376,23 +376,24 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    write(&state, move |store| use_case::delete_person(store, &id)).await?;
+    write(&state, move |store, _| use_case::delete_person(store, &id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Run a person write on the store, then republish the layers.
+/// Run a person write on the store with the current catchment (to place the person), then
+/// advance the live state, all off the async workers: the answer goes out once the next
+/// request can see the write.
 async fn write<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&mut dyn Store) -> Result<T, PersonError> + Send + 'static,
+    f: impl FnOnce(&dyn Store, &BlockIndex) -> Result<T, PersonError> + Send + 'static,
 ) -> Result<T, AppError> {
-    let store = state.store.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        let mut store = store.lock().map_err(|_| AppError::Internal("database lock poisoned".into()))?;
-        f(&mut *store).map_err(AppError::from)
+    let (store, live) = (state.store.clone(), state.live().clone());
+    tokio::task::spawn_blocking(move || {
+        let out = f(&*store, &live.catchment().index).map_err(AppError::from)?;
+        live.catch_up()?;
+        Ok(out)
     })
-    .await??;
-    state.refresh().await?;
-    Ok(out)
+    .await?
 }
 
 /// Counts of a people import.

@@ -1,6 +1,7 @@
-//! Persistence behind a small trait. [`SqliteStore`] (embedded, the default) is the only
-//! implementation today; a PostgreSQL/PostGIS store for multi-instance deployments can implement
-//! the same trait. Stores keep data and history; they do no geometry (assignment happens in
+//! Persistence behind a small trait, shared by threads (`Arc<dyn Store>`, `&self` methods).
+//! [`SqliteStore`] (embedded, the default) is the only implementation today; a PostgreSQL/PostGIS
+//! store for multi-instance deployments implements the same trait and passes the same contract
+//! tests (`tests/store_contract.rs`). Stores keep data and history; they do no geometry (assignment happens in
 //! `core`, before the store is called).
 
 mod schema;
@@ -16,9 +17,22 @@ pub use sqlite::SqliteStore;
 /// Errors from a store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database said no (locked, corrupt, disk full, constraint...).
+    /// The database said no (corrupt, disk full, constraint, SQL error...). Backend-neutral:
+    /// each store wraps its own driver's error.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database cannot be reached or is busy past the timeout; the same call may succeed
+    /// later (the HTTP service answers 503 with Retry-After).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A row with this key exists already.
+    #[error("{what} '{id}' exists already")]
+    Conflict {
+        /// `person`, ...
+        what: &'static str,
+        /// The key.
+        id: String,
+    },
     /// The database file was written by a newer `belong`.
     #[error("database schema version {found} is newer than this build supports ({supported}); upgrade belong")]
     TooNew {
@@ -192,6 +206,24 @@ impl HistoryRow<'_> {
     }
 }
 
+/// What the coverage rule reads of one person (no personal data), lent by
+/// [`Store::coverage_state`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CoverageRow<'a> {
+    /// Person id.
+    pub id: &'a str,
+    /// Resident or ambassador.
+    pub role: crate::core::Role,
+    /// Counts for coverage.
+    pub active: bool,
+    /// Block lived in (`None`: outside the catchment).
+    pub home_block: Option<&'a str>,
+    /// Block adopted, if any.
+    pub adopted_block: Option<&'a str>,
+    /// When the adoption lapses (RFC 3339 UTC), if it does.
+    pub adopted_until: Option<&'a str>,
+}
+
 /// A stored bearer token (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TokenInfo {
@@ -208,11 +240,11 @@ pub struct TokenInfo {
 }
 
 /// The storage contract. Every write is one transaction and appends to the history table.
-pub trait Store {
+pub trait Store: Send + Sync {
     /// Replace the whole catchment and apply the given reassignments of people and resources,
     /// atomically: on error the previous catchment is intact.
     fn replace_blocks(
-        &mut self,
+        &self,
         blocks: &[Block],
         people: &[Reassignment],
         resources: &[Reassignment],
@@ -223,9 +255,12 @@ pub trait Store {
     /// Block ids, in id order.
     fn block_ids(&self) -> Result<Vec<String>, StoreError>;
     /// Insert or update people by id (home blocks already assigned).
-    fn upsert_people(&mut self, people: &[Person], source: &str) -> Result<Upserted, StoreError>;
+    fn upsert_people(&self, people: &[Person], source: &str) -> Result<Upserted, StoreError>;
+    /// Insert one new person (home block already assigned); [`StoreError::Conflict`] when a
+    /// person with that id exists. Check and insert are atomic.
+    fn insert_person(&self, person: &Person, source: &str) -> Result<(), StoreError>;
     /// Delete one person; `false` when there was none.
-    fn delete_person(&mut self, id: &str) -> Result<bool, StoreError>;
+    fn delete_person(&self, id: &str) -> Result<bool, StoreError>;
     /// One person by id.
     fn person(&self, id: &str) -> Result<Option<Person>, StoreError>;
     /// People matching the filter, in id order.
@@ -235,14 +270,14 @@ pub trait Store {
     /// Every person's id and location (for reassignment).
     fn people_locations(&self) -> Result<Vec<Located>, StoreError>;
     /// Insert or update resources by id.
-    fn upsert_resources(&mut self, resources: &[Resource], source: &str) -> Result<Upserted, StoreError>;
+    fn upsert_resources(&self, resources: &[Resource], source: &str) -> Result<Upserted, StoreError>;
     /// Every resource, in id order.
     fn resources(&self) -> Result<Vec<Resource>, StoreError>;
     /// Every resource's id and location (for reassignment).
     fn resource_locations(&self) -> Result<Vec<Located>, StoreError>;
     /// Insert or update indicator values; `no_data` keys (block, indicator, date) are removed.
     fn upsert_indicators(
-        &mut self,
+        &self,
         values: &[IndicatorValue],
         no_data: &[(String, String, Option<String>)],
         source: &str,
@@ -270,22 +305,31 @@ pub trait Store {
     /// derived from block geometry alone (adjacency) can be cached across other writes.
     fn catchment_version(&self) -> Result<i64, StoreError>;
     /// Store a new token's hash; returns its id.
-    fn create_token(
-        &mut self,
-        hash: &str,
-        role: crate::core::AccessRole,
-        name: Option<&str>,
-    ) -> Result<i64, StoreError>;
+    fn create_token(&self, hash: &str, role: crate::core::AccessRole, name: Option<&str>) -> Result<i64, StoreError>;
     /// Every token, newest last.
     fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
     /// The live (not revoked) token with this hash.
     fn token_by_hash(&self, hash: &str) -> Result<Option<TokenInfo>, StoreError>;
     /// Revoke a token; `false` when there is no such live token.
-    fn revoke_token(&mut self, id: i64) -> Result<bool, StoreError>;
+    fn revoke_token(&self, id: i64) -> Result<bool, StoreError>;
+    /// Everything coverage is computed from, in one consistent read: `block` is called with every
+    /// block id, `person` with every person's [`CoverageRow`]; returns the change-feed position
+    /// (history `seq`) that state is current to, so a reader can follow the feed from there.
+    fn coverage_state(
+        &self,
+        block: &mut dyn FnMut(&str),
+        person: &mut dyn FnMut(CoverageRow<'_>),
+    ) -> Result<i64, StoreError>;
+    /// The change cursor's head: the `seq` of the newest history row (0 when there is none).
+    /// Every write appends rows; a reader that has applied every row up to its cursor catches
+    /// up with [`Store::visit_history`] from there. Rows become visible in `seq` order: a
+    /// reader never sees row `n + 1` without row `n`.
+    fn last_change(&self) -> Result<i64, StoreError>;
     /// Number of history rows (for tests and `belong status`).
     fn history_len(&self) -> Result<u64, StoreError>;
-    /// Call `visit` on up to `limit` person and block rows of the history with `seq > after`,
-    /// oldest first, and say how many there were. The rows are lent, not copied: a replay of
+    /// Call `visit` on up to `limit` rows of the history with `seq > after` (people, blocks,
+    /// resources and the `import` row each import ends with), oldest first, and say how many
+    /// there were: the change feed every reader of the live state follows. The rows are lent, not copied: a replay of
     /// coverage over time reads hundreds of thousands.
     fn visit_history(
         &self,
@@ -300,7 +344,7 @@ pub trait Store {
         Ok(events)
     }
     /// Replace area layer `layer` with `areas` in one transaction (creating the layer).
-    fn replace_areas(&mut self, layer: &str, areas: &[Area], source: &str) -> Result<AreasReplaced, StoreError>;
+    fn replace_areas(&self, layer: &str, areas: &[Area], source: &str) -> Result<AreasReplaced, StoreError>;
     /// The areas of a layer, in id order (empty for an unknown layer).
     fn areas(&self, layer: &str) -> Result<Vec<Area>, StoreError>;
     /// Every area layer, by name.

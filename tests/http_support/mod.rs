@@ -267,7 +267,7 @@ pub fn most_populous_uncovered(t: &TestApp) -> String {
 pub fn uncovered_block(t: &TestApp) -> (String, f64, f64) {
     use geo::InteriorPoint;
     let id = most_populous_uncovered(t);
-    let blocks = t.state.store.lock().unwrap().blocks().unwrap();
+    let blocks = t.state.store.blocks().unwrap();
     let block = blocks.iter().find(|b| b.id == id).unwrap();
     let p = block.geometry.interior_point().unwrap();
     let index = belong::core::BlockIndex::new(&blocks);

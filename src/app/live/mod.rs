@@ -1,0 +1,309 @@
+//! The live state of the service: what it serves, kept current by following the store's change
+//! feed (the history table).
+//!
+//! Two kinds of state, kept apart:
+//! - what changes only with an import — the catchment (blocks, their point index) and the
+//!   layers' geometry, JSON and indexes — is built once and shared (`Arc`) by every snapshot;
+//! - what people change — per-block residents, ambassadors and coverage, the headline numbers —
+//!   is kept by a [`Tally`] and published per write with [`Layers::with_counts`], in time
+//!   proportional to the blocks the write touched.
+//!
+//! Every change reaches the state the same way, whoever made it: [`Live::catch_up`] reads the
+//! history rows after its cursor and applies them. A write by this process calls it before
+//! answering (read-your-writes); a write by another process on the same database (`belong
+//! import` while serving) is found by [`Live::watch`], which polls the feed's head; adoptions
+//! lapse on the clock ([`Live::tick`]). Readers never wait: they load the published snapshot
+//! (`arc-swap`), while one writer at a time advances it.
+
+pub mod chunked;
+pub mod tally;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+
+use self::tally::{PersonFacts, Tally, parse_ms};
+use super::layers::{LayerInputs, Layers};
+use super::{AppError, Catchment};
+use crate::core::BlockIndex;
+use crate::core::coverage::{BlockCounts, CoverageSummary, percent};
+use crate::store::Store;
+
+/// History rows read per query while catching up: bounded memory for a million-row import.
+const BATCH: usize = 50_000;
+
+/// The served state and the means to advance it. Share it with `Arc`.
+pub struct Live {
+    store: Arc<dyn Store>,
+    target: u32,
+    layers: ArcSwap<Layers>,
+    catchment: ArcSwap<Catchment>,
+    engine: Mutex<Engine>,
+}
+
+/// What only the writer of the live state touches.
+struct Engine {
+    tally: Tally,
+    /// The last history `seq` applied.
+    cursor: i64,
+    /// Block key (of the tally) → position in the served catchment; `u32::MAX`: not in it.
+    positions: Vec<u32>,
+}
+
+/// What a batch of history rows changed besides counts.
+#[derive(Debug, Default, Clone, Copy)]
+struct Touched {
+    /// Blocks were imported: catchment, index and every layer are rebuilt.
+    blocks: bool,
+    /// Resources or indicators were imported: the layers are rebuilt (the catchment is kept).
+    layers: bool,
+    /// Rows applied.
+    rows: usize,
+}
+
+impl Live {
+    /// Read the store and build the first state. CPU- and I/O-heavy: run it off the async
+    /// workers.
+    pub fn open(store: Arc<dyn Store>, target: u32) -> Result<Live, AppError> {
+        let (engine, catchment, layers) = Self::load(&*store, target)?;
+        let live = Live {
+            store,
+            target,
+            layers: ArcSwap::from_pointee(layers),
+            catchment: ArcSwap::new(catchment),
+            engine: Mutex::new(engine),
+        };
+        // Anything committed while the first state was built is applied now.
+        live.catch_up()?;
+        Ok(live)
+    }
+
+    /// The store behind the state.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Active ambassadors a block needs.
+    pub fn target(&self) -> u32 {
+        self.target
+    }
+
+    /// The current snapshot of the public layers.
+    pub fn layers(&self) -> Arc<Layers> {
+        self.layers.load_full()
+    }
+
+    /// The current catchment (blocks and point index), to place people without reading the
+    /// store.
+    pub fn catchment(&self) -> Arc<Catchment> {
+        self.catchment.load_full()
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        // A panic mid-update leaves at worst a snapshot behind the store: the next catch_up
+        // re-reads from the cursor, which only advances after a publish.
+        self.engine.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Load everything from scratch: the catchment, the tally of every person, the layers.
+    fn load(store: &dyn Store, target: u32) -> Result<(Engine, Arc<Catchment>, Layers), AppError> {
+        loop {
+            let version = store.catchment_version()?;
+            let mut blocks = store.blocks()?;
+            blocks.sort_by(|a, b| a.id.cmp(&b.id));
+            // Both callbacks write the one tally; they are never called at the same time.
+            let tally = std::cell::RefCell::new(Tally::new(target, true));
+            let cursor = store.coverage_state(&mut |id| tally.borrow_mut().set_live(id, true), &mut |p| {
+                let until = p.adopted_until.and_then(parse_ms);
+                let facts =
+                    PersonFacts { role: p.role, active: p.active, home: p.home_block, adopted: p.adopted_block, until };
+                tally.borrow_mut().upsert_person(p.id, facts);
+            })?;
+            let mut tally = tally.into_inner();
+            // A block import between reading the blocks and the people: read both again, so
+            // the catchment and the counts describe the same blocks.
+            if store.catchment_version()? != version {
+                continue;
+            }
+            tally.advance(Utc::now().timestamp_millis());
+            tally.place_adopters();
+            tally.take_dirty();
+            let indicators = store.indicators()?;
+            let resources = store.resources()?;
+            let mut engine = Engine { tally, cursor, positions: Vec::new() };
+            let layers = engine.layers_for(&blocks, &indicators, &resources, target);
+            let index = BlockIndex::new(&blocks);
+            return Ok((engine, Arc::new(Catchment { blocks, index }), layers));
+        }
+    }
+
+    /// Apply every change committed since the last call and publish the result. Returns whether
+    /// anything changed. Cheap when nothing did (one indexed query).
+    pub fn catch_up(&self) -> Result<bool, AppError> {
+        let mut engine = self.engine();
+        let mut touched = Touched::default();
+        loop {
+            let mut last = engine.cursor;
+            let e = &mut *engine;
+            let n = self.store.visit_history(e.cursor, BATCH, &mut |row| {
+                last = row.seq;
+                touched.rows += 1;
+                match row.entity {
+                    "block" => touched.blocks = true,
+                    "resource" => touched.layers = true,
+                    "import" if matches!(row.entity_id, "resources" | "indicators") => touched.layers = true,
+                    _ => {}
+                }
+                e.tally.apply_row(row);
+            })?;
+            e.cursor = last;
+            if n < BATCH {
+                break;
+            }
+        }
+        let now = Utc::now().timestamp_millis();
+        engine.tally.advance(now);
+        engine.tally.place_adopters();
+        let (dirty, _people) = engine.tally.take_dirty();
+        if touched.blocks || touched.layers {
+            self.rebuild(&mut engine, touched.blocks)?;
+            return Ok(true);
+        }
+        if dirty.is_empty() && touched.rows == 0 {
+            return Ok(false);
+        }
+        self.publish_counts(&engine, &dirty);
+        Ok(true)
+    }
+
+    /// Lapse the adoptions due by `now` and publish what that changed (no store access).
+    pub fn tick(&self, now: DateTime<Utc>) -> bool {
+        let mut engine = self.engine();
+        if engine.tally.next_expiry().is_none_or(|t| t > now.timestamp_millis()) {
+            return false;
+        }
+        engine.tally.advance(now.timestamp_millis());
+        let (dirty, _) = engine.tally.take_dirty();
+        if dirty.is_empty() {
+            return false;
+        }
+        self.publish_counts(&engine, &dirty);
+        true
+    }
+
+    /// Publish a snapshot with the new counts of the tally keys `dirty`.
+    fn publish_counts(&self, engine: &Engine, dirty: &[u32]) {
+        let old = self.layers.load();
+        let changed: Vec<(usize, BlockCounts)> = dirty
+            .iter()
+            .filter_map(|&k| {
+                let pos = *engine.positions.get(k as usize)?;
+                let b = engine.tally.block(k);
+                (pos != u32::MAX)
+                    .then_some((pos as usize, BlockCounts { residents: b.residents, ambassadors: b.ambassadors }))
+            })
+            .collect();
+        let layers = old.with_counts(&changed, engine.summary(self.target), engine.cursor);
+        self.layers.store(Arc::new(layers));
+    }
+
+    /// Re-read what an import changed and publish new layers (and a new catchment).
+    fn rebuild(&self, engine: &mut Engine, blocks_changed: bool) -> Result<(), AppError> {
+        let catchment = if blocks_changed {
+            let mut blocks = self.store.blocks()?;
+            blocks.sort_by(|a, b| a.id.cmp(&b.id));
+            let index = BlockIndex::new(&blocks);
+            Arc::new(Catchment { blocks, index })
+        } else {
+            self.catchment.load_full()
+        };
+        let indicators = self.store.indicators()?;
+        let resources = self.store.resources()?;
+        let layers = engine.layers_for(&catchment.blocks, &indicators, &resources, self.target);
+        self.catchment.store(catchment);
+        self.layers.store(Arc::new(layers));
+        Ok(())
+    }
+
+    /// Follow the change feed for writes by other processes, polling its head every `every`,
+    /// and lapse adoptions on time. Runs until the task is aborted.
+    pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let live = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let live = live.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    if live.tick(Utc::now()) {
+                        tracing::info!("an adoption lapsed; republished the blocks it changed");
+                    }
+                    let head = live.store.last_change()?;
+                    let seen = live.layers.load().cursor;
+                    if head > seen && live.catch_up()? {
+                        tracing::info!(changes = head - seen, "the database was changed by another process; caught up");
+                    }
+                    Ok::<_, AppError>(())
+                })
+                .await;
+                match done {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!("following the change feed: {e}"),
+                    Err(e) => tracing::error!("following the change feed: {e}"),
+                }
+            }
+        })
+    }
+}
+
+impl Engine {
+    /// Headline numbers from the tally.
+    fn summary(&self, target: u32) -> CoverageSummary {
+        let t = self.tally.totals();
+        CoverageSummary {
+            blocks: t.blocks,
+            covered_blocks: t.covered,
+            coverage_pct: percent(t.covered, t.blocks),
+            target: target.max(1),
+            residents: t.residents,
+            ambassadors: t.ambassadors,
+            residents_in_uncovered_blocks: t.residents_uncovered,
+            people_outside: t.outside,
+        }
+    }
+
+    /// Layers for `blocks` (id order) with the tally's counts; notes each block's position.
+    fn layers_for(
+        &mut self,
+        blocks: &[crate::core::Block],
+        indicators: &[crate::core::IndicatorValue],
+        resources: &[crate::core::Resource],
+        target: u32,
+    ) -> Layers {
+        self.positions = vec![u32::MAX; self.tally.block_keys()];
+        let mut counts = HashMap::with_capacity(blocks.len());
+        for (i, b) in blocks.iter().enumerate() {
+            if let Some(k) = self.tally.key_of(&b.id) {
+                self.positions[k as usize] = i as u32;
+                let t = self.tally.block(k);
+                counts.insert(b.id.clone(), BlockCounts { residents: t.residents, ambassadors: t.ambassadors });
+            }
+        }
+        let mut layers = Layers::from_parts(LayerInputs {
+            blocks,
+            counts: &counts,
+            outside: self.tally.totals().outside,
+            indicators,
+            resources,
+            target,
+            cursor: self.cursor,
+        });
+        // The tally's numbers are the ones every later snapshot is derived from.
+        layers.coverage.summary = self.summary(target);
+        layers
+    }
+}
