@@ -6,8 +6,8 @@
 //! tile and made valid (module `clip`), then encoded with geozero's MVT writer and prost (module `encode`).
 //! Counts that change with every write can be *live* properties, supplied at render time
 //! ([`LiveValues`]) instead of stored with the projected geometry.
-//! [`TileCache`] keeps encoded tiles for one snapshot of the data; a new snapshot starts a new
-//! cache, so a tile never outlives the data it was cut from.
+//! [`TileCache`] keeps encoded tiles across snapshots and forgets, by area, only those a change
+//! touches ([`TileCache::invalidate`] with [`SourceLayer::envelope`]s).
 //!
 //! Pure: no I/O, no HTTP, no database.
 
