@@ -23,12 +23,18 @@ impl<'a> LayerEncoder<'a> {
         LayerEncoder { keys, tags: TagsBuilder::new(), features: Vec::new() }
     }
 
-    pub(crate) fn point(&mut self, id: u64, p: IntPoint, props: &[(u32, TileValue)]) {
+    /// `props` are `(key position, value)` pairs, written in the order given.
+    pub(crate) fn point(&mut self, id: u64, p: IntPoint, props: impl IntoIterator<Item = (u32, TileValue)>) {
         let geom = Geometry::Point(Point::new(f64::from(p.x), f64::from(p.y)));
         self.push(geom.to_mvt_unscaled(), id, props);
     }
 
-    pub(crate) fn polygons(&mut self, id: u64, polygons: &[TilePolygon], props: &[(u32, TileValue)]) {
+    pub(crate) fn polygons(
+        &mut self,
+        id: u64,
+        polygons: &[TilePolygon],
+        props: impl IntoIterator<Item = (u32, TileValue)>,
+    ) {
         let ring = |r: &Vec<IntPoint>| {
             let mut c: Vec<Coord<f64>> = r.iter().map(|p| Coord { x: f64::from(p.x), y: f64::from(p.y) }).collect();
             // geozero expects closed rings and writes ClosePath instead of the closing point.
@@ -41,13 +47,19 @@ impl<'a> LayerEncoder<'a> {
         self.push(mp.to_mvt_unscaled(), id, props);
     }
 
-    fn push(&mut self, geometry: geozero::error::Result<tile::Feature>, id: u64, props: &[(u32, TileValue)]) {
+    fn push(
+        &mut self,
+        geometry: geozero::error::Result<tile::Feature>,
+        id: u64,
+        props: impl IntoIterator<Item = (u32, TileValue)>,
+    ) {
         // The writer fails only on rings of fewer than three points, which clipping never emits.
         let Ok(mut feature) = geometry else { return };
         feature.id = Some(id);
-        feature.tags.reserve(2 * props.len());
+        let props = props.into_iter();
+        feature.tags.reserve(2 * props.size_hint().0);
         for (key, value) in props {
-            let (k, v) = self.tags.insert_ref(&self.keys[*key as usize], value.clone());
+            let (k, v) = self.tags.insert_ref(&self.keys[key as usize], value);
             feature.tags.push(k);
             feature.tags.push(v);
         }

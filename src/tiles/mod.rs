@@ -4,8 +4,10 @@
 //! cuts one tile: features whose envelope meets the buffered tile are transformed to tile
 //! coordinates, simplified for the zoom, snapped to the integer grid, clipped to the buffered
 //! tile and made valid (module `clip`), then encoded with geozero's MVT writer and prost (module `encode`).
-//! [`TileCache`] keeps encoded tiles for one snapshot of the data; a new snapshot starts a new
-//! cache, so a tile never outlives the data it was cut from.
+//! Counts that change with every write can be *live* properties, supplied at render time
+//! ([`LiveValues`]) instead of stored with the projected geometry.
+//! [`TileCache`] keeps encoded tiles across snapshots and forgets, by area, only those a change
+//! touches ([`TileCache::invalidate`] with [`SourceLayer::envelope`]s).
 //!
 //! Pure: no I/O, no HTTP, no database.
 
@@ -16,7 +18,7 @@ mod source;
 mod tilejson;
 
 pub use cache::{CachedTile, TileCache};
-pub use source::{Geometry, SourceFeature, SourceLayer, TileSource};
+pub use source::{Geometry, LiveValues, NoLiveValues, SourceFeature, SourceLayer, TileSource};
 pub use tilejson::{TileJson, VectorLayer};
 
 /// Tile coordinates per side: the MVT default, which every client expects.

@@ -1,5 +1,9 @@
 //! The features of every tiled layer, projected to Web Mercator once, with an R-tree of their
 //! envelopes; cutting a tile only transforms, clips and encodes what meets it.
+//!
+//! A layer may declare *live* properties: their values are not stored with the geometry but asked
+//! of a [`LiveValues`] when a tile is cut, so counts that change with every write do not require
+//! rebuilding (or re-projecting) the layer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -86,6 +90,43 @@ pub struct SourceFeature {
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, usize>;
 
+/// The values of live properties, supplied when a tile is cut (see [`SourceLayer::with_live`]).
+///
+/// Called once per live property of every feature drawn in the tile, so it should be a lookup
+/// (an array index), not a search. Closures `Fn(&str, usize, &str) -> Option<Value>` implement it.
+pub trait LiveValues: Sync {
+    /// The value of live property `property` of the feature at position `feature` (the order the
+    /// features were given in) of layer `layer`. `None` or JSON null leaves the property out of
+    /// that feature, as a static null is; nested values become JSON text.
+    fn value(&self, layer: &str, feature: usize, property: &str) -> Option<Value>;
+}
+
+impl<F> LiveValues for F
+where
+    F: Fn(&str, usize, &str) -> Option<Value> + Sync,
+{
+    fn value(&self, layer: &str, feature: usize, property: &str) -> Option<Value> {
+        self(layer, feature, property)
+    }
+}
+
+/// No live values: live properties are left out of every feature.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLiveValues;
+
+impl LiveValues for NoLiveValues {
+    fn value(&self, _: &str, _: usize, _: &str) -> Option<Value> {
+        None
+    }
+}
+
+/// A live property of a layer: its name and its position in the layer's key list.
+#[derive(Debug, Clone, Copy)]
+struct LiveProperty {
+    name: &'static str,
+    key: u32,
+}
+
 /// One layer: its features in a stable order and an R-tree of their envelopes.
 #[derive(Debug)]
 pub struct SourceLayer {
@@ -101,6 +142,11 @@ pub struct SourceLayer {
     /// names, which GDAL reads to type the layer).
     pub geometry: &'static str,
     keys: Vec<String>,
+    /// Each key's position among all key names sorted: a feature's static and live properties
+    /// are merged in this order (see [`SourceLayer::with_live`]).
+    rank: Vec<u32>,
+    /// Live properties, sorted by name.
+    live: Vec<LiveProperty>,
     features: Vec<(Geometry, Vec<(u32, TileValue)>)>,
     index: RTree<Entry>,
 }
@@ -108,9 +154,37 @@ pub struct SourceLayer {
 impl SourceLayer {
     /// Index a layer's features; their order is the order they take in every tile.
     pub fn new(name: &str, description: &str, features: Vec<SourceFeature>) -> SourceLayer {
+        SourceLayer::with_live(name, description, features, &[])
+    }
+
+    /// Index a layer's features, with `live` properties (name, TileJSON type: `String`, `Number`
+    /// or `Boolean`) whose values are supplied when a tile is cut ([`TileSource::render_with`]).
+    ///
+    /// Static properties of the same names are dropped: the live value wins. In a tile, each
+    /// live property is written before the first static property whose name sorts after it, so
+    /// when the static properties come sorted by name (as from a `serde_json::Map`) the tile is
+    /// byte for byte the one a layer with those values stored as static properties gives.
+    pub fn with_live(
+        name: &str,
+        description: &str,
+        features: Vec<SourceFeature>,
+        live: &[(&'static str, &'static str)],
+    ) -> SourceLayer {
         let mut keys: Vec<String> = Vec::new();
         let mut key_index: BTreeMap<String, u32> = BTreeMap::new();
         let mut fields: BTreeMap<String, &'static str> = BTreeMap::new();
+        let mut live_props: Vec<LiveProperty> = Vec::with_capacity(live.len());
+        for &(live_name, ty) in live {
+            if key_index.contains_key(live_name) {
+                continue; // named twice
+            }
+            let key = keys.len() as u32;
+            keys.push(live_name.to_string());
+            key_index.insert(live_name.to_string(), key);
+            fields.insert(live_name.to_string(), ty);
+            live_props.push(LiveProperty { name: live_name, key });
+        }
+        live_props.sort_unstable_by_key(|l| l.name);
         let mut entries = Vec::with_capacity(features.len());
         let mut unit_bounds: Option<[f64; 4]> = None;
         let mut stored = Vec::with_capacity(features.len());
@@ -133,7 +207,10 @@ impl SourceLayer {
             }
             let mut props = Vec::with_capacity(f.properties.len());
             for (k, v) in f.properties {
-                let Some(value) = tile_value(&v) else { continue };
+                if live_props.iter().any(|l| l.name == k) {
+                    continue;
+                }
+                let Some(value) = tile_value(v) else { continue };
                 let ty = match value {
                     TileValue::Str(_) => "String",
                     TileValue::Bool(_) => "Boolean",
@@ -158,6 +235,12 @@ impl SourceLayer {
             let [e, s] = unit_to_lonlat([b[2], b[3]]);
             [w, s, e, n]
         });
+        let mut by_name: Vec<u32> = (0..keys.len() as u32).collect();
+        by_name.sort_unstable_by(|a, b| keys[*a as usize].cmp(&keys[*b as usize]));
+        let mut rank = vec![0; keys.len()];
+        for (r, k) in by_name.into_iter().enumerate() {
+            rank[k as usize] = r as u32;
+        }
         SourceLayer {
             name: name.to_string(),
             description: description.to_string(),
@@ -165,9 +248,24 @@ impl SourceLayer {
             bounds,
             geometry: geometry.unwrap_or("Unknown"),
             keys,
+            rank,
+            live: live_props,
             features: stored,
             index: RTree::bulk_load(entries),
         }
+    }
+
+    /// The names of the live properties, sorted.
+    pub fn live(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.live.iter().map(|l| l.name)
+    }
+
+    /// The unit-coordinate envelope `[min x, min y, max x, max y]` (see [`lonlat_to_unit`]) of
+    /// the feature at position `feature`, as the layer's R-tree holds it; `None` for a position
+    /// out of range or a feature without geometry. Give it to
+    /// [`TileCache::invalidate`](super::TileCache::invalidate) when the feature's values change.
+    pub fn envelope(&self, feature: usize) -> Option<[f64; 4]> {
+        self.features.get(feature).and_then(|(g, _)| g.envelope())
     }
 
     /// Number of features.
@@ -181,7 +279,7 @@ impl SourceLayer {
     }
 
     /// Encode this layer's part of `tile`; `None` when nothing of it is visible there.
-    fn encode(&self, tile: TileId, clipper: &mut Clipper) -> Option<geozero::mvt::tile::Layer> {
+    fn encode(&self, tile: TileId, clipper: &mut Clipper, live: &dyn LiveValues) -> Option<geozero::mvt::tile::Layer> {
         let transform = Transform::new(tile);
         let (lo, hi) = transform.buffered_unit_envelope();
         let mut hits: Vec<usize> =
@@ -189,6 +287,8 @@ impl SourceLayer {
         hits.sort_unstable();
         let mut layer = LayerEncoder::new(&self.keys);
         let (min, max) = (-f64::from(BUFFER), f64::from(EXTENT + BUFFER));
+        // Reused for every feature: a dense tile draws thousands, each would otherwise allocate.
+        let mut live_values: Vec<(u32, TileValue)> = Vec::with_capacity(self.live.len());
         for i in hits {
             let (geometry, props) = &self.features[i];
             // Feature ids are 1-based positions in the layer: stable for a snapshot, and the
@@ -198,18 +298,42 @@ impl SourceLayer {
                 Geometry::Point(p) => {
                     let [x, y] = transform.apply(*p);
                     if (min..=max).contains(&x) && (min..=max).contains(&y) {
-                        layer.point(id, IntPoint::new(x.round() as i32, y.round() as i32), props);
+                        let point = IntPoint::new(x.round() as i32, y.round() as i32);
+                        layer.point(id, point, self.properties(i, props, live, &mut live_values));
                     }
                 }
                 Geometry::Area(a) => {
                     let polygons = clipper.polygons(&a.polygons, a.envelope);
                     if !polygons.is_empty() {
-                        layer.polygons(id, &polygons, props);
+                        layer.polygons(id, &polygons, self.properties(i, props, live, &mut live_values));
                     }
                 }
             }
         }
         layer.finish(&self.name)
+    }
+
+    /// Feature `i`'s static `props` merged with its live values (asked of `live`, buffered in
+    /// `buf`) by key name rank: see [`SourceLayer::with_live`] for why that order.
+    fn properties<'a>(
+        &'a self,
+        i: usize,
+        props: &'a [(u32, TileValue)],
+        live: &dyn LiveValues,
+        buf: &'a mut Vec<(u32, TileValue)>,
+    ) -> impl Iterator<Item = (u32, TileValue)> + 'a {
+        buf.clear();
+        buf.extend(
+            self.live.iter().filter_map(|l| live.value(&self.name, i, l.name).and_then(tile_value).map(|v| (l.key, v))),
+        );
+        let rank = &self.rank;
+        let mut stat = props.iter().peekable();
+        let mut dynamic = buf.drain(..).peekable();
+        std::iter::from_fn(move || match (stat.peek(), dynamic.peek()) {
+            (Some((s, _)), Some((d, _))) if rank[*d as usize] < rank[*s as usize] => dynamic.next(),
+            (Some(_), _) => stat.next().cloned(),
+            (None, _) => dynamic.next(),
+        })
     }
 }
 
@@ -237,26 +361,150 @@ impl TileSource {
 
     /// The encoded tile with the named layers, in the order given; empty when no feature is
     /// visible in it. Unknown names are the caller's to refuse (see [`TileSource::layer`]).
+    /// Live properties are left out: see [`TileSource::render_with`].
     pub fn render(&self, names: &[&str], tile: TileId) -> Vec<u8> {
+        self.render_with(names, tile, &NoLiveValues)
+    }
+
+    /// [`TileSource::render`], with the values of live properties asked of `live`.
+    pub fn render_with(&self, names: &[&str], tile: TileId, live: &dyn LiveValues) -> Vec<u8> {
         let mut clipper = Clipper::new(Transform::new(tile));
         let layers: Vec<_> =
-            names.iter().filter_map(|n| self.layer(n)).filter_map(|l| l.encode(tile, &mut clipper)).collect();
+            names.iter().filter_map(|n| self.layer(n)).filter_map(|l| l.encode(tile, &mut clipper, live)).collect();
         if layers.is_empty() { Vec::new() } else { encode_tile(layers) }
     }
 }
 
 /// A JSON property value as an MVT value: `None` for null (MVT cannot carry it).
-fn tile_value(v: &Value) -> Option<TileValue> {
+fn tile_value(v: Value) -> Option<TileValue> {
     Some(match v {
         Value::Null => return None,
-        Value::Bool(b) => TileValue::Bool(*b),
+        Value::Bool(b) => TileValue::Bool(b),
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => TileValue::Int(i),
             (None, Some(u), _) => TileValue::Uint(u),
             (_, _, Some(f)) => TileValue::Double(f),
             _ => return None,
         },
-        Value::String(s) => TileValue::Str(s.clone()),
+        Value::String(s) => TileValue::Str(s),
         other => TileValue::Str(other.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use geo::{Rect, coord};
+    use serde_json::{Map, json};
+
+    use super::*;
+    use crate::demo::{HQ_LAT, HQ_LON};
+
+    const LIVE: [(&str, &str); 3] = [("residents", "Number"), ("ambassadors", "Number"), ("covered", "Boolean")];
+
+    /// A block's geometry, static properties and live values (in the order of `LIVE`).
+    type Block = (MultiPolygon<f64>, Map<String, Value>, [Value; 3]);
+
+    /// Three blocks side by side near the demo HQ (one with a static null) and their counts.
+    fn blocks() -> Vec<Block> {
+        (0..3)
+            .map(|i| {
+                let lon = HQ_LON + f64::from(i) * 0.001;
+                let rect = Rect::new(coord! { x: lon, y: HQ_LAT }, coord! { x: lon + 0.0009, y: HQ_LAT + 0.0009 });
+                let mut props = Map::new();
+                props.insert("block_id".into(), json!(format!("b{i}")));
+                props.insert("name".into(), if i == 1 { Value::Null } else { json!("Magnolia") });
+                props.insert("target".into(), json!(1));
+                // Shared values, a null count, and a key ("covered") missing from one feature.
+                let live = [json!(10 + i), if i == 2 { Value::Null } else { json!(1) }, json!(i == 0)];
+                (MultiPolygon::new(vec![rect.to_polygon()]), props, live)
+            })
+            .collect()
+    }
+
+    fn feature(mp: &MultiPolygon<f64>, props: Map<String, Value>) -> SourceFeature {
+        SourceFeature { geometry: Geometry::area(mp), properties: props.into_iter().collect() }
+    }
+
+    #[test]
+    fn live_properties_give_the_tile_static_ones_give() {
+        let blocks = blocks();
+        let statics = blocks
+            .iter()
+            .map(|(mp, props, live)| {
+                let mut all = props.clone();
+                for ((name, _), value) in LIVE.iter().zip(live) {
+                    all.insert((*name).to_string(), value.clone());
+                }
+                feature(mp, all)
+            })
+            .collect();
+        let old = TileSource::new(vec![SourceLayer::new("blocks", "Blocks", statics)]);
+        // The live layer's own stale value for `residents` must lose to the live one.
+        let features = blocks
+            .iter()
+            .map(|(mp, props, _)| {
+                let mut p = props.clone();
+                p.insert("residents".into(), json!(999));
+                feature(mp, p)
+            })
+            .collect();
+        let new = TileSource::new(vec![SourceLayer::with_live("blocks", "Blocks", features, &LIVE)]);
+        let live = |layer: &str, i: usize, property: &str| {
+            assert_eq!(layer, "blocks");
+            let at = LIVE.iter().position(|(n, _)| *n == property)?;
+            Some(blocks[i].2[at].clone())
+        };
+
+        for z in [12, 14, 16, 18] {
+            let (xs, ys) = TileId::range(z, [HQ_LON, HQ_LAT, HQ_LON + 0.0029, HQ_LAT + 0.0009]);
+            for x in xs {
+                for y in ys.clone() {
+                    let tile = TileId { z, x, y };
+                    let expected = old.render(&["blocks"], tile);
+                    assert!(!expected.is_empty(), "{tile} shows no block");
+                    assert_eq!(new.render_with(&["blocks"], tile, &live), expected, "{tile}");
+                    assert_ne!(new.render(&["blocks"], tile), expected, "{tile}: the counts are in the tile");
+                }
+            }
+        }
+        let (old, new) = (&old.layers()[0], &new.layers()[0]);
+        assert_eq!(new.fields, old.fields);
+        assert_eq!(new.fields["covered"], "Boolean");
+        assert_eq!(new.live().collect::<Vec<_>>(), ["ambassadors", "covered", "residents"]);
+    }
+
+    #[test]
+    fn without_live_values_live_properties_are_left_out() {
+        let blocks = blocks();
+        let plain = blocks.iter().map(|(mp, props, _)| feature(mp, props.clone())).collect();
+        let live = blocks.iter().map(|(mp, props, _)| feature(mp, props.clone())).collect();
+        let plain = TileSource::new(vec![SourceLayer::new("blocks", "Blocks", plain)]);
+        let live = TileSource::new(vec![SourceLayer::with_live("blocks", "Blocks", live, &LIVE)]);
+        let (xs, ys) = TileId::range(14, [HQ_LON, HQ_LAT, HQ_LON, HQ_LAT]);
+        let tile = TileId { z: 14, x: *xs.start(), y: *ys.start() };
+        assert_eq!(live.render(&["blocks"], tile), plain.render(&["blocks"], tile));
+    }
+
+    #[test]
+    fn envelopes_are_the_indexed_unit_envelopes() {
+        let blocks = blocks();
+        let mut features: Vec<SourceFeature> = blocks.iter().map(|(mp, p, _)| feature(mp, p.clone())).collect();
+        features.push(SourceFeature { geometry: Geometry::point(HQ_LON, HQ_LAT), properties: Vec::new() });
+        let layer = SourceLayer::new("mixed", "", features);
+        let [x0, y1] = lonlat_to_unit(HQ_LON, HQ_LAT);
+        let [x1, y0] = lonlat_to_unit(HQ_LON + 0.0009, HQ_LAT + 0.0009);
+        let e = layer.envelope(0).unwrap();
+        for (got, want) in e.iter().zip([x0, y0, x1, y1]) {
+            assert!((got - want).abs() < 1e-15, "{e:?}");
+        }
+        assert_eq!(layer.envelope(3), Some([x0, y1, x0, y1]));
+        assert_eq!(layer.envelope(4), None);
+        // The envelope is what the R-tree finds the feature by.
+        let found: Vec<usize> = layer
+            .index
+            .locate_in_envelope_intersecting(rstar::AABB::from_corners([e[0], e[1]], [e[2], e[3]]))
+            .map(|f| f.data)
+            .collect();
+        assert!(found.contains(&0));
+    }
 }
