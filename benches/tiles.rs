@@ -44,10 +44,10 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("tiles");
     let z14 = hq_tile(14);
-    eprintln!("demo z14 tile {z14}: {} bytes", demo.tiles().render(&["blocks"], z14).len());
-    g.bench_function("demo_z14_blocks_uncached", |b| b.iter(|| demo.tiles().render(&["blocks"], z14)));
+    eprintln!("demo z14 tile {z14}: {} bytes", demo.render_tile(&["blocks"], z14).len());
+    g.bench_function("demo_z14_blocks_uncached", |b| b.iter(|| demo.render_tile(&["blocks"], z14)));
     g.bench_function("demo_z14_all_layers_uncached", |b| {
-        b.iter(|| demo.tiles().render(&["blocks", "resources", "school-readiness"], z14))
+        b.iter(|| demo.render_tile(&["blocks", "resources", "school-readiness"], z14))
     });
 
     // The densest z12 tile of the county set.
@@ -55,17 +55,18 @@ fn bench(c: &mut Criterion) {
     let (xs, ys) = TileId::range(12, extent);
     let z12 = xs
         .flat_map(|x| ys.clone().map(move |y| TileId { z: 12, x, y }))
-        .max_by_key(|t| county.tiles().render(&["blocks"], *t).len())
+        .max_by_key(|t| county.render_tile(&["blocks"], *t).len())
         .expect("a z12 tile");
-    eprintln!("county z12 tile {z12}: {} bytes", county.tiles().render(&["blocks"], z12).len());
+    eprintln!("county z12 tile {z12}: {} bytes", county.render_tile(&["blocks"], z12).len());
     g.sample_size(20);
-    g.bench_function("county_z12_blocks_uncached", |b| b.iter(|| county.tiles().render(&["blocks"], z12)));
+    g.bench_function("county_z12_blocks_uncached", |b| b.iter(|| county.render_tile(&["blocks"], z12)));
     g.bench_function("county_z12_all_layers_uncached", |b| {
-        b.iter(|| county.tiles().render(&["blocks", "resources", "school-readiness"], z12))
+        b.iter(|| county.render_tile(&["blocks", "resources", "school-readiness"], z12))
     });
     g.sample_size(100);
-    demo.tile_cache.get_or_render("blocks", z14, || demo.tiles().render(&["blocks"], z14));
-    g.bench_function("demo_z14_cache_hit", |b| b.iter(|| demo.tile_cache.get("blocks", z14)));
+    let cache = belong::tiles::TileCache::default();
+    cache.get_or_render("blocks", z14, || demo.render_tile(&["blocks"], z14));
+    g.bench_function("demo_z14_cache_hit", |b| b.iter(|| cache.get("blocks", z14)));
     g.finish();
 }
 

@@ -24,7 +24,7 @@ use super::AppError;
 use crate::core::{CoverageReport, Resource};
 use crate::export::{block_properties, latest_indicators, multipolygon_json, point_json, round7};
 use crate::store::Store;
-use crate::tiles::{SourceFeature, SourceLayer, TileCache, TileSource};
+use crate::tiles::{SourceFeature, SourceLayer, TileSource};
 
 /// Id of the blocks collection.
 pub const BLOCKS: &str = "blocks";
@@ -68,11 +68,10 @@ pub struct Layers {
     pub built_at: String,
     /// The position in the change feed this snapshot is current to (history `seq`).
     pub cursor: i64,
-    /// The collections as vector-tile layers, built on the first tile request: a write at county
-    /// scale rebuilds the snapshot, and must not pay for tiles nobody has asked for yet.
-    tiles: OnceLock<TileSource>,
-    /// Tiles cut from this snapshot; a new snapshot starts empty, so tiles are never stale.
-    pub tile_cache: TileCache,
+    /// The collections as vector-tile layers (geometry in Web Mercator, static properties),
+    /// built on the first tile request and shared by every snapshot until the next import;
+    /// the blocks' counts come from [`Layers::coverage`] when a tile is cut.
+    tiles: Arc<OnceLock<TileSource>>,
 }
 
 /// What [`Layers::from_parts`] is built from.
@@ -181,8 +180,7 @@ impl Layers {
             target,
             built_at: now_text(),
             cursor,
-            tiles: OnceLock::new(),
-            tile_cache: TileCache::default(),
+            tiles: Arc::default(),
         }
     }
 
@@ -216,16 +214,7 @@ impl Layers {
         if let Some((features, c)) = blocks {
             c.features = features;
         }
-        Layers {
-            collections,
-            coverage,
-            target: self.target,
-            built_at: now_text(),
-            cursor,
-            // Tile layers carry the counts: built again on the next tile request.
-            tiles: OnceLock::new(),
-            tile_cache: TileCache::default(),
-        }
+        Layers { collections, coverage, target: self.target, built_at: now_text(), cursor, tiles: self.tiles.clone() }
     }
 
     /// A collection by id.
@@ -234,9 +223,34 @@ impl Layers {
     }
 
     /// The collections as vector-tile layers of the same names (same features and properties,
-    /// nulls left out).
+    /// nulls left out). Render with [`Layers::render_tile`], which adds the live counts.
     pub fn tiles(&self) -> &TileSource {
         self.tiles.get_or_init(|| TileSource::new(self.collections.iter().map(Collection::tile_layer).collect()))
+    }
+
+    /// The tiles source if a tile was ever asked for (else nothing can be cached from it).
+    pub fn tiles_if_built(&self) -> Option<&TileSource> {
+        self.tiles.get()
+    }
+
+    /// One tile of the named layers, with this snapshot's counts.
+    pub fn render_tile(&self, names: &[&str], tile: crate::tiles::TileId) -> Vec<u8> {
+        self.tiles().render_with(names, tile, self)
+    }
+}
+
+impl crate::tiles::LiveValues for Layers {
+    fn value(&self, layer: &str, feature: usize, property: &str) -> Option<Value> {
+        if layer != BLOCKS {
+            return None;
+        }
+        let row = self.coverage.blocks.get(feature)?;
+        match property {
+            "residents" => Some(row.residents.into()),
+            "ambassadors" => Some(row.ambassadors.into()),
+            "covered" => Some(row.covered.into()),
+            _ => None,
+        }
     }
 }
 
@@ -596,7 +610,8 @@ impl Collection {
         }
     }
 
-    /// The collection as a vector-tile layer of the same name.
+    /// The collection as a vector-tile layer of the same name; live properties are left to be
+    /// supplied when a tile is cut.
     fn tile_layer(&self) -> SourceLayer {
         let features = self
             .features
@@ -606,10 +621,17 @@ impl Collection {
                     Shape::Point(lon, lat) => crate::tiles::Geometry::point(*lon, *lat),
                     Shape::Area(mp) => crate::tiles::Geometry::area(mp),
                 },
-                properties: f.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                properties: f
+                    .properties
+                    .iter()
+                    .filter(|(k, _)| !self.live.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             })
             .collect();
-        SourceLayer::new(self.id, self.description, features)
+        let live: Vec<(&'static str, &'static str)> =
+            self.live.iter().map(|&name| (name, if name == "covered" { "Boolean" } else { "Number" })).collect();
+        SourceLayer::with_live(self.id, self.description, features, &live)
     }
 
     /// A feature by id.

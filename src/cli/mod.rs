@@ -470,7 +470,7 @@ fn tiles_export(store: &SqliteStore, t: &args::TilesExport, quiet: bool) -> Resu
         ProgressStyle::with_template("{spinner} cutting tiles {bar:30} {pos}/{len} ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let summary = export_tiles(layers.tiles(), &opts, &tiles, &|done| bar.set_position(done))?;
+    let summary = export_tiles(layers.tiles(), &layers, &opts, &tiles, &|done| bar.set_position(done))?;
     bar.finish_and_clear();
     if !quiet {
         let zooms: Vec<String> = summary.per_zoom.iter().map(|(z, n)| format!("z{z}: {n}")).collect();

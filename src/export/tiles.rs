@@ -111,6 +111,7 @@ pub fn plan(source: &TileSource, opts: &TileExport) -> Result<Vec<TileId>, TileE
 /// with the number of tiles done so far.
 pub fn export_tiles(
     source: &TileSource,
+    live: &dyn crate::tiles::LiveValues,
     opts: &TileExport,
     tiles: &[TileId],
     progress: &(dyn Fn(u64) + Sync),
@@ -120,7 +121,7 @@ pub fn export_tiles(
     let staging = opts.out.join(format!(".belong-export-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).map_err(io_err(&staging))?;
-    let result = write_pyramid(source, opts, &names, tiles, &staging, progress);
+    let result = write_pyramid(source, live, opts, &names, tiles, &staging, progress);
     let summary = match result {
         Ok(s) => s,
         Err(e) => {
@@ -146,6 +147,7 @@ fn partial(p: &Path) -> PathBuf {
 
 fn write_pyramid(
     source: &TileSource,
+    live: &dyn crate::tiles::LiveValues,
     opts: &TileExport,
     names: &[&str],
     tiles: &[TileId],
@@ -183,7 +185,7 @@ fn write_pyramid(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&tile) = tiles.get(i) else { break };
-                    if tx.send((tile, source.render(names, tile))).is_err() {
+                    if tx.send((tile, source.render_with(names, tile, live))).is_err() {
                         break; // the writer stopped on an error
                     }
                 }

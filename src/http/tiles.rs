@@ -65,17 +65,11 @@ pub async fn tile(
     let layers = state.layers();
     let names = layer_names(&layers, &list)?;
     let key = names.join(",");
-    let cached = match layers.tile_cache.get(&key, id) {
+    let live = state.live().clone();
+    let cached = match live.tile_cache().get(&key, id) {
         Some(hit) => hit,
         // Cutting a dense low-zoom tile can take tens of milliseconds: not on an async worker.
-        None => {
-            let layers = layers.clone();
-            tokio::task::spawn_blocking(move || {
-                let names: Vec<&str> = key.split(',').collect();
-                layers.tile_cache.get_or_render(&key, id, || layers.tiles().render(&names, id))
-            })
-            .await?
-        }
+        None => tokio::task::spawn_blocking(move || live.tile(&key, id)).await?,
     };
     Ok(tile_response(&cached, &headers))
 }

@@ -26,11 +26,12 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use self::tally::{PersonFacts, Tally, parse_ms};
-use super::layers::{LayerInputs, Layers};
+use super::layers::{BLOCKS, LayerInputs, Layers};
 use super::{AppError, Catchment};
 use crate::core::BlockIndex;
 use crate::core::coverage::{BlockCounts, CoverageSummary, percent};
 use crate::store::Store;
+use crate::tiles::{CachedTile, TileCache, TileId};
 
 /// History rows read per query while catching up: bounded memory for a million-row import.
 const BATCH: usize = 50_000;
@@ -42,6 +43,9 @@ pub struct Live {
     layers: ArcSwap<Layers>,
     catchment: ArcSwap<Catchment>,
     engine: Mutex<Engine>,
+    /// Encoded tiles, kept across snapshots: a write forgets only the tiles over the blocks it
+    /// changed, an import forgets them all.
+    tiles: TileCache,
 }
 
 /// What only the writer of the live state touches.
@@ -75,6 +79,7 @@ impl Live {
             layers: ArcSwap::from_pointee(layers),
             catchment: ArcSwap::new(catchment),
             engine: Mutex::new(engine),
+            tiles: TileCache::default(),
         };
         // Anything committed while the first state was built is applied now.
         live.catch_up()?;
@@ -100,6 +105,21 @@ impl Live {
     /// store.
     pub fn catchment(&self) -> Arc<Catchment> {
         self.catchment.load_full()
+    }
+
+    /// The tile cache (see [`Live::tile`]).
+    pub fn tile_cache(&self) -> &TileCache {
+        &self.tiles
+    }
+
+    /// A tile of the named layers (`key` is them comma-joined), from the cache or cut now.
+    /// The snapshot is loaded inside the render, after the cache noted its generation: a
+    /// write that lands meanwhile invalidates the tile, and the stale cut is not kept.
+    pub fn tile(&self, key: &str, tile: TileId) -> Arc<CachedTile> {
+        self.tiles.get_or_render(key, tile, || {
+            let names: Vec<&str> = key.split(',').collect();
+            self.layers().render_tile(&names, tile)
+        })
     }
 
     fn engine(&self) -> MutexGuard<'_, Engine> {
@@ -207,7 +227,16 @@ impl Live {
             })
             .collect();
         let layers = old.with_counts(&changed, engine.summary(self.target), engine.cursor);
+        // Publish first, then forget the tiles over the changed blocks: a tile cut in between
+        // is from the new counts already, and one cut before is refused by the cache.
+        let envelopes: Vec<[f64; 4]> = match layers.tiles_if_built().and_then(|t| t.layer(BLOCKS)) {
+            Some(blocks) => changed.iter().filter_map(|(i, _)| blocks.envelope(*i)).collect(),
+            None => Vec::new(),
+        };
         self.layers.store(Arc::new(layers));
+        if !envelopes.is_empty() {
+            self.tiles.invalidate(&envelopes);
+        }
     }
 
     /// Re-read what an import changed and publish new layers (and a new catchment).
@@ -225,6 +254,7 @@ impl Live {
         let layers = engine.layers_for(&catchment.blocks, &indicators, &resources, self.target);
         self.catchment.store(catchment);
         self.layers.store(Arc::new(layers));
+        self.tiles.clear();
         Ok(())
     }
 
