@@ -56,7 +56,24 @@ pub fn import_blocks(store: &dyn Store, path: &Path, opts: &BlockReadOptions) ->
         }
         .into());
     }
-    let index = BlockIndex::new(&read.blocks);
+    let replaced = replace_catchment(store, &read.blocks, &display(path))?;
+    Ok(BlockImport {
+        crs: read.crs,
+        id_field: read.id_field,
+        replaced,
+        rejected: read.rejected,
+        warnings: read.warnings,
+    })
+}
+
+/// Replace the catchment with `blocks` and move every stored person and resource to the block
+/// that now contains them, in one transaction.
+pub fn replace_catchment(
+    store: &dyn Store,
+    blocks: &[crate::core::Block],
+    source: &str,
+) -> Result<crate::store::BlocksReplaced, AppError> {
+    let index = BlockIndex::new(blocks);
     let relocate = |located: Vec<crate::store::Located>| -> Vec<Reassignment> {
         let points: Vec<(f64, f64)> = located.iter().map(|l| (l.lon, l.lat)).collect();
         let ranks = index.locate_many(&points);
@@ -71,14 +88,7 @@ pub fn import_blocks(store: &dyn Store, path: &Path, opts: &BlockReadOptions) ->
     };
     let people = relocate(store.people_locations()?);
     let resources = relocate(store.resource_locations()?);
-    let replaced = store.replace_blocks(&read.blocks, &people, &resources, &display(path))?;
-    Ok(BlockImport {
-        crs: read.crs,
-        id_field: read.id_field,
-        replaced,
-        rejected: read.rejected,
-        warnings: read.warnings,
-    })
+    Ok(store.replace_blocks(blocks, &people, &resources, source)?)
 }
 
 /// Outcome of a people import.

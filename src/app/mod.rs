@@ -17,7 +17,7 @@ use std::path::PathBuf;
 pub use assign::{AssignReport, assign_csv};
 pub use imports::{
     BlockImport, IndicatorImport, PeopleImport, ResourceImport, import_blocks, import_indicators, import_people,
-    import_resources,
+    import_resources, replace_catchment,
 };
 
 use crate::core::coverage::{self, CoverageReport};

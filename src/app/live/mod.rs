@@ -202,10 +202,12 @@ impl Live {
     /// Lapse the adoptions due by `now` and publish what that changed (no store access).
     pub fn tick(&self, now: DateTime<Utc>) -> bool {
         let mut engine = self.engine();
-        if engine.tally.next_expiry().is_none_or(|t| t > now.timestamp_millis()) {
+        let due = engine.tally.next_expiry().is_some_and(|t| t <= now.timestamp_millis());
+        // The clock moves either way: an adoption written later is judged at this instant.
+        engine.tally.advance(now.timestamp_millis());
+        if !due {
             return false;
         }
-        engine.tally.advance(now.timestamp_millis());
         let (dirty, _) = engine.tally.take_dirty();
         if dirty.is_empty() {
             return false;
