@@ -421,7 +421,9 @@ async fn coverage_matches_the_use_case() {
     let v = get("/coverage").await.expect(StatusCode::OK).json();
     assert_eq!(v, serde_json::to_value(&expected).unwrap());
     let h = get("/health").await.expect(StatusCode::OK).json();
-    assert_eq!(h, serde_json::json!({ "status": "ok", "blocks": expected.blocks }));
+    use serde_json::json;
+    assert_eq!((&h["status"], &h["ready"], &h["blocks"]), (&json!("ok"), &json!(true), &json!(expected.blocks)));
+    assert_eq!(h["cursor"], json!(state.store.last_change().unwrap()));
 
     let rows = get("/coverage/uncovered").await.expect(StatusCode::OK).json();
     let rows = rows.as_array().unwrap();
@@ -560,4 +562,30 @@ async fn datetime_selects_by_date() {
     let interval = &c["extent"]["temporal"]["interval"][0];
     assert!(interval[0].as_str().is_some_and(|s| s.len() == 20), "{c:#}");
     assert!(get("/collections/blocks").await.json()["extent"].get("temporal").is_none());
+}
+
+/// The port opens before the catchment is loaded: `/health` answers at once (not ready yet) and
+/// everything else is a 503 problem with Retry-After, never an empty layer passed off as data.
+#[tokio::test]
+async fn while_starting_only_health_answers() {
+    let state = AppState::starting(SqliteStore::open_in_memory().unwrap(), ServeConfig::default());
+    let router = app(state.clone());
+    let call = |uri: &str| {
+        let router = router.clone();
+        let req = Request::get(uri).body(Body::empty()).unwrap();
+        async move { router.oneshot(req).await.unwrap() }
+    };
+    let health = call("/health").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(health.into_body(), usize::MAX).await.unwrap();
+    let h: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((h["status"].as_str(), h["ready"].as_bool()), (Some("starting"), Some(false)));
+    for uri in ["/coverage", "/collections/blocks/items", "/tiles/blocks/14/2806/6540.mvt", "/people"] {
+        let res = call(uri).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert_eq!(res.headers()[header::RETRY_AFTER], "2", "{uri}");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/problem+json", "{uri}");
+    }
+    state.load().await.unwrap();
+    assert_eq!(call("/coverage").await.status(), StatusCode::OK);
 }

@@ -192,7 +192,7 @@ async fn tiles_are_cached_validated_by_etag_and_invalidated_by_writes() {
     let etag = first.header(header::ETAG).to_string();
     assert!(etag.starts_with('"') && etag.len() > 10, "{first}");
     assert_eq!(first.header(header::CACHE_CONTROL), "no-cache");
-    assert_eq!(t.state.live().tile_cache().len(), 1);
+    assert_eq!(t.state.live().unwrap().tile_cache().len(), 1);
     let again = get(&t, &url).await.expect(StatusCode::OK);
     assert_eq!(again.body, first.body);
     req(Method::GET, &url).header("if-none-match", &etag).send(&t).await.expect(StatusCode::NOT_MODIFIED);
@@ -225,7 +225,7 @@ async fn tiles_are_cached_validated_by_etag_and_invalidated_by_writes() {
         }
         v
     };
-    let cached_before = t.state.live().tile_cache().len();
+    let cached_before = t.state.live().unwrap().tile_cache().len();
     assert_eq!(cached_before, 1 + far.len());
 
     // An ambassador joins the block: the very next tile shows it covered, with a new ETag.
@@ -236,7 +236,7 @@ async fn tiles_are_cached_validated_by_etag_and_invalidated_by_writes() {
     assert_ne!(after.header(header::ETAG), etag);
     req(Method::GET, &url).header("if-none-match", &etag).send(&t).await.expect(StatusCode::OK);
     // Only the tile over the changed block was forgotten; the others kept bytes and ETag.
-    assert_eq!(t.state.live().tile_cache().len(), cached_before, "one forgotten, then cut again");
+    assert_eq!(t.state.live().unwrap().tile_cache().len(), cached_before, "one forgotten, then cut again");
     for (u, before) in far.iter().zip(&far_etags) {
         let r = get(&t, u).await;
         assert_eq!(r.headers.get(header::ETAG).map(|e| e.to_str().unwrap().to_string()), *before, "{u}");

@@ -184,6 +184,23 @@ impl Layers {
         }
     }
 
+    /// A snapshot of nothing (served while the service starts).
+    pub fn empty(target: u32) -> Arc<Layers> {
+        static EMPTY: OnceLock<Arc<Layers>> = OnceLock::new();
+        let empty = EMPTY.get_or_init(|| {
+            Arc::new(Layers::from_parts(LayerInputs {
+                blocks: &[],
+                counts: &HashMap::new(),
+                outside: 0,
+                indicators: &[],
+                resources: &[],
+                target,
+                cursor: 0,
+            }))
+        });
+        empty.clone()
+    }
+
     /// The next snapshot after people changed: blocks at positions `changed` (block id order)
     /// have new counts, and the headline numbers are `summary`. Shares everything else with
     /// `self`; costs what changed, not what the catchment weighs.

@@ -182,7 +182,7 @@ fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
-        let state = belong::http::AppState::new(store, config).await.context("loading the layers")?;
+        let state = belong::http::AppState::starting(store, config);
         belong::http::serve(state, s.addr, |addr| {
             println!("listening on http://{addr}");
             let _ = io::stdout().flush();

@@ -56,6 +56,10 @@ pub enum AppError {
     /// Anything else that is our fault (500); the cause is logged.
     #[error("{0}")]
     Internal(String),
+    /// Not able to answer now — starting up, or the database is unreachable — but soon (503,
+    /// with `Retry-After`).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl AppError {
@@ -72,6 +76,10 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unavailable(_)
+            | AppError::App(crate::app::AppError::Store(crate::store::StoreError::Unavailable(_))) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::App(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,6 +127,17 @@ pub fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status_code();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Says what is going on (starting, database away), never a query or a person.
+            let detail = match &self {
+                AppError::Unavailable(d) => d.clone(),
+                _ => "the database is unavailable; try again shortly".into(),
+            };
+            tracing::warn!(error = %self, "answering 503");
+            let mut res = problem(status, detail);
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            return res;
+        }
         if status.is_server_error() {
             // Only our own error text: store and app errors carry ids at most, never people.
             tracing::error!(error = %self, "request failed");

@@ -19,7 +19,7 @@ mod rollup;
 mod tiles;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -80,8 +80,9 @@ impl Default for ServeConfig {
 pub struct AppState {
     /// The database. Shared by threads; reads never wait for a write.
     pub store: Arc<dyn Store>,
-    /// The served state, advanced by every write (see [`AppState::refresh`]).
-    live: Arc<Live>,
+    /// The served state, advanced by every write (see [`AppState::refresh`]); empty while the
+    /// service starts (every endpoint but `/health` answers 503 until it is set).
+    live: Arc<OnceLock<Arc<Live>>>,
     /// Service configuration.
     pub config: Arc<ServeConfig>,
     /// The recruiting data of `/coverage/uncovered`, derived from the snapshot on first use.
@@ -95,20 +96,39 @@ pub struct AppState {
 impl AppState {
     /// Build the first state (off the async workers) and the state around it.
     pub async fn new(store: impl Store + 'static, config: ServeConfig) -> Result<AppState, AppError> {
-        let store: Arc<dyn Store> = Arc::new(store);
-        let target = config.target;
-        let live = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || Live::open(store, target)).await??
-        };
-        Ok(AppState {
-            store,
-            live: Arc::new(live),
+        let state = AppState::starting(store, config);
+        state.load().await?;
+        Ok(state)
+    }
+
+    /// The state around a live state that is not loaded yet: the service can answer `/health`
+    /// (and 503 elsewhere) at once, while [`AppState::load`] reads the database.
+    pub fn starting(store: impl Store + 'static, config: ServeConfig) -> AppState {
+        AppState {
+            store: Arc::new(store),
+            live: Arc::default(),
             config: Arc::new(config),
             recruit: Arc::default(),
             history: Arc::default(),
             rollups: Arc::default(),
-        })
+        }
+    }
+
+    /// Read the database and publish the first live state (off the async workers).
+    pub async fn load(&self) -> Result<(), AppError> {
+        if self.live.get().is_some() {
+            return Ok(());
+        }
+        let (store, target) = (self.store.clone(), self.config.target);
+        let live = tokio::task::spawn_blocking(move || Live::open(store, target)).await??;
+        // Two loads racing: the first one wins, the other is dropped.
+        let _ = self.live.set(Arc::new(live));
+        Ok(())
+    }
+
+    /// Whether the first live state is loaded.
+    pub fn is_ready(&self) -> bool {
+        self.live.get().is_some()
     }
 
     /// The same store and state with another configuration (note: the state keeps the target
@@ -117,29 +137,46 @@ impl AppState {
         AppState { config: Arc::new(config), ..self.clone() }
     }
 
-    /// The current snapshot.
+    /// The current snapshot (an empty one while the service starts).
     pub fn layers(&self) -> Arc<Layers> {
-        self.live.layers()
+        match self.live.get() {
+            Some(live) => live.layers(),
+            None => Layers::empty(self.config.target),
+        }
     }
 
-    /// The live state.
-    pub fn live(&self) -> &Arc<Live> {
-        &self.live
+    /// The live state; 503 while the service starts.
+    pub fn live(&self) -> Result<&Arc<Live>, AppError> {
+        self.live.get().ok_or_else(starting)
     }
 
     /// Apply what was committed since the last snapshot and publish it: every write calls this
     /// before answering, so the next request sees the write. Costs what the write changed.
     pub async fn refresh(&self) -> Result<(), AppError> {
-        let live = self.live.clone();
+        let live = self.live()?.clone();
         tokio::task::spawn_blocking(move || live.catch_up()).await??;
         Ok(())
     }
 
     /// Follow the database for commits by other processes (a `belong import` while the service
     /// runs) and lapse adoptions on time; see [`Live::watch`].
-    pub fn watch(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        self.live.watch(every)
+    pub fn watch(&self, every: Duration) -> Result<tokio::task::JoinHandle<()>, AppError> {
+        Ok(self.live()?.watch(every))
     }
+}
+
+fn starting() -> AppError {
+    AppError::Unavailable("the service is starting: loading the catchment and the layers; try again shortly".into())
+}
+
+/// Middleware: until the first live state is loaded, every endpoint but `/health` is 503.
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.is_ready() || req.uri().path() == "/health" { next.run(req).await } else { starting().into_response() }
 }
 
 /// The base URL links are built from: `--base-url`, else `http://{Host}`.
@@ -170,6 +207,7 @@ impl FromRequestParts<AppState> for BaseUrl {
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let authenticate = axum::middleware::from_fn_with_state(state.clone(), auth::authenticate);
+    let ready = axum::middleware::from_fn_with_state(state.clone(), ready);
     let routes = Router::new()
         .route("/", get(ogc::landing))
         .route("/conformance", get(ogc::conformance))
@@ -225,6 +263,7 @@ pub fn app(state: AppState) -> Router {
     // Outermost last: the problem+json rewrite sees the timeout's and the body limit's answers.
     routes
         .layer(authenticate)
+        .layer(ready)
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(RequestBodyLimitLayer::new(config.max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
@@ -237,16 +276,69 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serve `state` on `addr` until SIGINT or SIGTERM, then finish the requests in flight.
-/// `on_ready` is called with the bound address (port 0 picks a free port).
+/// `on_ready` is called with the bound address (port 0 picks a free port) as soon as the port is
+/// open: `/health` answers at once, everything else 503 until the live state is loaded in the
+/// background. A state that cannot be loaded stops the service with that error.
 pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    // Other processes' writes and lapsed adoptions: a cheap look at the feed's head per tick.
-    let watcher = state.watch(Duration::from_millis(500));
-    history::warm_up(&state);
     on_ready(listener.local_addr()?);
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;
-    watcher.abort();
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
+    let loader = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            if let Err(e) = state.load().await {
+                tracing::error!("loading the live state: {e}");
+                let _ = failed_tx.send(e.to_string());
+                return None;
+            }
+            tracing::info!(after = ?started.elapsed(), "live state loaded; serving every endpoint");
+            warm_up(&state);
+            // Other processes' writes and lapsed adoptions: a cheap look at the feed's head per
+            // tick.
+            state.watch(Duration::from_millis(500)).ok()
+        })
+    };
+    let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let stop = {
+        let failed = failed.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {},
+                Ok(e) = failed_rx => {
+                    if let Ok(mut f) = failed.lock() {
+                        *f = Some(e);
+                    }
+                },
+            }
+        }
+    };
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(stop).await;
+    if let Ok(Some(watcher)) = loader.await {
+        watcher.abort();
+    }
+    if let Some(e) = failed.lock().ok().and_then(|mut f| f.take()) {
+        return Err(std::io::Error::other(format!("loading the live state: {e}")));
+    }
     served
+}
+
+/// After the first state is loaded, build what the first requests of each kind would otherwise
+/// wait for — the tile layers, the recruiting data, the history replay — in the background.
+fn warm_up(state: &AppState) {
+    history::warm_up(state);
+    if let Ok(live) = state.live() {
+        let layers = live.layers();
+        tokio::task::spawn_blocking(move || {
+            layers.tiles();
+        });
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = coverage::RecruitCache::data(&state).await {
+            tracing::warn!("preparing the recruiting data: {e}");
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -387,7 +387,7 @@ async fn write<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&dyn Store, &BlockIndex) -> Result<T, PersonError> + Send + 'static,
 ) -> Result<T, AppError> {
-    let (store, live) = (state.store.clone(), state.live().clone());
+    let (store, live) = (state.store.clone(), state.live()?.clone());
     tokio::task::spawn_blocking(move || {
         let out = f(&*store, &live.catchment().index).map_err(AppError::from)?;
         live.catch_up()?;

@@ -65,7 +65,7 @@ pub async fn tile(
     let layers = state.layers();
     let names = layer_names(&layers, &list)?;
     let key = names.join(",");
-    let live = state.live().clone();
+    let live = state.live()?.clone();
     let cached = match live.tile_cache().get(&key, id) {
         Some(hit) => hit,
         // Cutting a dense low-zoom tile can take tens of milliseconds: not on an async worker.

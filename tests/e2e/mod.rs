@@ -59,6 +59,16 @@ pub fn serve(db: &Path, log_level: &str, log: &Path) -> Server {
         panic!("no 'listening on' line; log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
     };
     server.port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+    // The port opens at once; the live state loads behind it (503 until then).
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let (status, body) = http_get(server.port, "/health");
+        if status == 200 && body.contains("\"ready\":true") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {status} {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     server
 }
 

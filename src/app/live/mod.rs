@@ -131,6 +131,7 @@ impl Live {
     /// Load everything from scratch: the catchment, the tally of every person, the layers.
     fn load(store: &dyn Store, target: u32) -> Result<(Engine, Arc<Catchment>, Layers), AppError> {
         loop {
+            let started = std::time::Instant::now();
             let version = store.catchment_version()?;
             let mut blocks = store.blocks()?;
             blocks.sort_by(|a, b| a.id.cmp(&b.id));
@@ -151,11 +152,20 @@ impl Live {
             tally.advance(Utc::now().timestamp_millis());
             tally.place_adopters();
             tally.take_dirty();
+            let counted = started.elapsed();
             let indicators = store.indicators()?;
             let resources = store.resources()?;
             let mut engine = Engine { tally, cursor, positions: Vec::new() };
             let layers = engine.layers_for(&blocks, &indicators, &resources, target);
+            let layered = started.elapsed();
             let index = BlockIndex::new(&blocks);
+            tracing::info!(
+                blocks = blocks.len(),
+                counted = ?counted,
+                layers = ?(layered - counted),
+                index = ?(started.elapsed() - layered),
+                "live state loaded"
+            );
             return Ok((engine, Arc::new(Catchment { blocks, index }), layers));
         }
     }
