@@ -183,7 +183,7 @@ impl World {
         // Filters on counts (scanned, not indexed) agree with the features.
         let q =
             belong::app::layers::ItemQuery { filters: vec![("covered".into(), "true".into())], ..Default::default() };
-        let covered = a.query(&q).unwrap().len() as u64;
+        let covered = a.query(&q, &*live).unwrap().len() as u64;
         prop_assert_eq!(covered, live.coverage.summary.covered_blocks);
         // The history replay ends where the live state is.
         let points = history::coverage_history(&*self.store, history::Interval::Day, self.target, at).unwrap();

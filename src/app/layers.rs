@@ -24,7 +24,7 @@ use super::AppError;
 use crate::core::{CoverageReport, Resource};
 use crate::export::{block_properties, latest_indicators, multipolygon_json, point_json, round7};
 use crate::store::Store;
-use crate::tiles::{SourceFeature, SourceLayer, TileSource};
+use crate::tiles::{LiveValues, SourceFeature, SourceLayer, TileSource};
 
 /// Id of the blocks collection.
 pub const BLOCKS: &str = "blocks";
@@ -122,6 +122,9 @@ impl Layers {
 
         let mut block_features = Vec::with_capacity(blocks.len());
         let mut readiness_features = Vec::with_capacity(blocks.len());
+        // The properties as maps, only while the collections are built (kinds and schema).
+        let mut block_props = Vec::with_capacity(blocks.len());
+        let mut readiness_props = Vec::with_capacity(blocks.len());
         for b in blocks {
             let ind = latest.get(b.id.as_str());
             let mut props = block_properties(b, by_id.get(b.id.as_str()).copied(), target, ind);
@@ -132,7 +135,8 @@ impl Layers {
             }
             // Geometry, interior point and envelope are computed once for both collections.
             let place = Place::area(&b.geometry);
-            block_features.push(Arc::new(Feature::new(&b.id, &place, props)));
+            block_features.push(Arc::new(Feature::new(&b.id, &place, &props)));
+            block_props.push(props);
 
             let v = ind.and_then(|m| m.get(SCHOOL_READINESS_INDICATOR));
             let mut p = Map::new();
@@ -141,9 +145,16 @@ impl Layers {
             p.insert("value".into(), v.map_or(Value::Null, |(_, x)| crate::export::json_number(*x)));
             p.insert("date".into(), v.and_then(|(d, _)| *d).map_or(Value::Null, Value::from));
             p.insert("no_data".into(), v.is_none().into());
-            readiness_features.push(Arc::new(Feature::new(&b.id, &place, p)));
+            readiness_features.push(Arc::new(Feature::new(&b.id, &place, &p)));
+            readiness_props.push(p);
         }
-        let resource_features = resources.iter().map(|r| Arc::new(resource_feature(r))).collect();
+        let resource_props: Vec<Map<String, Value>> =
+            resources.iter().map(crate::export::resource_properties).collect();
+        let resource_features = resources
+            .iter()
+            .zip(&resource_props)
+            .map(|(r, p)| Arc::new(Feature::new(&r.id, &Place::point(r.lon, r.lat), p)))
+            .collect();
 
         let collections = vec![
             Collection::new(
@@ -153,6 +164,7 @@ impl Layers {
                  (covered when ambassadors >= target) and the latest indicator values.",
                 GeometryKind::MultiPolygon,
                 block_features,
+                &block_props,
                 LIVE_BLOCK_PROPERTIES,
             ),
             Collection::new(
@@ -162,6 +174,7 @@ impl Layers {
                  shelters) with their category, public contact fields and block.",
                 GeometryKind::Point,
                 resource_features,
+                &resource_props,
                 &[],
             ),
             Collection::new(
@@ -171,6 +184,7 @@ impl Layers {
                  where there is no value (never zero).",
                 GeometryKind::MultiPolygon,
                 readiness_features,
+                &readiness_props,
                 &[],
             ),
         ];
@@ -220,11 +234,11 @@ impl Layers {
             if let Some((features, _)) = blocks.as_mut()
                 && let Some(old) = features.get(i)
             {
-                let mut props = old.properties.clone();
+                let mut props = old.properties();
                 props.insert("residents".into(), counts.residents.into());
                 props.insert("ambassadors".into(), counts.ambassadors.into());
                 props.insert("covered".into(), covered.into());
-                let feature = Arc::new(old.with_properties(props));
+                let feature = Arc::new(old.with_properties(&props));
                 features.set(i, feature);
             }
         }
@@ -256,7 +270,7 @@ impl Layers {
     }
 }
 
-impl crate::tiles::LiveValues for Layers {
+impl LiveValues for Layers {
     fn value(&self, layer: &str, feature: usize, property: &str) -> Option<Value> {
         if layer != BLOCKS {
             return None;
@@ -273,10 +287,6 @@ impl crate::tiles::LiveValues for Layers {
 
 fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn resource_feature(r: &Resource) -> Feature {
-    Feature::new(&r.id, &Place::point(r.lon, r.lat), crate::export::resource_properties(r))
 }
 
 /// The geometry type of a collection's features.
@@ -389,10 +399,11 @@ pub struct Feature {
     pub id: String,
     /// The RFC 7946 geometry object as compact JSON.
     geometry_json: Arc<str>,
-    /// The properties object as compact JSON.
+    /// The properties object as compact JSON: the one copy of them kept (a map per feature
+    /// would double a county's memory); [`Feature::properties`] parses it when needed.
     properties_json: Box<str>,
-    /// Its properties, for filters and CSV.
-    pub properties: Map<String, Value>,
+    /// The feature's date, for collections with a temporal property.
+    date: Option<NaiveDate>,
     /// A representative point (WGS84 lon, lat): the point itself, or an interior point of a
     /// polygon, for CSV.
     pub point: Option<(f64, f64)>,
@@ -401,12 +412,12 @@ pub struct Feature {
 }
 
 impl Feature {
-    fn new(id: &str, place: &Place, properties: Map<String, Value>) -> Feature {
+    fn new(id: &str, place: &Place, properties: &Map<String, Value>) -> Feature {
         Feature {
             id: id.to_string(),
             geometry_json: place.json.clone(),
-            properties_json: properties_json(&properties),
-            properties,
+            properties_json: properties_json(properties),
+            date: date_of(properties),
             point: place.point,
             shape: place.shape.clone(),
             envelope: place.envelope,
@@ -414,8 +425,13 @@ impl Feature {
     }
 
     /// The same feature with other properties.
-    fn with_properties(&self, properties: Map<String, Value>) -> Feature {
-        Feature { properties_json: properties_json(&properties), properties, ..self.clone() }
+    fn with_properties(&self, properties: &Map<String, Value>) -> Feature {
+        Feature { properties_json: properties_json(properties), date: date_of(properties), ..self.clone() }
+    }
+
+    /// Its properties (parsed from the stored JSON: for CSV, filters and tiles, not hot paths).
+    pub fn properties(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.properties_json).unwrap_or_default()
     }
 
     /// Length of [`Feature::write_json`]'s output, in bytes.
@@ -448,6 +464,12 @@ impl Feature {
             Shape::Area(mp) => mp.intersects(bbox),
         }
     }
+}
+
+/// The `date` property (`YYYY-MM-DD...`) of a feature, for temporal queries.
+fn date_of(properties: &Map<String, Value>) -> Option<NaiveDate> {
+    let text = properties.get("date")?.as_str()?;
+    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
 }
 
 fn properties_json(properties: &Map<String, Value>) -> Box<str> {
@@ -547,9 +569,10 @@ pub struct Collection {
     pub temporal_extent: Option<(NaiveDate, NaiveDate)>,
     by_id: Arc<HashMap<String, usize>>,
     index: Arc<RTree<Entry>>,
-    /// Property name → value → ascending feature positions, for equality filters on the
-    /// properties that change only with an import.
-    equality: Arc<HashMap<String, HashMap<Key, Vec<usize>>>>,
+    /// Per property (by position in [`Collection::properties`]): value → ascending feature
+    /// positions, for equality filters on the properties that change only with an import.
+    /// Built on the first filter by that property: most are never filtered by.
+    equality: Arc<Vec<OnceLock<HashMap<Key, Vec<usize>>>>>,
     /// Properties that change with people ([`LIVE_BLOCK_PROPERTIES`]): filtered by a scan.
     live: &'static [&'static str],
 }
@@ -561,6 +584,7 @@ impl Collection {
         description: &'static str,
         geometry: GeometryKind,
         features: Vec<Arc<Feature>>,
+        maps: &[Map<String, Value>],
         live: &'static [&'static str],
     ) -> Collection {
         // (property, whether a non-null value was seen: a leading null says nothing about the kind)
@@ -568,17 +592,8 @@ impl Collection {
         let mut pos: HashMap<String, usize> = HashMap::new();
         let mut extent: Option<[f64; 4]> = None;
         let mut entries = Vec::with_capacity(features.len());
-        let mut equality: HashMap<String, HashMap<Key, Vec<usize>>> = HashMap::new();
-        for (i, f) in features.iter().enumerate() {
-            for (name, value) in &f.properties {
-                if let Some(key) = Key::of(value).filter(|_| !live.contains(&name.as_str())) {
-                    match equality.get_mut(name) {
-                        Some(m) => m.entry(key).or_default().push(i),
-                        None => {
-                            equality.insert(name.clone(), HashMap::from([(key, vec![i])]));
-                        }
-                    }
-                }
+        for (i, (f, props)) in features.iter().zip(maps).enumerate() {
+            for (name, value) in props {
                 let kind = PropertyKind::of(value);
                 match pos.get(name) {
                     Some(&p) => {
@@ -604,9 +619,10 @@ impl Collection {
             }
         }
         let by_id = features.iter().enumerate().map(|(i, f)| (f.id.clone(), i)).collect();
+        let n_properties = properties.len();
         let temporal = (id == SCHOOL_READINESS).then_some("date");
-        let temporal_extent = temporal.and_then(|name| {
-            let mut dates = features.iter().filter_map(|f| feature_date(f, name));
+        let temporal_extent = temporal.and_then(|_| {
+            let mut dates = features.iter().filter_map(|f| f.date);
             let first = dates.next()?;
             Some(dates.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d))))
         });
@@ -622,7 +638,7 @@ impl Collection {
             temporal_extent,
             by_id: Arc::new(by_id),
             index: Arc::new(RTree::bulk_load(entries)),
-            equality: Arc::new(equality),
+            equality: Arc::new((0..n_properties).map(|_| OnceLock::new()).collect()),
             live,
         }
     }
@@ -638,17 +654,23 @@ impl Collection {
                     Shape::Point(lon, lat) => crate::tiles::Geometry::point(*lon, *lat),
                     Shape::Area(mp) => crate::tiles::Geometry::area(mp),
                 },
-                properties: f
-                    .properties
-                    .iter()
-                    .filter(|(k, _)| !self.live.contains(&k.as_str()))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                properties: f.properties().into_iter().filter(|(k, _)| !self.live.contains(&k.as_str())).collect(),
             })
             .collect();
         let live: Vec<(&'static str, &'static str)> =
             self.live.iter().map(|&name| (name, if name == "covered" { "Boolean" } else { "Number" })).collect();
         SourceLayer::with_live(self.id, self.description, features, &live)
+    }
+
+    /// Value → ascending positions of the features with that value of `name`.
+    fn equality_index(&self, name: &str) -> HashMap<Key, Vec<usize>> {
+        let mut index: HashMap<Key, Vec<usize>> = HashMap::new();
+        for (i, f) in self.features.iter().enumerate() {
+            if let Some(key) = f.properties().get(name).and_then(Key::of) {
+                index.entry(key).or_default().push(i);
+            }
+        }
+        index
     }
 
     /// A feature by id.
@@ -663,31 +685,26 @@ impl Collection {
 
     /// The features that intersect the bbox and equal every filter, in collection order.
     /// Filters on unknown properties and values that do not parse as the property's kind are
-    /// refused with a precise message.
-    pub fn query(&self, q: &ItemQuery) -> Result<Matches, QueryError> {
+    /// refused with a precise message. `live` supplies the properties that change with people
+    /// (the snapshot's counts; see [`Layers`]).
+    pub fn query(&self, q: &ItemQuery, live: &dyn LiveValues) -> Result<Matches, QueryError> {
         // Each filter becomes the ascending list of positions whose value equals it.
         let mut lists: Vec<Vec<usize>> = Vec::with_capacity(q.filters.len());
         for (name, raw) in &q.filters {
-            let p = self.property(name).ok_or_else(|| {
+            let at = self.properties.iter().position(|p| p.name == *name).ok_or_else(|| {
                 QueryError(format!("unknown parameter '{name}': not a property of collection '{}'", self.id))
             })?;
-            let keys = Wanted::parse(p, raw)?.keys();
+            let keys = Wanted::parse(&self.properties[at], raw)?.keys();
             let mut list: Vec<usize> = Vec::new();
             if self.live.contains(&name.as_str()) {
-                // Counts change with every write: one pass over the features instead of an
-                // index that every write would have to copy.
-                let wanted = |v: &Value| Key::of(v).is_some_and(|k| keys.contains(&k));
-                list.extend(
-                    self.features
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, f)| f.properties.get(name).is_some_and(wanted))
-                        .map(|(i, _)| i),
-                );
+                // Counts change with every write: one pass over them instead of an index that
+                // every write would have to copy.
+                let wanted = |v: Value| Key::of(&v).is_some_and(|k| keys.contains(&k));
+                list.extend((0..self.features.len()).filter(|&i| live.value(self.id, i, name).is_some_and(wanted)));
             } else {
-                let index = self.equality.get(name.as_str());
+                let index = self.equality[at].get_or_init(|| self.equality_index(name));
                 for k in &keys {
-                    if let Some(hits) = index.and_then(|m| m.get(k)) {
+                    if let Some(hits) = index.get(k) {
                         list.extend_from_slice(hits);
                     }
                 }
@@ -720,19 +737,12 @@ impl Collection {
             }
         };
         let Some(range) = q.datetime else { return Ok(matches) };
-        let in_range = |i: &usize| {
-            self.temporal.and_then(|t| feature_date(&self.features[*i], t)).is_some_and(|d| range.contains(d))
-        };
+        let in_range = |i: &usize| self.temporal.and(self.features[*i].date).is_some_and(|d| range.contains(d));
         Ok(Matches::Some(match matches {
             Matches::All(n) => (0..n).filter(in_range).collect(),
             Matches::Some(v) => v.into_iter().filter(in_range).collect(),
         }))
     }
-}
-
-fn feature_date(f: &Feature, property: &str) -> Option<NaiveDate> {
-    let text = f.properties.get(property)?.as_str()?;
-    NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
 }
 
 /// A filter value parsed by the property's kind.

@@ -195,7 +195,7 @@ pub async fn items(
         Some(f) => f,
         None => format::negotiate(None, &headers)?,
     };
-    let matches = c.query(&req.query)?;
+    let matches = c.query(&req.query, &*layers)?;
     let matched = matches.len() as u64;
     let page = matches.page(usize::try_from(req.offset).unwrap_or(usize::MAX), req.limit as usize);
     let features = page.iter().map(|&i| &*c.features[i]);
@@ -319,10 +319,11 @@ fn csv_response<'a>(c: &Collection, features: impl Iterator<Item = &'a Feature>)
     header.extend(["lon", "lat"]);
     w.write_record(&header).map_err(internal)?;
     for f in features {
+        let props = f.properties();
         let mut row: Vec<String> = c
             .properties
             .iter()
-            .map(|p| match f.properties.get(&p.name) {
+            .map(|p| match props.get(&p.name) {
                 None | Some(Value::Null) => String::new(),
                 Some(Value::String(s)) => s.clone(),
                 Some(v) => v.to_string(),
