@@ -556,7 +556,7 @@ fn file_store_reads_during_writes() {
     store.create_token("hash-a", AccessRole::Viewer, None).expect("token");
     let batch = |round: usize| -> Vec<Person> {
         (0..500)
-            .map(|i| Person { interested: (i + round) % 2 == 0, ..resident(&format!("p{i:03}"), Some("b01")) })
+            .map(|i| Person { interested: (i + round).is_multiple_of(2), ..resident(&format!("p{i:03}"), Some("b01")) })
             .collect()
     };
     store.upsert_people(&batch(0), "seed").expect("seed");
