@@ -20,8 +20,8 @@ fn bench(c: &mut Criterion) {
     generate(&spec, dir.path()).expect("generate county-scale set");
     let template = dir.path().join("blocks.db");
     {
-        let mut store = SqliteStore::open(&template).expect("db");
-        app::import_blocks(&mut store, &dir.path().join("blocks.shp"), &BlockReadOptions::default()).expect("blocks");
+        let store = SqliteStore::open(&template).expect("db");
+        app::import_blocks(&store, &dir.path().join("blocks.shp"), &BlockReadOptions::default()).expect("blocks");
     }
     let residents = dir.path().join("residents.csv");
 
@@ -32,8 +32,8 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || fresh_copy(&template, dir.path()),
             |db| {
-                let mut store = SqliteStore::open(&db).expect("db");
-                let r = app::import_people(&mut store, &residents, Role::Resident, None, |_| {}).expect("import");
+                let store = SqliteStore::open(&db).expect("db");
+                let r = app::import_people(&store, &residents, Role::Resident, None, |_| {}).expect("import");
                 assert!(r.upserted.inserted > 900_000);
             },
             BatchSize::PerIteration,

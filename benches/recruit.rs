@@ -37,11 +37,11 @@ fn county(dir: &Path) -> SqliteStore {
     }
     let spec = DemoSpec { blocks: 110_000, residents: Some(1_000_000), ambassadors: None, resources: Some(0), seed: 1 };
     generate(&spec, dir).expect("generate county-scale set");
-    let mut store = SqliteStore::open(&dir.join("county.db")).expect("db");
-    app::import_blocks(&mut store, &dir.join("blocks.shp"), &BlockReadOptions::default()).expect("blocks");
-    app::import_people(&mut store, &dir.join("residents.csv"), Role::Resident, None, |_| {}).expect("residents");
-    app::import_people(&mut store, &dir.join("ambassadors.csv"), Role::Ambassador, None, |_| {}).expect("ambassadors");
-    app::import_indicators(&mut store, &dir.join("indicators.csv")).expect("indicators");
+    let store = SqliteStore::open(&dir.join("county.db")).expect("db");
+    app::import_blocks(&store, &dir.join("blocks.shp"), &BlockReadOptions::default()).expect("blocks");
+    app::import_people(&store, &dir.join("residents.csv"), Role::Resident, None, |_| {}).expect("residents");
+    app::import_people(&store, &dir.join("ambassadors.csv"), Role::Ambassador, None, |_| {}).expect("ambassadors");
+    app::import_indicators(&store, &dir.join("indicators.csv")).expect("indicators");
     store
 }
 

@@ -19,13 +19,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Import a demo set (as `belong demo load` does) and build the snapshot the server tiles from.
 fn layers_of(data: &Path, db: &Path) -> Layers {
-    let mut store = SqliteStore::open(db).expect("db");
-    app::import_blocks(&mut store, &data.join("blocks.shp"), &BlockReadOptions::default()).expect("blocks");
-    app::import_people(&mut store, &data.join("residents.csv"), Role::Resident, None, |_| {}).expect("residents");
-    app::import_people(&mut store, &data.join("ambassadors.csv"), Role::Ambassador, None, |_| {}).expect("ambassadors");
-    app::import_resources(&mut store, &data.join("resources.csv"), None, &ResourceOptions::default())
-        .expect("resources");
-    app::import_indicators(&mut store, &data.join("indicators.csv")).expect("indicators");
+    let store = SqliteStore::open(db).expect("db");
+    app::import_blocks(&store, &data.join("blocks.shp"), &BlockReadOptions::default()).expect("blocks");
+    app::import_people(&store, &data.join("residents.csv"), Role::Resident, None, |_| {}).expect("residents");
+    app::import_people(&store, &data.join("ambassadors.csv"), Role::Ambassador, None, |_| {}).expect("ambassadors");
+    app::import_resources(&store, &data.join("resources.csv"), None, &ResourceOptions::default()).expect("resources");
+    app::import_indicators(&store, &data.join("indicators.csv")).expect("indicators");
     Layers::build(&store, 1).expect("snapshot")
 }
 

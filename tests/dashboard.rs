@@ -29,8 +29,8 @@ fn template() -> &'static Path {
     PATH.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
         let db = dir.join("demo.db");
-        let mut store = SqliteStore::open(&db).unwrap();
-        http_support::load_demo(&mut store);
+        let store = SqliteStore::open(&db).unwrap();
+        http_support::load_demo(&store);
         drop(store);
         db
     })
@@ -114,7 +114,7 @@ fn summary_totals(s: &CoverageSummary) -> (u64, u64, u64, u64, u64) {
 #[test]
 fn history_matches_live_coverage_through_changes_expiries_and_a_reimport() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = SqliteStore::open(&demo_db(dir.path())).unwrap();
+    let store = SqliteStore::open(&demo_db(dir.path())).unwrap();
     let now = Utc::now();
     let points = coverage_history(&store, Interval::Day, 1, now).unwrap();
     assert_eq!(points.last().unwrap().date, now.date_naive().to_string());
@@ -163,7 +163,7 @@ fn history_matches_live_coverage_through_changes_expiries_and_a_reimport() {
     let kept: Vec<&Block> = blocks.iter().filter(|b| !removed.contains(&b.id.as_str())).collect();
     let file = dir.path().join("smaller.geojson");
     blocks_geojson(&file, &kept);
-    let r = belong::app::import_blocks(&mut store, &file, &BlockReadOptions::default()).unwrap();
+    let r = belong::app::import_blocks(&store, &file, &BlockReadOptions::default()).unwrap();
     assert!(r.replaced.removed >= 14 && r.replaced.people_reassigned > 0, "{:?}", r.replaced);
     let now = Utc::now();
     let points = coverage_history(&store, Interval::Day, 1, now).unwrap();
@@ -177,7 +177,7 @@ fn history_matches_live_coverage_through_changes_expiries_and_a_reimport() {
     // Restoring the removed blocks brings the orphan's adoption back.
     let all: Vec<&Block> = blocks.iter().collect();
     blocks_geojson(&file, &all);
-    belong::app::import_blocks(&mut store, &file, &BlockReadOptions::default()).unwrap();
+    belong::app::import_blocks(&store, &file, &BlockReadOptions::default()).unwrap();
     let now = Utc::now();
     assert_matches(coverage_history(&store, Interval::Week, 1, now).unwrap().last().unwrap(), &live(&store, now));
     let target2 = coverage_history(&store, Interval::Day, 2, now).unwrap();
@@ -190,7 +190,7 @@ fn history_matches_live_coverage_through_changes_expiries_and_a_reimport() {
 #[test]
 fn rollups_by_tract_and_by_hand_made_areas_add_up_to_the_catchment() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = SqliteStore::open(&demo_db(dir.path())).unwrap();
+    let store = SqliteStore::open(&demo_db(dir.path())).unwrap();
     let summary = belong::app::coverage(&store, 1).unwrap().summary;
     let tracts = coverage_rollup(&store, "tract", 1).unwrap();
     assert_eq!(totals(&tracts), summary_totals(&summary));
@@ -205,7 +205,7 @@ fn rollups_by_tract_and_by_hand_made_areas_add_up_to_the_catchment() {
     std::fs::write(&path, rectangles_geojson(&rects)).unwrap();
     let opts =
         BlockReadOptions { id_field: Some("area_id".into()), name_field: Some("label".into()), ..Default::default() };
-    let r = import_areas(&mut store, &path, "quadrants", &opts).unwrap();
+    let r = import_areas(&store, &path, "quadrants", &opts).unwrap();
     assert_eq!(r.replaced.areas, 4);
     let rows = coverage_rollup(&store, "quadrants", 1).unwrap();
     assert_eq!(totals(&rows), summary_totals(&summary));
@@ -232,15 +232,15 @@ fn rollups_by_tract_and_by_hand_made_areas_add_up_to_the_catchment() {
 fn la_neighbourhoods_over_the_demo() {
     let Some(shared) = common::shared_data() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut store = SqliteStore::open(&demo_db(dir.path())).unwrap();
+    let store = SqliteStore::open(&demo_db(dir.path())).unwrap();
     let path = shared.join("la-neighborhoods/la-county-neighborhoods-v6.geojson");
     let strict = BlockReadOptions { id_field: Some("external_id".into()), ..Default::default() };
     // Four self-intersecting neighbourhoods: refused whole, then imported without them.
-    let err = import_areas(&mut store, &path, "neighbourhoods", &strict).unwrap_err().to_string();
+    let err = import_areas(&store, &path, "neighbourhoods", &strict).unwrap_err().to_string();
     assert!(err.contains("invalid record(s); nothing was imported"), "{err}");
     assert!(store.area_layers().unwrap().is_empty());
     let opts = BlockReadOptions { skip_invalid: true, ..strict };
-    let r = import_areas(&mut store, &path, "neighbourhoods", &opts).unwrap();
+    let r = import_areas(&store, &path, "neighbourhoods", &opts).unwrap();
     assert_eq!((r.replaced.areas + r.rejected.len(), r.rejected.len()), (318, 4), "{:?}", r.rejected);
     assert_eq!(r.name_field.as_deref(), Some("name"));
     let rows = coverage_rollup(&store, "neighbourhoods", 1).unwrap();

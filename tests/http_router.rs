@@ -26,8 +26,8 @@ fn demo_state() -> AppState {
         .get_or_init(|| {
             // Built on its own thread: a test's runtime cannot block on another one.
             std::thread::spawn(|| {
-                let mut store = SqliteStore::open_in_memory().unwrap();
-                http_support::load_demo(&mut store);
+                let store = SqliteStore::open_in_memory().unwrap();
+                http_support::load_demo(&store);
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(AppState::new(store, ServeConfig::default())).unwrap()
             })

@@ -281,13 +281,13 @@ mod tests {
     #[test]
     fn areas_import_replaces_the_layer_and_rolls_up() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = store_with_blocks();
+        let store = store_with_blocks();
         let path = geojson(
             dir.path(),
             "n.geojson",
             &[("west", "West", 0.0, 0.0, 1.5, 1.0), ("east", "East", 1.5, 0.0, 2.5, 1.0)],
         );
-        let r = import_areas(&mut store, &path, "neighbourhoods", &BlockReadOptions::default()).unwrap();
+        let r = import_areas(&store, &path, "neighbourhoods", &BlockReadOptions::default()).unwrap();
         assert_eq!((r.replaced.areas, r.replaced.previous, r.id_field.as_str()), (2, 0, "id"));
         let rows = coverage_rollup(&store, "neighbourhoods", 1).unwrap();
         type Row<'a> = (Option<&'a str>, Option<&'a str>, u64, u64, u64, u64);
@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(got, [(Some("east"), Some("East"), 2, 1, 1, 1), (Some("west"), Some("West"), 1, 0, 2, 2)]);
         // Re-import: replaced whole, and blocks in no area get the null group.
         let path = geojson(dir.path(), "n2.geojson", &[("only", "Only", 0.0, 0.0, 1.0, 1.0)]);
-        let r = import_areas(&mut store, &path, "neighbourhoods", &BlockReadOptions::default()).unwrap();
+        let r = import_areas(&store, &path, "neighbourhoods", &BlockReadOptions::default()).unwrap();
         assert_eq!((r.replaced.areas, r.replaced.previous), (1, 2));
         let rows = coverage_rollup(&store, "neighbourhoods", 1).unwrap();
         assert_eq!(
@@ -339,15 +339,15 @@ mod tests {
     #[test]
     fn bad_layer_names_and_invalid_files_change_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = store_with_blocks();
+        let store = store_with_blocks();
         let ok = geojson(dir.path(), "a.geojson", &[("x", "X", 0.0, 0.0, 1.0, 1.0)]);
         for bad in ["tract", "Wards", ""] {
-            let err = import_areas(&mut store, &ok, bad, &BlockReadOptions::default()).unwrap_err();
+            let err = import_areas(&store, &ok, bad, &BlockReadOptions::default()).unwrap_err();
             assert!(matches!(err, RollupError::InvalidLayer(_)), "{bad}: {err}");
         }
-        import_areas(&mut store, &ok, "wards", &BlockReadOptions::default()).unwrap();
+        import_areas(&store, &ok, "wards", &BlockReadOptions::default()).unwrap();
         let dup = geojson(dir.path(), "d.geojson", &[("y", "Y", 0.0, 0.0, 1.0, 1.0), ("y", "Y2", 1.0, 0.0, 2.0, 1.0)]);
-        let err = import_areas(&mut store, &dup, "wards", &BlockReadOptions::default()).unwrap_err();
+        let err = import_areas(&store, &dup, "wards", &BlockReadOptions::default()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("duplicate area id 'y'") && text.contains("feature 2"), "{text}");
         assert_eq!(store.areas("wards").unwrap().iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["x"]);

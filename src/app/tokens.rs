@@ -50,15 +50,15 @@ mod tests {
 
     #[test]
     fn tokens_authenticate_until_revoked() {
-        let mut store = SqliteStore::open_in_memory().unwrap();
-        let t = create_token(&mut store, AccessRole::Recruiter, Some("laptop")).unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
+        let t = create_token(&store, AccessRole::Recruiter, Some("laptop")).unwrap();
         assert!(t.token.starts_with(TOKEN_PREFIX) && t.token.len() == TOKEN_PREFIX.len() + 64);
         let info = authenticate(&store, &t.token).unwrap().unwrap();
         assert_eq!((info.id, info.role, info.name.as_deref()), (t.id, AccessRole::Recruiter, Some("laptop")));
         assert!(authenticate(&store, "blg_nope").unwrap().is_none());
         assert!(authenticate(&store, "").unwrap().is_none());
         // Only the hash is stored.
-        let other = create_token(&mut store, AccessRole::Manager, None).unwrap();
+        let other = create_token(&store, AccessRole::Manager, None).unwrap();
         assert_ne!(other.token, t.token);
         assert!(store.revoke_token(t.id).unwrap());
         assert!(!store.revoke_token(t.id).unwrap());

@@ -151,7 +151,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Recruit(r) => recruit::recruit(&open_store(&cli)?, r),
         Command::People(args::People::Adopt { id, block, until, days }) => {
-            recruit::adopt(&mut open_store(&cli)?, id, block, until.as_deref(), *days)
+            recruit::adopt(&open_store(&cli)?, id, block, until.as_deref(), *days)
         }
     }
 }

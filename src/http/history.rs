@@ -29,7 +29,7 @@ pub async fn history(State(state): State<AppState>, q: QueryPairs) -> Result<Res
     let (target, cache) = (state.config.target, state.history.clone());
     let points = run_on_store(&state, move |store| {
         let mut cache = cache.lock().map_err(|_| AppError::Internal("history cache lock poisoned".into()))?;
-        Ok(cache.points(&*store, interval, target, chrono::Utc::now())?)
+        Ok(cache.points(store, interval, target, chrono::Utc::now())?)
     })
     .await?;
     if csv { csv_response(&points, HistoryPoint::COLUMNS) } else { Ok(Json(points).into_response()) }

@@ -38,14 +38,14 @@ pub async fn rollup(State(state): State<AppState>, q: QueryPairs) -> Result<Resp
     let (layers, cache) = (state.layers(), state.rollups.clone());
     let rows = run_on_store(&state, move |store| {
         let Some(by) = by else {
-            let names: Vec<String> = groupings(&*store).map_err(rollup_error)?.into_iter().map(|g| g.name).collect();
+            let names: Vec<String> = groupings(store).map_err(rollup_error)?.into_iter().map(|g| g.name).collect();
             return Err(AppError::BadRequest(format!(
                 "by is required: by={} (see /coverage/rollup/layers)",
                 names.join(" or by=")
             )));
         };
         let mut cache = cache.lock().map_err(|_| AppError::Internal("roll-up cache lock poisoned".into()))?;
-        rollup_rows(&mut cache, &*store, &layers.coverage.report().blocks, &by).map_err(rollup_error)
+        rollup_rows(&mut cache, store, &layers.coverage.report().blocks, &by).map_err(rollup_error)
     })
     .await?;
     if csv { csv_response(&rows, RollupRow::COLUMNS) } else { Ok(Json(rows).into_response()) }
@@ -59,6 +59,6 @@ pub async fn rollup(State(state): State<AppState>, q: QueryPairs) -> Result<Resp
 pub async fn layers(State(state): State<AppState>, q: QueryPairs) -> Result<Json<Vec<Grouping>>, AppError> {
     q.only(&["f"])?;
     json_only(&q)?;
-    let list = run_on_store(&state, |store| groupings(&*store).map_err(rollup_error)).await?;
+    let list = run_on_store(&state, |store| groupings(store).map_err(rollup_error)).await?;
     Ok(Json(list))
 }

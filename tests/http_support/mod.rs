@@ -29,7 +29,7 @@ pub const AMBASSADOR_NAME: &str = "Camila Orellana";
 pub const AMBASSADOR_EMAIL: &str = "camila.orellana.20001@example.org";
 
 /// Import the committed demo catchment (`data/`) into `store`.
-pub fn load_demo(store: &mut SqliteStore) {
+pub fn load_demo(store: &SqliteStore) {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     app::import_blocks(store, &data.join("blocks.shp"), &BlockReadOptions::default()).unwrap();
     app::import_people(store, &data.join("residents.csv"), Role::Resident, None, |_| {}).unwrap();
@@ -44,8 +44,8 @@ fn template() -> &'static Path {
     PATH.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
         let db = dir.join("template.db");
-        let mut store = SqliteStore::open(&db).unwrap();
-        load_demo(&mut store);
+        let store = SqliteStore::open(&db).unwrap();
+        load_demo(&store);
         drop(store); // checkpoints the WAL into the file
         db
     })
@@ -77,8 +77,8 @@ pub async fn demo_app_with(config: ServeConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("belong.db");
     std::fs::copy(template(), &db).unwrap();
-    let mut store = SqliteStore::open(&db).unwrap();
-    let mut token = |role| create_token(&mut store, role, None).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
+    let token = |role| create_token(&store, role, None).unwrap();
     let (viewer, recruiter, manager) =
         (token(AccessRole::Viewer).token, token(AccessRole::Recruiter).token, token(AccessRole::Manager).token);
     let revoked = token(AccessRole::Manager);

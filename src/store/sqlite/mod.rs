@@ -170,15 +170,15 @@ impl Store for SqliteStore {
     }
 
     fn blocks(&self) -> Result<Vec<Block>, StoreError> {
-        self.read(|c| blocks::blocks(c))
+        self.read(blocks::blocks)
     }
 
     fn block_ids(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|c| blocks::block_ids(c))
+        self.read(blocks::block_ids)
     }
 
     fn catchment_version(&self) -> Result<i64, StoreError> {
-        self.read(|c| blocks::catchment_version(c))
+        self.read(blocks::catchment_version)
     }
 
     fn upsert_people(&self, people: &[Person], source: &str) -> Result<Upserted, StoreError> {
@@ -202,7 +202,7 @@ impl Store for SqliteStore {
     }
 
     fn people_locations(&self) -> Result<Vec<Located>, StoreError> {
-        self.read(|c| people::people_locations(c))
+        self.read(people::people_locations)
     }
 
     fn coverage_counts_at(&self, now: DateTime<Utc>) -> Result<(HashMap<String, BlockCounts>, u64), StoreError> {
@@ -218,11 +218,11 @@ impl Store for SqliteStore {
     }
 
     fn resources(&self) -> Result<Vec<Resource>, StoreError> {
-        self.read(|c| resources::resources(c))
+        self.read(resources::resources)
     }
 
     fn resource_locations(&self) -> Result<Vec<Located>, StoreError> {
-        self.read(|c| resources::resource_locations(c))
+        self.read(resources::resource_locations)
     }
 
     fn upsert_indicators(
@@ -235,7 +235,7 @@ impl Store for SqliteStore {
     }
 
     fn indicators(&self) -> Result<Vec<IndicatorValue>, StoreError> {
-        self.read(|c| indicators::indicators(c))
+        self.read(indicators::indicators)
     }
 
     fn create_token(&self, hash: &str, role: AccessRole, name: Option<&str>) -> Result<i64, StoreError> {
@@ -243,7 +243,7 @@ impl Store for SqliteStore {
     }
 
     fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        self.read(|c| tokens::tokens(c))
+        self.read(tokens::tokens)
     }
 
     fn token_by_hash(&self, hash: &str) -> Result<Option<TokenInfo>, StoreError> {
@@ -264,7 +264,7 @@ impl Store for SqliteStore {
     }
 
     fn history_len(&self) -> Result<u64, StoreError> {
-        self.read(|c| history::history_len(c))
+        self.read(history::history_len)
     }
 
     fn replace_areas(&self, layer: &str, areas: &[Area], source: &str) -> Result<AreasReplaced, StoreError> {
@@ -276,7 +276,7 @@ impl Store for SqliteStore {
     }
 
     fn area_layers(&self) -> Result<Vec<AreaLayer>, StoreError> {
-        self.read(|c| areas::area_layers(c))
+        self.read(areas::area_layers)
     }
 
     fn areas_version(&self, layer: &str) -> Result<i64, StoreError> {
@@ -296,7 +296,7 @@ impl Store for SqliteStore {
     }
 
     fn last_change(&self) -> Result<i64, StoreError> {
-        self.read(|c| history::last_change(c))
+        self.read(history::last_change)
     }
 }
 
