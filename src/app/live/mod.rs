@@ -133,17 +133,18 @@ impl Live {
         loop {
             let started = std::time::Instant::now();
             let version = store.catchment_version()?;
-            let mut blocks = store.blocks()?;
-            blocks.sort_by(|a, b| a.id.cmp(&b.id));
-            // Both callbacks write the one tally; they are never called at the same time.
-            let tally = std::cell::RefCell::new(Tally::new(target, true));
-            let cursor = store.coverage_state(&mut |id| tally.borrow_mut().set_live(id, true), &mut |p| {
-                let until = p.adopted_until.and_then(parse_ms);
-                let facts =
-                    PersonFacts { role: p.role, active: p.active, home: p.home_block, adopted: p.adopted_block, until };
-                tally.borrow_mut().upsert_person(p.id, facts);
-            })?;
-            let mut tally = tally.into_inner();
+            // Blocks (geometry to decode) and people (a million rows to tally) are read on
+            // two connections at once.
+            let (blocks, counted) = std::thread::scope(|scope| {
+                let blocks = scope.spawn(|| {
+                    let mut blocks = store.blocks()?;
+                    blocks.sort_by(|a, b| a.id.cmp(&b.id));
+                    Ok::<_, AppError>(blocks)
+                });
+                let counted = tally_from(store, target);
+                (blocks.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), counted)
+            });
+            let (blocks, (mut tally, cursor)) = (blocks?, counted?);
             // A block import between reading the blocks and the people: read both again, so
             // the catchment and the counts describe the same blocks.
             if store.catchment_version()? != version {
@@ -300,6 +301,23 @@ impl Live {
             }
         })
     }
+}
+
+/// A tally of every block and person in the store, and the cursor it is current to.
+fn tally_from(store: &dyn Store, target: u32) -> Result<(Tally, i64), AppError> {
+    // Both callbacks write the one tally; they are never called at the same time.
+    let tally = std::cell::RefCell::new(Tally::new(target, true));
+    let cursor = store.coverage_state(&mut |id| tally.borrow_mut().set_live(id, true), &mut |p| {
+        let facts = PersonFacts {
+            role: p.role,
+            active: p.active,
+            home: p.home_block,
+            adopted: p.adopted_block,
+            until: p.adopted_until.and_then(parse_ms),
+        };
+        tally.borrow_mut().upsert_person(p.id, facts);
+    })?;
+    Ok((tally.into_inner(), cursor))
 }
 
 impl Engine {
