@@ -9,16 +9,22 @@
 //! - `recruit/rank_again_other_weights` — a second ranking of the same data (another request),
 //!   which reuses the nearest ambassadors found by the first.
 //! - `recruit/load_from_sqlite` — reading ambassadors, opted-in residents and indicators and
-//!   assembling [`RecruitData`] (what the HTTP service does once per snapshot).
+//!   assembling [`RecruitData`] (what the HTTP service did once per snapshot before updates).
+//! - `recruit/update_resident_added`, `recruit/update_ambassador_moved` —
+//!   [`RecruitData::updated`] after one write (one opted-in resident added to an uncovered block
+//!   and its coverage row; one ambassador moved ~180 m), from data whose nearest ambassadors a
+//!   ranking found; `..._then_rank` adds the first ranking after it (target ≤ 150 ms), which
+//!   reuses the nearest ambassadors the update kept current.
 //! - `recruit/catchment_facts` — interior points and adjacency (once per block import).
 
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
-use belong::app::recruit::{CatchmentFacts, RankOptions, RecruitData, rank};
+use belong::app::recruit::{CatchmentFacts, PersonChange, RankOptions, RecruitData, load_people, rank};
 use belong::app::{self};
-use belong::core::Role;
+use belong::core::recruit::{AmbassadorIndex, Moves, NearestLists, QueryPoints};
+use belong::core::{Person, Role};
 use belong::demo::{DemoSpec, generate};
 use belong::ingest::blocks::BlockReadOptions;
 use belong::store::{SqliteStore, Store};
@@ -85,6 +91,51 @@ fn bench(c: &mut Criterion) {
         (cpu_s() - cpu) * 100.0
     );
 
+    // One write of each kind, as a change feed would give it.
+    let people = load_people(&store).expect("people");
+    let uncovered = coverage.blocks.iter().find(|b| !b.covered).expect("an uncovered block").clone();
+    let resident = Person {
+        id: "bench-resident".into(),
+        role: Role::Resident,
+        name: Some("New Resident".into()),
+        phone: Some("555-0100".into()),
+        interested: true,
+        active: true,
+        home_block: Some(uncovered.block_id.clone()),
+        ..people.iter().find(|p| p.role == Role::Resident).expect("a resident").clone()
+    };
+    let resident_added = [PersonChange { before: None, after: Some(resident) }];
+    let row = [belong::core::coverage::BlockCoverage { residents: uncovered.residents + 1, ..uncovered }];
+    let ambassador = people.iter().find(|p| p.role == Role::Ambassador && p.active).expect("an ambassador");
+    let moved = Person { lon: ambassador.lon + 0.002, ..ambassador.clone() };
+    let ambassador_moved = [PersonChange { before: Some(ambassador.clone()), after: Some(moved.clone()) }];
+    let now = chrono::Utc::now();
+    let check = data.updated(&row, &resident_added, now);
+    assert_eq!(rank(&check, &RankOptions::default()).expect("rank").len(), rows.len());
+
+    // Where an ambassador's move goes: copying the index, and the pass over the blocks' lists.
+    let points = QueryPoints::new(blocks.iter().map(|b| b.interior_point().map(|p| (p.x(), p.y()))).collect());
+    let ambassadors: Vec<&Person> = people.iter().filter(|p| p.role == Role::Ambassador && p.active).collect();
+    let index = AmbassadorIndex::with_keys(ambassadors.iter().map(|p| (Arc::from(p.id.as_str()), p.lon, p.lat)));
+    let lists = NearestLists::new(&index, &points, 3, |_| true);
+    let started = std::time::Instant::now();
+    let mut moved_index = index.clone();
+    let copied = started.elapsed();
+    let mut moves = Moves::default();
+    let slot = moved_index.find(&ambassador.id, ambassador.lon, ambassador.lat).expect("slot");
+    moved_index.remove(slot, &mut moves);
+    moved_index.insert(Arc::from(moved.id.as_str()), moved.lon, moved.lat, &mut moves);
+    let started = std::time::Instant::now();
+    for _ in 0..100 {
+        black_box(lists.updated(&moved_index, &points, &moves));
+    }
+    eprintln!(
+        "one ambassador moved: index of {} copied in {copied:?}; nearest lists of {} blocks updated in {:?}",
+        index.len(),
+        points.len(),
+        started.elapsed() / 100
+    );
+
     let mut group = c.benchmark_group("recruit");
     group.sample_size(10);
     group.bench_function("rank_110k_blocks_1m_residents", |b| {
@@ -98,6 +149,14 @@ fn bench(c: &mut Criterion) {
         let mut opts = RankOptions::default();
         opts.weights.apply(["residents=2", "need=0.5"]).expect("weights");
         b.iter(|| rank(black_box(&data), &opts).expect("rank").len())
+    });
+    group.bench_function("update_resident_added", |b| b.iter(|| data.updated(&row, &resident_added, now)));
+    group.bench_function("update_resident_added_then_rank", |b| {
+        b.iter(|| rank(&data.updated(&row, &resident_added, now), &RankOptions::default()).expect("rank").len())
+    });
+    group.bench_function("update_ambassador_moved", |b| b.iter(|| data.updated(&[], &ambassador_moved, now)));
+    group.bench_function("update_ambassador_moved_then_rank", |b| {
+        b.iter(|| rank(&data.updated(&[], &ambassador_moved, now), &RankOptions::default()).expect("rank").len())
     });
     group.bench_function("load_from_sqlite", |b| {
         b.iter(|| RecruitData::load(&store, facts.clone(), &coverage, chrono::Utc::now()).expect("load"))

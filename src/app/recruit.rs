@@ -6,14 +6,19 @@
 //! The work is split by how often its inputs change:
 //! - [`CatchmentFacts`]: interior points, adjacency and children per block. Depends on the
 //!   blocks only; build it once per catchment (see [`FactsCache`]).
-//! - [`RecruitData`]: coverage, ambassadors and candidates at one moment. Build it after
-//!   writes.
-//! - [`rank`]: scores and the ordering, for one set of options. The nearest ambassadors of
-//!   every uncovered block (the costly part) do not depend on the options: the first ranking
-//!   finds them and the `RecruitData` keeps them for the next.
+//! - [`RecruitData`]: coverage, ambassadors and candidates at one moment. Build it once, then
+//!   follow each write with [`RecruitData::updated`], which shares what did not change.
+//! - [`rank`]: scores and the ordering, for one set of options. The nearest ambassadors of the
+//!   uncovered blocks (the costly part) do not depend on the options: the first ranking finds
+//!   them, the `RecruitData` keeps them for the next, and updates keep them current by looking
+//!   only at the blocks near an ambassador who came, went or moved.
 //!
 //! Distances are from a block's interior point (a point guaranteed inside it, as used for
 //! labels) to the ambassador's home, along the WGS84 ellipsoid.
+
+mod chunked;
+#[cfg(test)]
+mod incremental_tests;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,9 +27,12 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use self::chunked::Chunked;
 use super::AppError;
+use crate::core::coverage::BlockCoverage;
+use crate::core::person::parse_until;
 use crate::core::recruit::{
-    self, Adjacency, AmbassadorIndex, Components, NeighbourTable, ScoreInputs, WeightError, Weights,
+    self, Adjacency, AmbassadorIndex, Components, Moves, NearestLists, QueryPoints, ScoreInputs, WeightError, Weights,
 };
 use crate::core::{Block, CoverageReport, IndicatorValue, Person, Role};
 use crate::store::{PeopleFilter, Store};
@@ -113,7 +121,7 @@ pub struct CatchmentFacts {
     ids: Vec<String>,
     names: Vec<Option<String>>,
     /// Interior points (WGS84 lon, lat), where distances are measured from.
-    points: Vec<Option<(f64, f64)>>,
+    points: QueryPoints,
     children: Vec<Option<f64>>,
     children_field: Option<String>,
     adjacency: Adjacency,
@@ -136,7 +144,7 @@ impl CatchmentFacts {
         let geometries: Vec<_> = sorted.iter().map(|b| &b.geometry).collect();
         CatchmentFacts {
             adjacency: Adjacency::new(&geometries),
-            points: sorted.iter().map(|b| b.interior_point().map(|p| (p.x(), p.y()))).collect(),
+            points: QueryPoints::new(sorted.iter().map(|b| b.interior_point().map(|p| (p.x(), p.y()))).collect()),
             names: sorted.iter().map(|b| b.name.clone()).collect(),
             ids: sorted.into_iter().map(|b| b.id.clone()).collect(),
             children,
@@ -203,33 +211,90 @@ pub struct Candidate {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct BlockState {
     residents: u64,
     ambassadors: u64,
     covered: bool,
 }
 
+/// An active ambassador as rankings show them, with what decides the block they cover at any
+/// instant (so a lapsed adoption needs no reload).
+#[derive(Debug, Clone)]
+struct Ambassador {
+    id: Arc<str>,
+    home: Option<Arc<str>>,
+    /// The adopted block, if it is one of the catchment's (an adoption of a block that is gone
+    /// falls back to home, as in coverage), and when the adoption lapses (`None`: never).
+    adoption: Option<(Arc<str>, Option<DateTime<Utc>>)>,
+}
+
+impl Ambassador {
+    fn new(p: &Person, facts: &CatchmentFacts) -> Ambassador {
+        let adopted = p.adopted_block.as_deref().filter(|b| facts.position(b).is_some());
+        Ambassador {
+            id: Arc::from(p.id.as_str()),
+            home: p.home_block.as_deref().map(Arc::from),
+            // An unreadable expiry counts as none, as in `Person::adoption_in_effect`.
+            adoption: adopted.map(|b| (Arc::from(b), p.adopted_until.as_deref().and_then(parse_until))),
+        }
+    }
+
+    /// The block they cover at `now`: [`Person::covering_block`], with the adopted block only if
+    /// it is in the catchment.
+    fn block(&self, now: DateTime<Utc>) -> Option<&str> {
+        match &self.adoption {
+            Some((block, until)) if until.is_none_or(|u| u > now) => Some(block),
+            _ => self.home.as_deref(),
+        }
+    }
+}
+
+/// Whether `p` is an active ambassador: in the index, listed as a nearest ambassador.
+fn is_ambassador(p: &&Person) -> bool {
+    p.role == Role::Ambassador && p.active
+}
+
 /// Everything a ranking reads, at one moment: coverage, ambassadors, candidates, indicators.
+///
+/// Build it once with [`RecruitData::new`], then follow writes with [`RecruitData::updated`]:
+/// each version shares with the previous one everything the changes did not touch, so readers
+/// of the old one are not disturbed and a write costs what it changes.
 #[derive(Debug)]
 pub struct RecruitData {
     facts: Arc<CatchmentFacts>,
-    blocks: Vec<BlockState>,
+    blocks: Chunked<BlockState>,
     /// Latest value of each indicator, by block position.
-    indicators: HashMap<String, Vec<Option<f64>>>,
-    /// Active ambassadors in id order: id and the block they cover now.
-    ambassadors: Vec<(String, Option<String>)>,
-    index: AmbassadorIndex,
-    /// Opted-in active residents of uncovered blocks, by block position then id: those of
-    /// block `i` are `candidates[candidate_starts[i]..candidate_starts[i + 1]]`.
-    candidates: Vec<Candidate>,
-    candidate_starts: Vec<u32>,
-    /// Nearest ambassadors of the uncovered blocks for the largest `k` computed so far.
-    nearest: Mutex<Option<(usize, NeighbourLists)>>,
+    indicators: Arc<HashMap<String, Vec<Option<f64>>>>,
+    /// Active ambassadors by their slot in `index` (`None`: a free slot).
+    ambassadors: Chunked<Option<Ambassador>>,
+    index: Arc<AmbassadorIndex>,
+    /// Opted-in active residents by home block, by id. Every block's, covered or not, so that a
+    /// block losing its coverage shows its candidates without a reload.
+    candidates: Chunked<Vec<Candidate>>,
+    /// The instant adoptions are judged at.
+    now: DateTime<Utc>,
+    /// Nearest ambassadors for the largest `k` asked so far: of the blocks uncovered when a
+    /// ranking asked, and kept (up to date) when they become covered, so that coverage changing
+    /// invalidates nothing.
+    nearest: Mutex<Option<Arc<NearestLists>>>,
 }
 
-/// Nearest ambassadors of the uncovered blocks, in block order.
-type NeighbourLists = Arc<NeighbourTable>;
+/// One person's change, as a change feed sees it: `before` and `after` the write (`None`:
+/// absent, i.e. created or deleted). A change of anything counts (role, activity, location,
+/// interest, adoption, contact details); either side may be a person rankings ignore.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PersonChange {
+    /// The person as the [`RecruitData`] being updated knew them (what was removed or replaced).
+    pub before: Option<Person>,
+    /// The person now.
+    pub after: Option<Person>,
+}
+
+/// Beyond this many ambassador locations moved in one update, the nearest lists are dropped and
+/// the next ranking searches afresh (each moved location costs a pass over the blocks, ~0.4 ms
+/// at county scale; a fresh search of the uncovered blocks ~100 ms).
+const MAX_MOVES_KEPT: usize = 64;
 
 /// The people a ranking needs from the store: every ambassador and the residents who would
 /// volunteer (one query each).
@@ -241,6 +306,20 @@ pub fn load_people(store: &dyn Store) -> Result<Vec<Person>, AppError> {
         ..Default::default()
     })?);
     Ok(people)
+}
+
+/// Indicator → latest value per block position (by date; the last given wins a tie).
+fn latest_indicators(facts: &CatchmentFacts, indicators: &[IndicatorValue]) -> HashMap<String, Vec<Option<f64>>> {
+    type Latest<'d> = Vec<Option<(Option<&'d str>, f64)>>;
+    let mut latest: HashMap<String, Latest> = HashMap::new();
+    for v in indicators {
+        let Some(i) = facts.position(&v.block_id) else { continue };
+        let slot = &mut latest.entry(v.indicator.clone()).or_insert_with(|| vec![None; facts.len()])[i];
+        if slot.is_none_or(|(date, _)| v.date.as_deref() >= date) {
+            *slot = Some((v.date.as_deref(), v.value));
+        }
+    }
+    latest.into_iter().map(|(name, values)| (name, values.into_iter().map(|v| v.map(|v| v.1)).collect())).collect()
 }
 
 impl RecruitData {
@@ -260,63 +339,29 @@ impl RecruitData {
                 blocks[i] = BlockState { residents: c.residents, ambassadors: c.ambassadors, covered: c.covered };
             }
         }
-        // Indicator → per block, the latest (date, value).
-        type Latest<'d> = Vec<Option<(Option<&'d str>, f64)>>;
-        let mut latest: HashMap<String, Latest> = HashMap::new();
-        for v in indicators {
-            let Some(i) = facts.position(&v.block_id) else { continue };
-            let slot = &mut latest.entry(v.indicator.clone()).or_insert_with(|| vec![None; facts.len()])[i];
-            if slot.is_none_or(|(date, _)| v.date.as_deref() >= date) {
-                *slot = Some((v.date.as_deref(), v.value));
-            }
-        }
-        let indicators = latest
-            .into_iter()
-            .map(|(name, values)| (name, values.into_iter().map(|v| v.map(|v| v.1)).collect()))
-            .collect();
-
-        let mut ambassadors: Vec<(String, Option<String>, (f64, f64))> = Vec::new();
-        let mut candidates: Vec<(u32, Candidate)> = Vec::new();
+        let mut ambassadors: Vec<(Ambassador, (f64, f64))> = Vec::new();
+        let mut candidates: Vec<Vec<Candidate>> = vec![Vec::new(); facts.len()];
         for p in people {
-            match p.role {
-                Role::Ambassador if p.active => {
-                    // As in coverage: an expired adoption, or one of a block that is gone, falls
-                    // back to the home block.
-                    let block = p
-                        .covering_block(now)
-                        .filter(|b| facts.position(b).is_some())
-                        .or(p.home_block.as_deref())
-                        .map(str::to_string);
-                    ambassadors.push((p.id, block, (p.lon, p.lat)));
-                }
-                Role::Resident if p.active && p.interested => {
-                    let Some(i) = p.home_block.as_deref().and_then(|b| facts.position(b)) else { continue };
-                    if !blocks[i].covered {
-                        candidates
-                            .push((i as u32, Candidate { id: p.id, name: p.name, phone: p.phone, email: p.email }));
-                    }
-                }
-                _ => {}
+            if is_ambassador(&&p) {
+                ambassadors.push((Ambassador::new(&p, &facts), (p.lon, p.lat)));
+            } else if let Some(i) = candidate_block(&p, &facts) {
+                candidates[i].push(Candidate { id: p.id, name: p.name, phone: p.phone, email: p.email });
             }
         }
-        ambassadors.sort_by(|a, b| a.0.cmp(&b.0));
-        candidates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-        let mut candidate_starts = vec![0u32; facts.len() + 1];
-        for (i, _) in &candidates {
-            candidate_starts[*i as usize + 1] += 1;
+        // Slots in id order: the same data always gets the same slots.
+        ambassadors.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        for list in &mut candidates {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
         }
-        for i in 0..facts.len() {
-            candidate_starts[i + 1] += candidate_starts[i];
-        }
-        let points: Vec<(f64, f64)> = ambassadors.iter().map(|a| a.2).collect();
+        let index = AmbassadorIndex::with_keys(ambassadors.iter().map(|(a, (lon, lat))| (a.id.clone(), *lon, *lat)));
         RecruitData {
-            index: AmbassadorIndex::new(&points),
-            ambassadors: ambassadors.into_iter().map(|(id, block, _)| (id, block)).collect(),
+            index: Arc::new(index),
+            ambassadors: Chunked::new(ambassadors.into_iter().map(|(a, _)| Some(a)).collect()),
+            indicators: Arc::new(latest_indicators(&facts, indicators)),
             facts,
-            blocks,
-            indicators,
-            candidates: candidates.into_iter().map(|(_, c)| c).collect(),
-            candidate_starts,
+            blocks: Chunked::new(blocks),
+            candidates: Chunked::new(candidates),
+            now,
             nearest: Mutex::new(None),
         }
     }
@@ -334,12 +379,132 @@ impl RecruitData {
         Ok(RecruitData::new(facts, coverage, people, &indicators, now))
     }
 
+    /// The data after a write, leaving `self` as it is (readers may hold it): `blocks` are the
+    /// new coverage rows of the blocks whose counts or `covered` flag changed (rows of blocks
+    /// not in the catchment are ignored), `people` the people who changed, in the order they
+    /// changed, and `now` the instant adoptions are judged at from now on.
+    ///
+    /// What the changes did not touch is shared, and the nearest ambassadors found by earlier
+    /// rankings are kept up to date: only the lists of blocks near an ambassador who came, went
+    /// or moved are looked at (up to 64 moved locations; beyond, the next ranking searches
+    /// afresh). The result ranks exactly as [`RecruitData::new`] from the same coverage and
+    /// people would.
+    ///
+    /// A lapsed adoption needs no person change: the ambassador shows their home block at any
+    /// `now` past the expiry. The coverage it changes comes, as always, in `blocks`.
+    pub fn updated(&self, blocks: &[BlockCoverage], people: &[PersonChange], now: DateTime<Utc>) -> RecruitData {
+        let mut next = RecruitData {
+            facts: self.facts.clone(),
+            blocks: self.blocks.clone(),
+            indicators: self.indicators.clone(),
+            ambassadors: self.ambassadors.clone(),
+            index: self.index.clone(),
+            candidates: self.candidates.clone(),
+            now,
+            nearest: Mutex::new(None),
+        };
+        for c in blocks {
+            if let Some(state) = self.facts.position(&c.block_id).and_then(|i| next.blocks.get_mut(i)) {
+                *state = BlockState { residents: c.residents, ambassadors: c.ambassadors, covered: c.covered };
+            }
+        }
+        let mut moves = Moves::default();
+        for change in people {
+            next.apply(change, &mut moves);
+        }
+        let lists = self.nearest.lock().ok().and_then(|cached| cached.clone());
+        next.nearest = Mutex::new(lists.and_then(|lists| match moves.len() {
+            0 => Some(lists),
+            n if n <= MAX_MOVES_KEPT => Some(Arc::new(lists.updated(&next.index, &self.facts.points, &moves))),
+            _ => None,
+        }));
+        next
+    }
+
+    /// The data with new indicator values (an indicator import), everything else shared.
+    pub fn with_indicators(&self, indicators: &[IndicatorValue]) -> RecruitData {
+        RecruitData {
+            facts: self.facts.clone(),
+            blocks: self.blocks.clone(),
+            indicators: Arc::new(latest_indicators(&self.facts, indicators)),
+            ambassadors: self.ambassadors.clone(),
+            index: self.index.clone(),
+            candidates: self.candidates.clone(),
+            now: self.now,
+            nearest: Mutex::new(self.nearest.lock().ok().and_then(|cached| cached.clone())),
+        }
+    }
+
+    /// The instant adoptions are judged at.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Replace `change.before`'s part in the data by `change.after`'s; `moves` records what the
+    /// index went through.
+    fn apply(&mut self, change: &PersonChange, moves: &mut Moves) {
+        let was = change.before.as_ref().filter(is_ambassador);
+        let is = change.after.as_ref().filter(is_ambassador);
+        match (was, is) {
+            // Still there: the index and the nearest lists stay; only what rows show changes.
+            (Some(b), Some(a)) if b.id == a.id && b.lon == a.lon && b.lat == a.lat => {
+                if let Some(slot) = self.index.find(&b.id, b.lon, b.lat)
+                    && let Some(row) = self.ambassadors.get_mut(slot as usize)
+                {
+                    *row = Some(Ambassador::new(a, &self.facts));
+                }
+            }
+            _ => {
+                if let Some(b) = was
+                    && let Some(slot) = self.index.find(&b.id, b.lon, b.lat)
+                {
+                    Arc::make_mut(&mut self.index).remove(slot, moves);
+                    if let Some(row) = self.ambassadors.get_mut(slot as usize) {
+                        *row = None;
+                    }
+                }
+                if let Some(a) = is {
+                    let row = Ambassador::new(a, &self.facts);
+                    let slot = Arc::make_mut(&mut self.index).insert(row.id.clone(), a.lon, a.lat, moves) as usize;
+                    while self.ambassadors.len() <= slot {
+                        self.ambassadors.push(None);
+                    }
+                    if let Some(at) = self.ambassadors.get_mut(slot) {
+                        *at = Some(row);
+                    }
+                }
+            }
+        }
+        if let Some(b) = &change.before
+            && let Some(list) = candidate_block(b, &self.facts).and_then(|i| self.candidates.get_mut(i))
+            && let Ok(at) = list.binary_search_by(|c| c.id.as_str().cmp(&b.id))
+        {
+            list.remove(at);
+        }
+        if let Some(a) = &change.after
+            && let Some(list) = candidate_block(a, &self.facts).and_then(|i| self.candidates.get_mut(i))
+        {
+            let candidate =
+                Candidate { id: a.id.clone(), name: a.name.clone(), phone: a.phone.clone(), email: a.email.clone() };
+            match list.binary_search_by(|c| c.id.as_str().cmp(&a.id)) {
+                Ok(at) => list[at] = candidate,
+                Err(at) => list.insert(at, candidate),
+            }
+        }
+    }
+
     /// Names of the indicators with data, sorted.
     pub fn indicator_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.indicators.keys().map(String::as_str).collect();
         names.sort_unstable();
         names
     }
+}
+
+/// The block position whose candidates `p` is among: an opted-in active resident's home block.
+fn candidate_block(p: &Person, facts: &CatchmentFacts) -> Option<usize> {
+    (p.role == Role::Resident && p.active && p.interested)
+        .then(|| p.home_block.as_deref().and_then(|b| facts.position(b)))?
 }
 
 /// One active ambassador near an uncovered block.
@@ -440,16 +605,17 @@ pub fn rank<'a>(data: &'a RecruitData, opts: &RankOptions) -> Result<Vec<Recruit
         None => (DEFAULT_INDICATOR, None),
     };
     let facts = &*data.facts;
-    let uncovered: Vec<usize> = (0..facts.len()).filter(|&i| !data.blocks[i].covered).collect();
+    let (uncovered, states): (Vec<usize>, Vec<BlockState>) =
+        data.blocks.iter().copied().enumerate().filter(|(_, b)| !b.covered).unzip();
     let nearest = data.nearest(&uncovered, opts.nearest);
     let inputs: Vec<ScoreInputs> = uncovered
         .iter()
-        .enumerate()
-        .map(|(k, &i)| ScoreInputs {
-            residents: data.blocks[i].residents,
+        .zip(&states)
+        .map(|(&i, state)| ScoreInputs {
+            residents: state.residents,
             indicator: values.and_then(|v| v[i]),
             children: facts.children[i],
-            distance_m: nearest.get(k).first().map(|n| round_to(n.distance_m, PUBLIC_DISTANCE_STEP_M)),
+            distance_m: nearest.get(i).first().map(|n| round_to(n.distance_m, PUBLIC_DISTANCE_STEP_M)),
         })
         .collect();
     let scores = recruit::score(&inputs, &opts.weights, opts.distance_cap_m);
@@ -459,12 +625,12 @@ pub fn rank<'a>(data: &'a RecruitData, opts: &RankOptions) -> Result<Vec<Recruit
     // more than building them (measured).
     let mut rows: Vec<Option<RecruitRow>> = Vec::with_capacity(uncovered.len());
     for (k, &i) in uncovered.iter().enumerate() {
-        let near = nearest.get(k);
+        let near = nearest.get(i);
         rows.push(Some(RecruitRow {
             block_id: &facts.ids[i],
             name: facts.names[i].as_deref(),
-            residents: data.blocks[i].residents,
-            ambassadors: data.blocks[i].ambassadors,
+            residents: states[k].residents,
+            ambassadors: states[k].ambassadors,
             rank: 0,
             priority: scores[k].priority,
             components: scores[k].components,
@@ -479,25 +645,23 @@ pub fn rank<'a>(data: &'a RecruitData, opts: &RankOptions) -> Result<Vec<Recruit
             },
             nearest_ambassadors: near[..opts.nearest.min(near.len())]
                 .iter()
-                .map(|n| {
-                    let (id, block) = &data.ambassadors[n.index as usize];
-                    NearestAmbassador {
-                        id: Some(id),
-                        block_id: block.as_deref(),
+                .filter_map(|n| {
+                    let a = data.ambassadors.get(n.index as usize)?.as_ref()?;
+                    Some(NearestAmbassador {
+                        id: Some(&a.id),
+                        block_id: a.block(data.now),
                         distance_m: round_to(n.distance_m, 0.001),
-                    }
+                    })
                 })
                 .collect(),
             adjacent_covered_blocks: facts
                 .adjacency
                 .neighbours(i)
                 .iter()
-                .filter(|&&j| data.blocks[j as usize].covered)
+                .filter(|&&j| data.blocks.get(j as usize).is_some_and(|b| b.covered))
                 .map(|&j| facts.ids[j as usize].as_str())
                 .collect(),
-            candidates: Some(
-                &data.candidates[data.candidate_starts[i] as usize..data.candidate_starts[i + 1] as usize],
-            ),
+            candidates: Some(data.candidates.get(i).map_or(&[], Vec::as_slice)),
         }));
     }
     // Block order is id order, so a stable sort by priority breaks ties by block id.
@@ -513,20 +677,35 @@ pub fn rank<'a>(data: &'a RecruitData, opts: &RankOptions) -> Result<Vec<Recruit
 }
 
 impl RecruitData {
-    /// The `k` (or more) nearest active ambassadors of each block in `blocks` (the uncovered
-    /// ones, which are the same for every ranking of this data), in that order; computed once
-    /// per `RecruitData` for the largest `k` asked so far (a shorter list is a prefix of a
-    /// longer one: same order, same tie-breaking).
-    fn nearest(&self, blocks: &[usize], k: usize) -> NeighbourLists {
-        if let Ok(cached) = self.nearest.lock()
-            && let Some((have, lists)) = cached.as_ref()
-            && *have >= k
+    /// The `k` (or more) nearest active ambassadors of the `uncovered` blocks (at least), by
+    /// block position (a shorter list is a prefix of a longer one: same order, same
+    /// tie-breaking). Found for the uncovered blocks by the first ranking that asks for this
+    /// `k` or more, then kept up to date by [`RecruitData::updated`] for every block that has a
+    /// list; a block that lost its coverage since gets its list here (a few µs each).
+    fn nearest(&self, uncovered: &[usize], k: usize) -> Arc<NearestLists> {
+        let cached = self.nearest.lock().ok().and_then(|c| c.clone()).filter(|lists| lists.k() >= k);
+        let lists = match cached {
+            Some(lists) => {
+                let missing: Vec<usize> = uncovered.iter().copied().filter(|&i| !lists.has(i)).collect();
+                if missing.is_empty() {
+                    return lists;
+                }
+                let mut lists = (*lists).clone();
+                lists.fill(&self.index, &self.facts.points, &missing);
+                Arc::new(lists)
+            }
+            None => {
+                let mut wanted = vec![false; self.facts.len()];
+                for &i in uncovered {
+                    wanted[i] = true;
+                }
+                Arc::new(NearestLists::new(&self.index, &self.facts.points, k, |i| wanted[i]))
+            }
+        };
+        if let Ok(mut cached) = self.nearest.lock()
+            && cached.as_ref().is_none_or(|c| c.k() <= lists.k())
         {
-            return lists.clone();
-        }
-        let lists = Arc::new(self.nearest_all(blocks, k));
-        if let Ok(mut cached) = self.nearest.lock() {
-            *cached = Some((k, lists.clone()));
+            *cached = Some(lists.clone());
         }
         lists
     }
@@ -538,28 +717,6 @@ impl RecruitData {
             *cached = None;
         }
     }
-
-    /// The search itself, split over the available cores (it is most of a cold ranking's
-    /// time at county scale).
-    fn nearest_all(&self, blocks: &[usize], k: usize) -> NeighbourTable {
-        let queries: Vec<Option<(f64, f64)>> = blocks.iter().map(|&i| self.facts.points[i]).collect();
-        NeighbourTable::concat(par_chunks(&queries, |part| vec![self.index.nearest_many(part, k)]))
-    }
-}
-
-/// `f` over consecutive chunks of `items`, one per core, results concatenated in order (the
-/// machine this runs on has few cores, and a ranking at county scale is worth splitting).
-fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || items.len() < 4096 {
-        return f(items);
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let f = &f;
-        let handles: Vec<_> = items.chunks(chunk).map(|part| s.spawn(move || f(part))).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    })
 }
 
 /// Write the walk list: a UTF-8 CSV with a header, one line per candidate (blocks without one

@@ -1,6 +1,6 @@
 //! Who to recruit next: a priority score for every uncovered block, and what a recruiter needs
-//! beside it — the nearest active ambassadors ([`nearest`]) and the neighbouring blocks
-//! ([`adjacency`]).
+//! beside it — the nearest active ambassadors ([`nearest`], kept up to date by [`lists`]) and
+//! the neighbouring blocks ([`adjacency`]).
 //!
 //! # The score
 //! Each input is normalised to 0..1 over the blocks being ranked (the candidate set), multiplied
@@ -20,6 +20,7 @@
 //! priorities are ordered by block id.
 
 pub mod adjacency;
+pub mod lists;
 pub mod nearest;
 
 use std::fmt;
@@ -27,7 +28,8 @@ use std::fmt;
 use serde::Serialize;
 
 pub use adjacency::Adjacency;
-pub use nearest::{AmbassadorIndex, Neighbour, NeighbourTable};
+pub use lists::{NearestLists, QueryPoints};
+pub use nearest::{AmbassadorIndex, Moves, Neighbour, NeighbourTable};
 
 use super::Attributes;
 

@@ -16,6 +16,14 @@
 //! collects the few points inside it. The same stopping rule is then checked against that
 //! radius, so the warm start is exact too; when it cannot be (a long jump), it falls back to
 //! the best-first search.
+//!
+//! Points live in stable *slots* so that the index can change (an ambassador added, moved,
+//! removed) without renumbering the others: lists of neighbours found earlier stay valid for
+//! every point that did not change (see [`super::lists`]). Equal distances are ordered by each
+//! point's *key* (the ambassador's id), then slot, so the order does not depend on the slots a
+//! history of changes happened to hand out.
+
+use std::sync::Arc;
 
 use geo::{Distance, Geodesic, Point};
 use rstar::RTree;
@@ -27,12 +35,13 @@ const A: f64 = 6_378_137.0;
 const F: f64 = 1.0 / 298.257_223_563;
 /// Chords and geodesics are computed in f64 on ~6.4e6 m magnitudes: a micrometre of slack keeps
 /// rounding from stopping the search one candidate early.
-const SLACK_M: f64 = 1e-6;
+pub(super) const SLACK_M: f64 = 1e-6;
 
 /// One neighbour found by [`AmbassadorIndex::nearest`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Neighbour {
-    /// Position of the ambassador in the slice given to [`AmbassadorIndex::new`].
+    /// Slot of the ambassador in the index (for [`AmbassadorIndex::new`], its position in the
+    /// slice given).
     pub index: u32,
     /// Geodesic distance on the WGS84 ellipsoid, metres.
     pub distance_m: f64,
@@ -56,6 +65,20 @@ impl NeighbourTable {
         }
     }
 
+    /// Replace the neighbours of query `i` (at most `k` of them are kept; nothing past the end).
+    pub fn set(&mut self, i: usize, list: &[Neighbour]) {
+        let n = list.len().min(self.k);
+        if let Some(len) = self.lens.get_mut(i) {
+            *len = n as u32;
+            self.items[i * self.k..i * self.k + n].copy_from_slice(&list[..n]);
+        }
+    }
+
+    /// Most neighbours kept per query.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
     /// Number of queries.
     pub fn len(&self) -> usize {
         self.lens.len()
@@ -76,6 +99,15 @@ impl NeighbourTable {
         }
         all
     }
+
+    /// Queries `range` of this table, as a table of their own.
+    pub(super) fn slice(&self, range: std::ops::Range<usize>) -> NeighbourTable {
+        NeighbourTable {
+            k: self.k,
+            lens: self.lens[range.clone()].to_vec(),
+            items: self.items[range.start * self.k..range.end * self.k].to_vec(),
+        }
+    }
 }
 
 /// Earth-centred coordinates (metres) of a WGS84 lon/lat (degrees) on the ellipsoid's surface.
@@ -87,12 +119,49 @@ pub fn ecef(lon: f64, lat: f64) -> [f64; 3] {
     [n * cos_lat * cos_lon, n * cos_lat * sin_lon, n * (1.0 - e2) * sin_lat]
 }
 
-/// Points (ambassador homes, WGS84 lon/lat) ready for nearest-neighbour queries.
+/// One point of the index.
+#[derive(Debug, Clone)]
+struct Slot {
+    /// Orders equal distances.
+    key: Arc<str>,
+    point: Point<f64>,
+    ecef: [f64; 3],
+    /// In the R-tree: false for a non-finite or out-of-range location, which is never found.
+    indexed: bool,
+}
+
+/// Points (ambassador homes, WGS84 lon/lat) ready for nearest-neighbour queries. Cloning copies
+/// the tree (a few ms for 44,000 points): share it behind an `Arc` and clone only to change it.
+#[derive(Clone)]
 pub struct AmbassadorIndex {
     tree: RTree<GeomWithData<[f64; 3], u32>>,
-    points: Vec<Point<f64>>,
-    /// ECEF of each point, by input position.
-    ecef: Vec<[f64; 3]>,
+    /// By slot; `None`: free.
+    slots: Vec<Option<Slot>>,
+    /// Free slots, reused last freed first.
+    free: Vec<u32>,
+}
+
+/// What changed in an [`AmbassadorIndex`] between two versions, for
+/// [`super::NearestLists::updated`]: filled by [`AmbassadorIndex::insert`] and
+/// [`AmbassadorIndex::remove`].
+#[derive(Debug, Clone, Default)]
+pub struct Moves {
+    /// Slots whose indexed point was removed, with its ECEF.
+    pub(super) removed: Vec<(u32, [f64; 3])>,
+    /// Slots given an indexed point.
+    pub(super) inserted: Vec<u32>,
+}
+
+impl Moves {
+    /// Number of points removed and inserted.
+    pub fn len(&self) -> usize {
+        self.removed.len() + self.inserted.len()
+    }
+
+    /// True when no indexed point changed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Interleave the bits of two 16-bit cell numbers (a Morton / Z-order key).
@@ -127,17 +196,13 @@ fn surface_distance(a: Point<f64>, a_ecef: [f64; 3], b: Point<f64>, b_ecef: [f64
     2.0 * r * (c / (2.0 * r)).asin()
 }
 
-fn chord(a: [f64; 3], b: [f64; 3]) -> f64 {
+pub(super) fn chord(a: [f64; 3], b: [f64; 3]) -> f64 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
 }
 
-/// Insert `found` into `best` (ascending by distance, then position), keeping at most `k`.
-fn keep_best(best: &mut Vec<Neighbour>, found: Neighbour, k: usize) {
-    let at = best.partition_point(|b| (b.distance_m, b.index) < (found.distance_m, found.index));
-    if at < k {
-        best.insert(at, found);
-        best.truncate(k);
-    }
+/// A location the index can hold: finite, latitude within ±90°.
+fn valid(lon: f64, lat: f64) -> bool {
+    lon.is_finite() && lat.is_finite() && lat.abs() <= 90.0
 }
 
 impl std::fmt::Debug for AmbassadorIndex {
@@ -147,20 +212,81 @@ impl std::fmt::Debug for AmbassadorIndex {
 }
 
 impl AmbassadorIndex {
-    /// Index `points` (WGS84 lon, lat). Non-finite or out-of-range points are left out.
+    /// Index `points` (WGS84 lon, lat); point `i` gets slot `i` and equal distances go by slot.
+    /// Non-finite or out-of-range points are left out.
     pub fn new(points: &[(f64, f64)]) -> AmbassadorIndex {
-        let valid = |&(lon, lat): &(f64, f64)| lon.is_finite() && lat.is_finite() && lat.abs() <= 90.0;
-        let entries = points
+        let key: Arc<str> = Arc::from("");
+        AmbassadorIndex::with_keys(points.iter().map(|&(lon, lat)| (key.clone(), lon, lat)))
+    }
+
+    /// Index `(key, lon, lat)` points (WGS84); point `i` gets slot `i`, and equal distances go
+    /// by key (e.g. the ambassador's id), then slot. Non-finite or out-of-range points get a
+    /// slot but are never found.
+    pub fn with_keys(points: impl IntoIterator<Item = (Arc<str>, f64, f64)>) -> AmbassadorIndex {
+        let slots: Vec<Option<Slot>> = points
+            .into_iter()
+            .map(|(key, lon, lat)| {
+                Some(Slot { key, point: Point::new(lon, lat), ecef: ecef(lon, lat), indexed: valid(lon, lat) })
+            })
+            .collect();
+        let entries = slots
             .iter()
             .enumerate()
-            .filter(|(_, p)| valid(p))
-            .map(|(i, &(lon, lat))| GeomWithData::new(ecef(lon, lat), i as u32))
+            .filter_map(|(i, s)| s.as_ref().filter(|s| s.indexed).map(|s| GeomWithData::new(s.ecef, i as u32)))
             .collect();
-        AmbassadorIndex {
-            tree: RTree::bulk_load(entries),
-            points: points.iter().map(|&(lon, lat)| Point::new(lon, lat)).collect(),
-            ecef: points.iter().map(|&(lon, lat)| ecef(lon, lat)).collect(),
+        AmbassadorIndex { tree: RTree::bulk_load(entries), slots, free: Vec::new() }
+    }
+
+    /// Add a point; returns its slot (a free one if any). `moves` records it when it is indexed.
+    pub fn insert(&mut self, key: Arc<str>, lon: f64, lat: f64, moves: &mut Moves) -> u32 {
+        let slot = Slot { key, point: Point::new(lon, lat), ecef: ecef(lon, lat), indexed: valid(lon, lat) };
+        let at = match self.free.pop() {
+            Some(at) => at,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        if slot.indexed {
+            self.tree.insert(GeomWithData::new(slot.ecef, at));
+            moves.inserted.push(at);
         }
+        self.slots[at as usize] = Some(slot);
+        at
+    }
+
+    /// Remove the point in `slot` and free the slot; false when it was free already. `moves`
+    /// records it when it was indexed.
+    pub fn remove(&mut self, slot: u32, moves: &mut Moves) -> bool {
+        let Some(old) = self.slots.get_mut(slot as usize).and_then(Option::take) else { return false };
+        if old.indexed {
+            self.tree.remove(&GeomWithData::new(old.ecef, slot));
+            moves.removed.push((slot, old.ecef));
+        }
+        self.free.push(slot);
+        true
+    }
+
+    /// The slot holding `key` at WGS84 `(lon, lat)`: found through the tree when the point is
+    /// there, else by a scan of every slot (a point that is not indexed, or not where given).
+    pub fn find(&self, key: &str, lon: f64, lat: f64) -> Option<u32> {
+        let here = |slot: u32| self.slots[slot as usize].as_ref().is_some_and(|s| &*s.key == key);
+        if valid(lon, lat)
+            && let Some(e) = self.tree.locate_all_at_point(ecef(lon, lat)).find(|e| here(e.data))
+        {
+            return Some(e.data);
+        }
+        (0..self.slots.len() as u32).find(|&slot| here(slot))
+    }
+
+    /// The key of the point in `slot`.
+    pub fn key(&self, slot: u32) -> Option<&Arc<str>> {
+        self.slots.get(slot as usize)?.as_ref().map(|s| &s.key)
+    }
+
+    /// Number of slots, free or not (one past the highest).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
     }
 
     /// Number of indexed points.
@@ -173,8 +299,42 @@ impl AmbassadorIndex {
         self.tree.size() == 0
     }
 
+    /// The indexed point in `slot`: its location and ECEF.
+    pub(super) fn indexed(&self, slot: u32) -> Option<(Point<f64>, [f64; 3])> {
+        self.slots.get(slot as usize)?.as_ref().filter(|s| s.indexed).map(|s| (s.point, s.ecef))
+    }
+
+    /// `found` measured from `here` (and its ECEF) to the point in `slot`.
+    pub(super) fn measure(&self, here: Point<f64>, here_ecef: [f64; 3], slot: u32) -> Option<Neighbour> {
+        let (point, point_ecef) = self.indexed(slot)?;
+        Some(Neighbour { index: slot, distance_m: surface_distance(here, here_ecef, point, point_ecef) })
+    }
+
+    /// The ECEF of the indexed point in `slot` (NaN for none, which no chord test passes).
+    fn ecef_of(&self, slot: u32) -> [f64; 3] {
+        self.indexed(slot).map_or([f64::NAN; 3], |(_, e)| e)
+    }
+
+    /// Whether `a` comes before `b`: nearer, or as near with a smaller key, then slot.
+    fn before(&self, a: &Neighbour, b: &Neighbour) -> bool {
+        if a.distance_m != b.distance_m {
+            return a.distance_m < b.distance_m;
+        }
+        let key = |n: &Neighbour| self.slots[n.index as usize].as_ref().map(|s| &*s.key);
+        (key(a), a.index) < (key(b), b.index)
+    }
+
+    /// Insert `found` into `best` (in [`AmbassadorIndex::before`] order), keeping at most `k`.
+    pub(super) fn keep_best(&self, best: &mut Vec<Neighbour>, found: Neighbour, k: usize) {
+        let at = best.partition_point(|b| self.before(b, &found));
+        if at < k {
+            best.insert(at, found);
+            best.truncate(k);
+        }
+    }
+
     /// The `k` points nearest to WGS84 `(lon, lat)` by geodesic distance, nearest first; equal
-    /// distances in input order. Fewer when fewer are indexed; none for a non-finite query.
+    /// distances by key, then slot. Fewer when fewer are indexed; none for a non-finite query.
     pub fn nearest(&self, lon: f64, lat: f64, k: usize) -> Vec<Neighbour> {
         let mut best: Vec<Neighbour> = Vec::with_capacity(k + 1);
         if k == 0 || !lon.is_finite() || !lat.is_finite() {
@@ -186,12 +346,9 @@ impl AmbassadorIndex {
             if best.len() == k && chord2.sqrt() > best[k - 1].distance_m + SLACK_M {
                 break;
             }
-            let i = entry.data as usize;
-            let found = Neighbour {
-                index: entry.data,
-                distance_m: surface_distance(here, here_ecef, self.points[i], self.ecef[i]),
-            };
-            keep_best(&mut best, found, k);
+            if let Some(found) = self.measure(here, here_ecef, entry.data) {
+                self.keep_best(&mut best, found, k);
+            }
         }
         best
     }
@@ -233,7 +390,7 @@ impl AmbassadorIndex {
             if !warm {
                 best = self.nearest(lon, lat, k);
             }
-            prev = best.last().map(|n| (here, chord(here, self.ecef[n.index as usize])));
+            prev = best.last().map(|n| (here, chord(here, self.ecef_of(n.index))));
             let at = i as usize * k;
             out.items[at..at + best.len()].copy_from_slice(&best);
             out.lens[i as usize] = best.len() as u32;
@@ -254,7 +411,7 @@ impl AmbassadorIndex {
         inside: &mut Vec<(f64, u32)>,
         best: &mut Vec<Neighbour>,
     ) -> bool {
-        let reach = previous.iter().map(|n| chord(here, self.ecef[n.index as usize])).fold(0.0, f64::max);
+        let reach = previous.iter().map(|n| chord(here, self.ecef_of(n.index))).fold(0.0, f64::max);
         // Margin over the chord: the geodesic of the K-th is longer by ~c³/24R² (micrometres).
         let radius = reach * (1.0 + 1e-6) + 0.01;
         inside.clear();
@@ -266,9 +423,9 @@ impl AmbassadorIndex {
             if best.len() == k && c > best[k - 1].distance_m + SLACK_M {
                 break;
             }
-            let i = index as usize;
-            let found = Neighbour { index, distance_m: surface_distance(point, here, self.points[i], self.ecef[i]) };
-            keep_best(best, found, k);
+            if let Some(found) = self.measure(point, here, index) {
+                self.keep_best(best, found, k);
+            }
         }
         // Anything outside has chord > radius, so it cannot beat the K-th unless that is longer.
         best.len() == k && best[k - 1].distance_m + SLACK_M <= radius
@@ -377,5 +534,32 @@ mod tests {
         assert!(index.nearest(f64::NAN, 34.0, 3).is_empty());
         assert!(index.nearest(-118.0, 34.0, 0).is_empty());
         assert!(AmbassadorIndex::new(&[]).nearest(0.0, 0.0, 3).is_empty());
+    }
+
+    #[test]
+    fn slots_survive_inserts_and_removals() {
+        let mut index = AmbassadorIndex::with_keys([
+            (Arc::from("b"), -118.0, 34.0),
+            (Arc::from("a"), -118.0, 34.0),
+            (Arc::from("c"), f64::NAN, 34.0),
+        ]);
+        let slots =
+            |index: &AmbassadorIndex| index.nearest(-118.001, 34.0, 5).iter().map(|n| n.index).collect::<Vec<_>>();
+        assert_eq!(slots(&index), [1, 0], "equal distances go by key");
+        assert_eq!(index.find("a", -118.0, 34.0), Some(1));
+        assert_eq!(index.find("c", f64::NAN, 34.0), Some(2), "not indexed: found by a scan");
+        assert_eq!(index.find("a", -117.0, 34.0), Some(1), "not where given: found by a scan");
+        assert_eq!(index.find("z", -118.0, 34.0), None);
+        let mut moves = Moves::default();
+        assert!(index.remove(1, &mut moves));
+        assert!(!index.remove(1, &mut moves), "already free");
+        assert!(index.remove(2, &mut moves));
+        assert_eq!(moves.len(), 1, "a point that was not indexed moves nothing");
+        let slot = index.insert(Arc::from("d"), -118.0005, 34.0, &mut moves);
+        assert_eq!(slot, 2, "the last freed slot is reused");
+        assert_eq!(slots(&index), [2, 0]);
+        assert_eq!((index.len(), index.slots(), moves.len()), (2, 3, 2));
+        assert_eq!(index.key(0).map(|k| &**k), Some("b"));
+        assert!(index.key(1).is_none());
     }
 }
