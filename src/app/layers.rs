@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use super::live::chunked::Chunked;
+use super::chunked::Chunked;
 use crate::core::coverage::{BlockCounts, BlockCoverage, CoverageSummary};
 
 use chrono::NaiveDate;
@@ -68,6 +68,8 @@ pub struct Layers {
     pub built_at: String,
     /// The position in the change feed this snapshot is current to (history `seq`).
     pub cursor: i64,
+    /// The instant the counts were judged at (adoptions in effect then count).
+    pub judged_at: chrono::DateTime<chrono::Utc>,
     /// The collections as vector-tile layers (geometry in Web Mercator, static properties),
     /// built on the first tile request and shared by every snapshot until the next import;
     /// the blocks' counts come from [`Layers::coverage`] when a tile is cut.
@@ -208,6 +210,7 @@ impl Layers {
             target,
             built_at: now_text(),
             cursor,
+            judged_at: chrono::Utc::now(),
             tiles: Arc::default(),
         }
     }
@@ -232,7 +235,13 @@ impl Layers {
     /// The next snapshot after people changed: blocks at positions `changed` (block id order)
     /// have new counts, and the headline numbers are `summary`. Shares everything else with
     /// `self`; costs what changed, not what the catchment weighs.
-    pub fn with_counts(&self, changed: &[(usize, BlockCounts)], summary: CoverageSummary, cursor: i64) -> Layers {
+    pub fn with_counts(
+        &self,
+        changed: &[(usize, BlockCounts)],
+        summary: CoverageSummary,
+        cursor: i64,
+        judged_at: chrono::DateTime<chrono::Utc>,
+    ) -> Layers {
         let target = u64::from(self.target.max(1));
         let mut coverage = self.coverage.clone();
         coverage.summary = summary;
@@ -259,7 +268,15 @@ impl Layers {
         if let Some((features, c)) = blocks {
             c.features = features;
         }
-        Layers { collections, coverage, target: self.target, built_at: now_text(), cursor, tiles: self.tiles.clone() }
+        Layers {
+            collections,
+            coverage,
+            target: self.target,
+            built_at: now_text(),
+            cursor,
+            judged_at,
+            tiles: self.tiles.clone(),
+        }
     }
 
     /// A collection by id.

@@ -3,6 +3,7 @@
 //! parsing and no output formatting here.
 
 mod assign;
+pub mod chunked;
 pub mod history;
 mod imports;
 pub mod layers;

@@ -16,7 +16,6 @@
 //! Distances are from a block's interior point (a point guaranteed inside it, as used for
 //! labels) to the ambassador's home, along the WGS84 ellipsoid.
 
-mod chunked;
 #[cfg(test)]
 mod incremental_tests;
 
@@ -27,8 +26,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use self::chunked::Chunked;
 use super::AppError;
+use super::chunked::Chunked;
 use crate::core::coverage::BlockCoverage;
 use crate::core::person::parse_until;
 use crate::core::recruit::{

@@ -1,7 +1,7 @@
 //! Coverage summaries: the headline numbers (from the snapshot, the same numbers as
 //! `belong coverage`) and the uncovered blocks ranked for recruiting (as `belong recruit`).
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -13,11 +13,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::format::{CSV, QueryPairs, json_only};
 use super::{AppError, AppState};
-use crate::app;
-use crate::app::layers::Layers;
-use crate::app::recruit::{
-    self, Candidate, CatchmentFacts, FactsCache, RankOptions, RecruitData, RecruitError, RecruitRow,
-};
+use crate::app::recruit::{self, Candidate, RankOptions, RecruitData, RecruitError, RecruitRow};
 use crate::core::AccessRole;
 use crate::core::recruit::{WeightError, Weights};
 
@@ -138,59 +134,10 @@ pub struct ComponentsDoc {
     pub distance: f64,
 }
 
-/// Recruiting data derived from one snapshot: rebuilt on first use after the snapshot changes
-/// (a write, or a lapsed adoption); the catchment's facts (adjacency, interior points) only
-/// after a block import.
-#[derive(Debug, Default)]
-pub(super) struct RecruitCache {
-    facts: FactsCache,
-    data: Mutex<Cached>,
-}
-
-/// The data and the snapshot it was derived from.
-type Cached = Option<(Weak<Layers>, Arc<RecruitData>)>;
-
-impl RecruitCache {
-    /// The data for the current snapshot. A `Weak` key cannot be mistaken for a newer snapshot
-    /// at the same address: it keeps the old allocation from being reused.
-    pub(super) async fn data(state: &AppState) -> Result<Arc<RecruitData>, AppError> {
-        let layers = state.layers();
-        fn lock(c: &RecruitCache) -> Result<std::sync::MutexGuard<'_, Cached>, AppError> {
-            c.data.lock().map_err(|_| AppError::Internal("recruit cache poisoned".into()))
-        }
-        if let Some((key, data)) = lock(&state.recruit)?.as_ref()
-            && std::ptr::eq(key.as_ptr(), Arc::as_ptr(&layers))
-        {
-            return Ok(data.clone());
-        }
-        let (store, cache) = (state.store.clone(), state.recruit.clone());
-        tokio::task::spawn_blocking(move || {
-            let now = chrono::Utc::now();
-            let (version, cached, blocks, people, indicators) = {
-                let version = store.catchment_version().map_err(app::AppError::from)?;
-                let cached = cache.facts.get(version);
-                let blocks = match cached {
-                    Some(_) => Vec::new(),
-                    None => store.blocks().map_err(app::AppError::from)?,
-                };
-                let people = recruit::load_people(&*store)?;
-                (version, cached, blocks, people, store.indicators().map_err(app::AppError::from)?)
-            };
-            // The store is released: the derivations below only read what was loaded.
-            let facts = match cached {
-                Some(f) => f,
-                None => {
-                    let f = Arc::new(CatchmentFacts::new(&blocks));
-                    cache.facts.put(version, f.clone());
-                    f
-                }
-            };
-            let data = Arc::new(RecruitData::new(facts, &layers.coverage.report(), people, &indicators, now));
-            *lock(&cache)? = Some((Arc::downgrade(&layers), data.clone()));
-            Ok(data)
-        })
-        .await?
-    }
+/// The recruiting data of the live state (built on first use, then kept current by writes).
+pub(super) async fn recruit_data(state: &AppState) -> Result<Arc<RecruitData>, AppError> {
+    let live = state.live()?.clone();
+    Ok(tokio::task::spawn_blocking(move || live.recruit()).await??)
 }
 
 impl From<RecruitError> for AppError {
@@ -282,7 +229,7 @@ pub async fn uncovered(State(state): State<AppState>, caller: Caller, q: QueryPa
     let opts = ranking_options(&q)?;
     let (limit, offset) = (count(&q, "limit", 1)?, count(&q, "offset", 0)?.unwrap_or(0));
     let people = caller.0.is_some_and(|r| r >= AccessRole::Recruiter);
-    let data = RecruitCache::data(&state).await?;
+    let data = recruit_data(&state).await?;
     // Ranking and serializing are CPU-heavy at county scale: both off the async workers.
     let (total, body) = tokio::task::spawn_blocking(move || {
         let rows = recruit::rank(&data, &opts)?;

@@ -85,8 +85,6 @@ pub struct AppState {
     live: Arc<OnceLock<Arc<Live>>>,
     /// Service configuration.
     pub config: Arc<ServeConfig>,
-    /// The recruiting data of `/coverage/uncovered`, derived from the snapshot on first use.
-    recruit: Arc<coverage::RecruitCache>,
     /// The replay behind `/coverage/history`, continued with the rows written since.
     history: Arc<Mutex<crate::app::history::HistoryCache>>,
     /// Block-to-area assignments behind `/coverage/rollup`, until blocks or areas are re-imported.
@@ -108,7 +106,6 @@ impl AppState {
             store: Arc::new(store),
             live: Arc::default(),
             config: Arc::new(config),
-            recruit: Arc::default(),
             history: Arc::default(),
             rollups: Arc::default(),
         }
@@ -333,12 +330,18 @@ fn warm_up(state: &AppState) {
             layers.tiles();
         });
     }
-    let state = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = coverage::RecruitCache::data(&state).await {
-            tracing::warn!("preparing the recruiting data: {e}");
-        }
-    });
+    if let Ok(live) = state.live() {
+        let live = live.clone();
+        tokio::task::spawn_blocking(move || {
+            // One ranking with the defaults finds every uncovered block's nearest ambassadors;
+            // later writes carry them forward.
+            let ranked =
+                live.recruit().map(|data| crate::app::recruit::rank(&data, &Default::default()).map(|r| r.len()));
+            if let Err(e) = ranked {
+                tracing::warn!("preparing the recruiting data: {e}");
+            }
+        });
+    }
 }
 
 async fn shutdown_signal() {

@@ -15,7 +15,7 @@
 //! lapse on the clock ([`Live::tick`]). Readers never wait: they load the published snapshot
 //! (`arc-swap`), while one writer at a time advances it.
 
-pub mod chunked;
+mod recruit;
 pub mod tally;
 
 use std::collections::HashMap;
@@ -25,8 +25,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
+use self::recruit::{Changes, Recruiting};
 use self::tally::{PersonFacts, Tally, parse_ms};
 use super::layers::{BLOCKS, LayerInputs, Layers};
+use super::recruit::RecruitData;
 use super::{AppError, Catchment};
 use crate::core::BlockIndex;
 use crate::core::coverage::{BlockCounts, CoverageSummary, percent};
@@ -43,6 +45,8 @@ pub struct Live {
     layers: ArcSwap<Layers>,
     catchment: ArcSwap<Catchment>,
     engine: Mutex<Engine>,
+    /// The recruiting data, carried forward by every publication once built.
+    recruiting: Recruiting,
     /// Encoded tiles, kept across snapshots: a write forgets only the tiles over the blocks it
     /// changed, an import forgets them all.
     tiles: TileCache,
@@ -80,6 +84,7 @@ impl Live {
             catchment: ArcSwap::new(catchment),
             engine: Mutex::new(engine),
             tiles: TileCache::default(),
+            recruiting: Recruiting::default(),
         };
         // Anything committed while the first state was built is applied now.
         live.catch_up()?;
@@ -105,6 +110,14 @@ impl Live {
     /// store.
     pub fn catchment(&self) -> Arc<Catchment> {
         self.catchment.load_full()
+    }
+
+    /// The recruiting data of the current snapshot (`/coverage/uncovered`): built from the store
+    /// on first use, then kept current by every write. CPU- and I/O-heavy the first time.
+    pub fn recruit(&self) -> Result<Arc<RecruitData>, AppError> {
+        let (catchment, layers) = (self.catchment(), self.layers());
+        let version = self.store.catchment_version()?;
+        self.recruiting.data(&*self.store, &catchment.blocks, version, layers.judged_at, &|| layers.coverage.report())
     }
 
     /// The tile cache (see [`Live::tile`]).
@@ -198,7 +211,7 @@ impl Live {
         let now = Utc::now().timestamp_millis();
         engine.tally.advance(now);
         engine.tally.place_adopters();
-        let (dirty, _people) = engine.tally.take_dirty();
+        let (dirty, people) = engine.tally.take_dirty();
         if touched.blocks || touched.layers {
             self.rebuild(&mut engine, touched.blocks)?;
             return Ok(true);
@@ -206,7 +219,7 @@ impl Live {
         if dirty.is_empty() && touched.rows == 0 {
             return Ok(false);
         }
-        self.publish_counts(&engine, &dirty);
+        self.publish_counts(&engine, &dirty, people);
         Ok(true)
     }
 
@@ -219,16 +232,16 @@ impl Live {
         if !due {
             return false;
         }
-        let (dirty, _) = engine.tally.take_dirty();
+        let (dirty, people) = engine.tally.take_dirty();
         if dirty.is_empty() {
             return false;
         }
-        self.publish_counts(&engine, &dirty);
+        self.publish_counts(&engine, &dirty, people);
         true
     }
 
-    /// Publish a snapshot with the new counts of the tally keys `dirty`.
-    fn publish_counts(&self, engine: &Engine, dirty: &[u32]) {
+    /// Publish a snapshot with the new counts of the tally keys `dirty` (and `people` changed).
+    fn publish_counts(&self, engine: &Engine, dirty: &[u32], people: Vec<String>) {
         let old = self.layers.load();
         let changed: Vec<(usize, BlockCounts)> = dirty
             .iter()
@@ -239,17 +252,20 @@ impl Live {
                     .then_some((pos as usize, BlockCounts { residents: b.residents, ambassadors: b.ambassadors }))
             })
             .collect();
-        let layers = old.with_counts(&changed, engine.summary(self.target), engine.cursor);
+        let now = engine.clock();
+        let layers = old.with_counts(&changed, engine.summary(self.target), engine.cursor, now);
         // Publish first, then forget the tiles over the changed blocks: a tile cut in between
         // is from the new counts already, and one cut before is refused by the cache.
         let envelopes: Vec<[f64; 4]> = match layers.tiles_if_built().and_then(|t| t.layer(BLOCKS)) {
             Some(blocks) => changed.iter().filter_map(|(i, _)| blocks.envelope(*i)).collect(),
             None => Vec::new(),
         };
+        let rows = changed.iter().filter_map(|(i, _)| layers.coverage.blocks.get(*i).cloned()).collect();
         self.layers.store(Arc::new(layers));
         if !envelopes.is_empty() {
             self.tiles.invalidate(&envelopes);
         }
+        self.recruiting.publish(&*self.store, Changes { rows, people, now });
     }
 
     /// Re-read what an import changed and publish new layers (and a new catchment).
@@ -268,6 +284,7 @@ impl Live {
         self.catchment.store(catchment);
         self.layers.store(Arc::new(layers));
         self.tiles.clear();
+        self.recruiting.reset();
         Ok(())
     }
 
@@ -321,6 +338,11 @@ fn tally_from(store: &dyn Store, target: u32) -> Result<(Tally, i64), AppError> 
 }
 
 impl Engine {
+    /// The tally's clock as an instant.
+    fn clock(&self) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp_millis(self.tally.clock()).unwrap_or_else(Utc::now)
+    }
+
     /// Headline numbers from the tally.
     fn summary(&self, target: u32) -> CoverageSummary {
         let t = self.tally.totals();
@@ -364,6 +386,7 @@ impl Engine {
         });
         // The tally's numbers are the ones every later snapshot is derived from.
         layers.coverage.summary = self.summary(target);
+        layers.judged_at = self.clock();
         layers
     }
 }

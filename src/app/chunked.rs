@@ -1,4 +1,5 @@
-//! A vector shared between snapshots in fixed-size chunks: cloning it copies one pointer per
+//! A vector shared between snapshots (of the live layers, of the recruiting data) in
+//! fixed-size chunks: cloning it copies one pointer per
 //! chunk, and changing an element copies only its chunk. A write at county scale (110,000
 //! blocks) then costs a few hundred pointer copies plus the chunks it touches, never the
 //! whole table.
@@ -29,6 +30,41 @@ impl<T> Default for Chunked<T> {
 }
 
 impl<T: Clone> Chunked<T> {
+    /// The elements of `items`, in chunks.
+    pub fn new(items: Vec<T>) -> Chunked<T> {
+        items.into_iter().collect()
+    }
+
+    /// Element `i` to change, copying its chunk first if another snapshot shares it.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        if i >= self.len {
+            return None;
+        }
+        Arc::make_mut(&mut self.chunks[i / CHUNK]).get_mut(i % CHUNK)
+    }
+
+    /// Append an element (copying the last chunk if it is shared).
+    pub fn push(&mut self, item: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => Arc::make_mut(last).push(item),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(item);
+                self.chunks.push(Arc::new(chunk));
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Whether element `i` is shared with `other` (tests: what an update copied).
+    #[cfg(test)]
+    pub fn shares_chunk(&self, other: &Chunked<T>, i: usize) -> bool {
+        match (self.chunks.get(i / CHUNK), other.chunks.get(i / CHUNK)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Replace element `i` (which must exist), copying its chunk if another snapshot shares it.
     pub fn set(&mut self, i: usize, value: T) {
         assert!(i < self.len, "index {i} out of bounds ({})", self.len);

@@ -1,0 +1,191 @@
+//! The recruiting data of the live state (`/coverage/uncovered`): built from the store on first
+//! use, then carried forward by every publication with [`RecruitData::updated`] — the blocks
+//! whose counts changed and the people who changed, fetched by id — instead of reloading every
+//! ambassador and opted-in resident. A block import drops it (the catchment's facts change);
+//! so does a bulk change of many people, where one reload is cheaper than many updates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+
+use crate::app::AppError;
+use crate::app::recruit::{self, CatchmentFacts, FactsCache, PersonChange, RecruitData};
+use crate::core::coverage::BlockCoverage;
+use crate::core::{Block, CoverageReport, Person, Role};
+use crate::store::Store;
+
+/// Past this many changed people in one publication, the data is rebuilt on next use.
+const MAX_INCREMENTAL_PEOPLE: usize = 5_000;
+
+/// One publication's changes, as the recruiting data needs them.
+#[derive(Debug, Clone)]
+pub(super) struct Changes {
+    /// Coverage rows of the blocks whose counts changed.
+    pub rows: Vec<BlockCoverage>,
+    /// Ids of the people who changed.
+    pub people: Vec<String>,
+    /// The instant the coverage was judged at.
+    pub now: DateTime<Utc>,
+}
+
+enum State {
+    /// Not built (or dropped): the next use builds it.
+    Empty,
+    /// Being built by a reader; publications meanwhile queue their changes here.
+    Building(Vec<Changes>),
+    Ready(Kept),
+}
+
+struct Kept {
+    data: Arc<RecruitData>,
+    /// The people the data was given (ambassadors, opted-in residents), as it saw them: the
+    /// `before` of the next change of each.
+    known: HashMap<String, Person>,
+}
+
+/// The recruiting data and how it is kept current.
+pub(super) struct Recruiting {
+    facts: FactsCache,
+    state: Mutex<State>,
+}
+
+impl Default for Recruiting {
+    fn default() -> Self {
+        Recruiting { facts: FactsCache::default(), state: Mutex::new(State::Empty) }
+    }
+}
+
+/// Whether rankings look at this person at all (as [`recruit::load_people`] selects them).
+fn relevant(p: &Person) -> bool {
+    p.role == Role::Ambassador || p.interested
+}
+
+impl Recruiting {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forget the data (a block or indicator import).
+    pub(super) fn reset(&self) {
+        *self.state() = State::Empty;
+    }
+
+    /// The current data, built from the store if needed: `coverage` gives the snapshot's (as
+    /// judged at `now`),
+    /// `blocks` are the catchment's (for its facts, cached per `catchment_version`).
+    pub(super) fn data(
+        &self,
+        store: &dyn Store,
+        blocks: &[Block],
+        catchment_version: i64,
+        now: DateTime<Utc>,
+        coverage: &dyn Fn() -> CoverageReport,
+    ) -> Result<Arc<RecruitData>, AppError> {
+        loop {
+            {
+                let mut state = self.state();
+                match &*state {
+                    State::Ready(k) => return Ok(k.data.clone()),
+                    // Someone else is building it: build one for this request, do not keep it.
+                    State::Building(_) => {
+                        drop(state);
+                        return Ok(self.build(store, blocks, catchment_version, now, coverage)?.data);
+                    }
+                    State::Empty => *state = State::Building(Vec::new()),
+                }
+            }
+            let built = self.build(store, blocks, catchment_version, now, coverage);
+            let mut state = self.state();
+            let mut kept = match built {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    *state = State::Empty;
+                    return Err(e);
+                }
+            };
+            // What was published while building: applied now, in order, so nothing is missed.
+            if let State::Building(pending) = std::mem::replace(&mut *state, State::Empty) {
+                for changes in pending {
+                    kept = kept.and_then(|k| apply(store, k, &changes));
+                }
+            }
+            // Too much changed meanwhile: start over.
+            let Some(kept) = kept else { continue };
+            let data = kept.data.clone();
+            *state = State::Ready(kept);
+            return Ok(data);
+        }
+    }
+
+    fn build(
+        &self,
+        store: &dyn Store,
+        blocks: &[Block],
+        version: i64,
+        now: DateTime<Utc>,
+        coverage: &dyn Fn() -> CoverageReport,
+    ) -> Result<Kept, AppError> {
+        let facts = match self.facts.get(version) {
+            Some(f) => f,
+            None => {
+                let f = Arc::new(CatchmentFacts::new(blocks));
+                self.facts.put(version, f.clone());
+                f
+            }
+        };
+        let people = recruit::load_people(store)?;
+        let indicators = store.indicators()?;
+        let known: HashMap<String, Person> = people.iter().map(|p| (p.id.clone(), p.clone())).collect();
+        let data = Arc::new(RecruitData::new(facts, &coverage(), people, &indicators, now));
+        Ok(Kept { data, known })
+    }
+
+    /// Carry the data forward over one publication's changes (or queue them while it is being
+    /// built). Fetches each changed person by id.
+    pub(super) fn publish(&self, store: &dyn Store, changes: Changes) {
+        let mut state = self.state();
+        match std::mem::replace(&mut *state, State::Empty) {
+            State::Empty => {}
+            State::Building(mut pending) => {
+                pending.push(changes);
+                *state = State::Building(pending);
+            }
+            State::Ready(kept) => {
+                if let Some(k) = apply(store, kept, &changes) {
+                    *state = State::Ready(k);
+                }
+            }
+        }
+    }
+}
+
+/// `kept` after `changes`; `None` when it is cheaper (or, after a store error, only safe) to
+/// build it again.
+fn apply(store: &dyn Store, mut kept: Kept, changes: &Changes) -> Option<Kept> {
+    if changes.people.len() > MAX_INCREMENTAL_PEOPLE {
+        return None;
+    }
+    let mut people = Vec::with_capacity(changes.people.len());
+    for id in &changes.people {
+        let after = match store.person(id) {
+            Ok(p) => p.filter(relevant),
+            Err(e) => {
+                tracing::warn!("recruiting data: reading a changed person failed ({e}); rebuilding on next use");
+                return None;
+            }
+        };
+        let before = match &after {
+            Some(p) => kept.known.insert(id.clone(), p.clone()),
+            None => kept.known.remove(id),
+        };
+        if before.is_some() || after.is_some() {
+            people.push(PersonChange { before, after });
+        }
+    }
+    if changes.rows.is_empty() && people.is_empty() {
+        return Some(kept);
+    }
+    kept.data = Arc::new(kept.data.updated(&changes.rows, &people, changes.now));
+    Some(kept)
+}
