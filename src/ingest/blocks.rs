@@ -1,7 +1,7 @@
 //! Block boundaries from a file — a shapefile (plain or zipped) or GeoJSON — reprojected to
 //! WGS84 with RFC 7946 winding, checked feature by feature, ids always read as strings.
 //!
-//! The format readers (`shapefile`, [`super::geojson`]) hand over [`SourceFile`]s in
+//! The format readers (`shapefile`, [`super::geojson`]) hand over `SourceFile`s in
 //! the file's own CRS; this module resolves the CRS, picks the id and name fields and turns
 //! each feature into a [`Block`] or a [`Rejection`].
 
