@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
             // Spread over the catchment, every tenth an ambassador (which may cover a block).
             let t = (i as f64 * 0.618_034) % 1.0;
             let (lon, lat) = (bbox[0] + (bbox[2] - bbox[0]) * t, bbox[1] + (bbox[3] - bbox[1]) * ((t * 7.0) % 1.0));
-            let role = if i % 10 == 0 { "ambassador" } else { "resident" };
+            let role = if i.is_multiple_of(10) { "ambassador" } else { "resident" };
             let body = format!(r#"{{"id":"bench-{i}","role":"{role}","lon":{lon},"lat":{lat}}}"#);
             let req = Request::post("/people")
                 .header(header::CONTENT_TYPE, "application/json")

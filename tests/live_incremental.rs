@@ -2,6 +2,7 @@
 //! deleted, adoptions made, dropped and lapsed, the catchment re-imported midway — applied to
 //! the live state one change at a time must leave it exactly where a state built from scratch
 //! (and the store's own SQL counts, and the history replay) are.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use std::sync::Arc;
 

@@ -623,7 +623,7 @@ pub struct Collection {
     /// Per property (by position in [`Collection::properties`]): value → ascending feature
     /// positions, for equality filters on the properties that change only with an import.
     /// Built on the first filter by that property: most are never filtered by.
-    equality: Arc<Vec<OnceLock<HashMap<Key, Vec<usize>>>>>,
+    equality: Arc<Vec<OnceLock<EqualityIndex>>>,
     /// Properties that change with people ([`LIVE_BLOCK_PROPERTIES`]): filtered by a scan.
     live: &'static [&'static str],
 }
@@ -714,7 +714,7 @@ impl Collection {
     }
 
     /// Value → ascending positions of the features with that value of `name`.
-    fn equality_index(&self, name: &str) -> HashMap<Key, Vec<usize>> {
+    fn equality_index(&self, name: &str) -> EqualityIndex {
         let mut index: HashMap<Key, Vec<usize>> = HashMap::new();
         for (i, f) in self.features.iter().enumerate() {
             if let Some(key) = f.properties().get(name).and_then(Key::of) {
@@ -838,6 +838,9 @@ impl<'a> Wanted<'a> {
         }
     }
 }
+
+/// One property's equality index: value → ascending feature positions.
+type EqualityIndex = HashMap<Key, Vec<usize>>;
 
 /// A property value as an equality-index key (numbers by value: `5` and `5.0` are equal).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

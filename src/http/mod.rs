@@ -4,6 +4,7 @@
 //! snapshot that [`AppState::refresh`] advances after every write.
 
 mod auth;
+mod body;
 mod coverage;
 pub mod error;
 mod features;
@@ -17,6 +18,7 @@ mod openapi;
 mod people;
 mod rollup;
 mod tiles;
+mod upload;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -160,6 +162,16 @@ impl AppState {
     pub fn watch(&self, every: Duration) -> Result<tokio::task::JoinHandle<()>, AppError> {
         Ok(self.live()?.watch(every))
     }
+}
+
+/// Run `f` on the store off the async workers. Here beside [`AppState`], not with the uploads:
+/// it is how any handler (imports, people, history, rollups) reaches the store, upload or not.
+async fn run_on_store<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn Store) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || f(&*store)).await?
 }
 
 fn starting() -> AppError {

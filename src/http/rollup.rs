@@ -7,8 +7,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::format::{QueryPairs, csv_response, json_only, json_or_csv};
-use super::imports::run_on_store;
-use super::{AppError, AppState};
+use super::{AppError, AppState, run_on_store};
 use crate::app::rollup::{Grouping, RollupError, groupings, rollup_rows};
 use crate::core::rollup::RollupRow;
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use geo::{Coord, LineString, MultiPolygon, Polygon};
 use serde_json::{Map, Value};
 
-use super::blocks::{self, DeclaredCrs, LonLatScan, SourceFeature, SourceFile, SourceGeometry};
+use super::source::{self, DeclaredCrs, LonLatScan, SourceFeature, SourceFile, SourceGeometry};
 use super::{Crs, IngestError, Rejection};
 
 /// One point feature, reprojected to WGS84.
@@ -56,7 +56,7 @@ pub fn read_points(path: &Path, source_crs: Option<&Crs>) -> Result<PointRead, I
         })
         .collect();
     let scan = LonLatScan::of(parsed.iter().filter_map(|p| p.location.as_ref().ok()));
-    let crs = blocks::resolve_crs(path, declared, source_crs, &scan, &mut warnings)?;
+    let crs = source::resolve_crs(path, declared, source_crs, &scan, &mut warnings)?;
 
     let file = path.display().to_string();
     let mut points = Vec::with_capacity(parsed.len());
@@ -64,12 +64,12 @@ pub fn read_points(path: &Path, source_crs: Option<&Crs>) -> Result<PointRead, I
     for ParsedPoint { number, id, properties, location } in parsed {
         let location = location.and_then(|c| {
             if !c.x.is_finite() || !c.y.is_finite() {
-                return Err(blocks::non_finite(1, &c));
+                return Err(source::non_finite(1, &c));
             }
             let (lon, lat) = crs.to_wgs84(c.x, c.y).map_err(|e| format!("cannot reproject: {e}"))?;
             let wgs84 = Coord { x: lon, y: lat };
             if !super::geometry::is_lonlat(&wgs84) {
-                return Err(blocks::outside_lonlat(&wgs84, &crs));
+                return Err(source::outside_lonlat(&wgs84, &crs));
             }
             Ok(wgs84)
         });
@@ -94,7 +94,7 @@ struct ParsedPoint {
     location: Result<Coord<f64>, String>,
 }
 
-/// Reads area features (blocks) in the file's CRS, for [`blocks::read_blocks`].
+/// Reads area features (blocks) in the file's CRS, for [`super::blocks::read_blocks`].
 pub(crate) fn read_area_features(path: &Path) -> Result<SourceFile, IngestError> {
     let Document { features, format, crs, warnings } = load(path)?;
     let mut fields: Vec<String> = Vec::new();
@@ -247,7 +247,7 @@ fn split_feature(feature: Value, format: Format) -> (Option<String>, Map<String,
         Some(Value::Object(p)) => p,
         _ => Map::new(),
     };
-    let id = f.get("id").and_then(|v| blocks::value_to_text(v).ok().flatten());
+    let id = f.get("id").and_then(|v| source::value_to_text(v).ok().flatten());
     (id, properties, f.remove("geometry"))
 }
 

@@ -12,6 +12,7 @@ pub mod crs;
 pub mod geojson;
 mod geometry;
 mod shapefile;
+mod source;
 
 pub use crs::{Crs, CrsError};
 

@@ -12,7 +12,7 @@ use geo::{Coord, LineString};
 use serde_json::Value;
 
 use super::IngestError;
-use super::blocks::{DeclaredCrs, SourceFeature, SourceFile, SourceGeometry};
+use super::source::{DeclaredCrs, SourceFeature, SourceFile, SourceGeometry};
 use crate::core::Attributes;
 
 /// Reads `path` (a `.shp`) and the sidecars beside it.
