@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// chunks stays short (108 chunks for 110,000 blocks).
 const CHUNK: usize = 1024;
 
-/// A copy-on-write vector of `T` in chunks of [`CHUNK`].
+/// A copy-on-write vector of `T` in chunks of 1,024.
 #[derive(Debug)]
 pub struct Chunked<T> {
     chunks: Vec<Arc<Vec<T>>>,
