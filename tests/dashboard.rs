@@ -14,7 +14,7 @@ use axum::http::{Method, StatusCode, header};
 use belong::app::history::{HistoryPoint, Interval, coverage_history};
 use belong::app::rollup::{coverage_rollup, import_areas};
 use belong::core::coverage::compute;
-use belong::core::person::until_text;
+use belong::core::person::whole_seconds;
 use belong::core::rollup::RollupRow;
 use belong::core::{Block, CoverageSummary, Role};
 use belong::ingest::blocks::BlockReadOptions;
@@ -147,7 +147,7 @@ fn history_matches_live_coverage_through_changes_expiries_and_a_reimport() {
     let mut paused = ambassadors[0].clone();
     paused.active = false;
     day_adopter.adopted_block = Some(uncovered[0].clone());
-    day_adopter.adopted_until = Some(until_text(now + Duration::days(1)));
+    day_adopter.adopted_until = Some(whole_seconds(now + Duration::days(1)));
     let mut adopter = ambassadors[2].clone();
     adopter.adopted_block = Some(uncovered[1].clone());
     let mut orphan = ambassadors[3].clone();

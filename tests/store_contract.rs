@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use belong::core::coverage::BlockCounts;
-use belong::core::person::{Counted, until_text};
+use belong::core::person::{Counted, parse_until, until_text};
 use belong::core::{AccessRole, Attributes, Block, Person, Role};
 use belong::store::{PeopleFilter, Reassignment, SqliteStore, Store, StoreError, Upserted};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -53,7 +53,7 @@ fn ambassador(id: &str, home: Option<&str>, adopted: Option<&str>, until: Option
     Person {
         role: Role::Ambassador,
         adopted_block: adopted.map(str::to_string),
-        adopted_until: until.map(str::to_string),
+        adopted_until: until.map(|t| parse_until(t).expect("an RFC 3339 expiry")),
         ..resident(id, home)
     }
 }
@@ -302,7 +302,14 @@ fn contract_coverage_state(store: &dyn Store) {
     let mut want: Vec<Row> = people
         .iter()
         .map(|p| {
-            (p.id.clone(), p.role, p.active, p.home_block.clone(), p.adopted_block.clone(), p.adopted_until.clone())
+            (
+                p.id.clone(),
+                p.role,
+                p.active,
+                p.home_block.clone(),
+                p.adopted_block.clone(),
+                p.adopted_until.map(until_text),
+            )
         })
         .collect();
     want.sort_by(|a, b| a.0.cmp(&b.0));
@@ -333,8 +340,8 @@ fn contract_coverage_counts(store: &dyn Store) {
         let adopted = rng.random_bool(0.6).then(|| any_block(&mut rng));
         let until = match rng.random_range(0..5) {
             0 => None,
-            1 => Some(until_text(now)), // the instant itself: lapsed
-            k => Some(until_text(now + Duration::seconds(rng.random_range(-3 * 86_400..3 * 86_400) * (k - 1)))),
+            1 => Some(now), // the instant itself: lapsed
+            k => Some(now + Duration::seconds(rng.random_range(-3 * 86_400..3 * 86_400) * (k - 1))),
         };
         people.push(Person {
             role,
@@ -365,11 +372,8 @@ fn contract_coverage_counts(store: &dyn Store) {
     }
 
     // The next expiry after an instant: the earliest adoption end strictly later.
-    let ends: Vec<DateTime<Utc>> = people
-        .iter()
-        .filter(|p| p.adopted_block.is_some())
-        .filter_map(|p| p.adopted_until.as_deref().and_then(belong::core::person::parse_until))
-        .collect();
+    let ends: Vec<DateTime<Utc>> =
+        people.iter().filter(|p| p.adopted_block.is_some()).filter_map(|p| p.adopted_until).collect();
     for after in [now, now - Duration::days(10), now + Duration::days(10)] {
         let want = ends.iter().copied().filter(|&t| t > after).min();
         assert_eq!(store.next_adoption_expiry(after).expect("next"), want, "next expiry after {after}");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::AppError;
 use crate::core::BlockIndex;
-use crate::core::person::until_text;
+use crate::core::person::whole_seconds;
 use crate::core::{Person, Role};
 use crate::ingest::Crs;
 use crate::ingest::tabular::check_lon_lat;
@@ -151,10 +151,10 @@ pub struct Adoption {
 /// Longest adoption accepted, in days (ten years: longer is a typo).
 pub const MAX_ADOPTION_DAYS: i64 = 3650;
 
-/// An adoption expiry from user input, normalised to the stored form ([`until_text`]):
-/// RFC 3339 with any offset, or a date meaning "through the end of that day, UTC". Must be after
-/// `now`. Sub-second parts are dropped.
-pub fn parse_adopted_until(field: &'static str, text: &str, now: DateTime<Utc>) -> Result<String, PersonError> {
+/// An adoption expiry from user input: RFC 3339 with any offset, or a date meaning "through the
+/// end of that day, UTC". Must be after `now`. Sub-second parts are dropped (expiries are kept to
+/// the second, see [`whole_seconds`]).
+pub fn parse_adopted_until(field: &'static str, text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, PersonError> {
     let text = text.trim();
     let at = if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         t.with_timezone(&Utc)
@@ -167,18 +167,19 @@ pub fn parse_adopted_until(field: &'static str, text: &str, now: DateTime<Utc>) 
             "expected an RFC 3339 date-time with a zone (2026-12-31T00:00:00Z) or a date (2026-12-31)",
         ));
     };
-    if at.timestamp() <= now.timestamp() {
+    let at = whole_seconds(at);
+    if at <= whole_seconds(now) {
         return Err(invalid(field, "must be in the future (an adoption cannot lapse before it starts)"));
     }
-    Ok(until_text(at))
+    Ok(at)
 }
 
 /// The expiry `days` days from `now`.
-fn days_from_now(days: i64, now: DateTime<Utc>) -> Result<String, PersonError> {
+fn days_from_now(days: i64, now: DateTime<Utc>) -> Result<DateTime<Utc>, PersonError> {
     if !(1..=MAX_ADOPTION_DAYS).contains(&days) {
         return Err(invalid("days", format!("expected a whole number of days from 1 to {MAX_ADOPTION_DAYS}")));
     }
-    Ok(until_text(now + chrono::Duration::days(days)))
+    Ok(whole_seconds(now + chrono::Duration::days(days)))
 }
 
 /// A field that is present in the JSON: `Some(None)` for `null`, `Some(Some(v))` otherwise.
@@ -435,6 +436,7 @@ pub fn delete_person(store: &dyn Store, id: &str) -> Result<(), PersonError> {
 mod tests {
     use super::*;
     use crate::core::Block;
+    use crate::core::person::until_text;
     use crate::store::SqliteStore;
     use geo::{MultiPolygon, Rect};
 
@@ -559,11 +561,16 @@ mod tests {
             adopt(s, &index(s), "a1", a, "test")
         };
         let p = adopt_with(&s, Some("2099-12-31"), None).unwrap();
-        assert_eq!(p.adopted_until.as_deref(), Some("2100-01-01T00:00:00Z"), "a date lasts through its end");
+        assert_eq!(
+            p.adopted_until.map(until_text).as_deref(),
+            Some("2100-01-01T00:00:00Z"),
+            "a date lasts through its end"
+        );
         let p = adopt_with(&s, Some("2099-06-01T12:00:00.9-07:00"), None).unwrap();
-        assert_eq!(p.adopted_until.as_deref(), Some("2099-06-01T19:00:00Z"));
+        assert_eq!(p.adopted_until.map(until_text).as_deref(), Some("2099-06-01T19:00:00Z"));
         let p = adopt_with(&s, None, Some(30)).unwrap();
-        let until = crate::core::person::parse_until(p.adopted_until.as_deref().unwrap()).unwrap();
+        let until = p.adopted_until.unwrap();
+        assert_eq!(until.timestamp_subsec_nanos(), 0, "kept to the second, as stored");
         assert!((until - Utc::now() - chrono::Duration::days(30)).num_seconds().abs() < 5);
         assert_eq!(adopt_with(&s, None, None).unwrap().adopted_until, None);
         let before = s.person("a1").unwrap();
@@ -600,11 +607,11 @@ mod tests {
             update_person(s, &index(s), "a1", serde_json::from_str(json).unwrap(), "test")
         };
         let p = patch(&s, r#"{"block_id": "060370002", "adopted_until": "2099-01-01T00:00:00Z"}"#).unwrap();
-        assert_eq!(p.adopted_until.as_deref(), Some("2099-01-01T00:00:00Z"));
+        assert_eq!(p.adopted_until.map(until_text).as_deref(), Some("2099-01-01T00:00:00Z"));
         // Changing something else keeps the adoption and its expiry.
         assert_eq!(patch(&s, r#"{"name": "Ana B"}"#).unwrap().adopted_until, p.adopted_until);
         let p = patch(&s, r#"{"adopted_until": "2098-01-01"}"#).unwrap();
-        assert_eq!(p.adopted_until.as_deref(), Some("2098-01-02T00:00:00Z"));
+        assert_eq!(p.adopted_until.map(until_text).as_deref(), Some("2098-01-02T00:00:00Z"));
         // A block_id starts a new adoption, without an expiry unless one is given.
         assert_eq!(patch(&s, r#"{"block_id": "060370002"}"#).unwrap().adopted_until, None);
         let e = patch(&s, r#"{"adopted_until": "1999-01-01"}"#).unwrap_err();

@@ -29,7 +29,6 @@ use serde::Serialize;
 use super::AppError;
 use super::chunked::Chunked;
 use crate::core::coverage::BlockCoverage;
-use crate::core::person::parse_until;
 use crate::core::recruit::{
     self, Adjacency, AmbassadorIndex, Components, Moves, NearestLists, QueryPoints, ScoreInputs, WeightError, Weights,
 };
@@ -234,8 +233,7 @@ impl Ambassador {
         Ambassador {
             id: Arc::from(p.id.as_str()),
             home: p.home_block.as_deref().map(Arc::from),
-            // An unreadable expiry counts as none, as in `Person::adoption_in_effect`.
-            adoption: adopted.map(|b| (Arc::from(b), p.adopted_until.as_deref().and_then(parse_until))),
+            adoption: adopted.map(|b| (Arc::from(b), p.adopted_until)),
         }
     }
 
@@ -869,7 +867,7 @@ mod tests {
     fn an_expired_adoption_uncovers_the_block() {
         let mut a = person("a", Role::Ambassador, -118.295, "b0");
         a.adopted_block = Some("b2".into());
-        a.adopted_until = Some("2026-01-01T00:00:00Z".into());
+        a.adopted_until = crate::core::person::parse_until("2026-01-01T00:00:00Z");
         let before = crate::core::person::parse_until("2025-12-31T23:00:00Z").unwrap();
         let after = crate::core::person::parse_until("2026-01-01T00:00:00Z").unwrap();
         let uncovered = |now| {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use belong::app::recruit::{CatchmentFacts, RankOptions, RecruitData, RecruitRow, rank, write_walk_list};
 use belong::app::{self, people};
+use belong::core::person::until_text;
 use belong::store::{SqliteStore, Store};
 
 use super::Outcome;
@@ -101,8 +102,8 @@ pub fn adopt(store: &SqliteStore, id: &str, block: &str, until: Option<&str>, da
     let catchment = app::load_catchment(store)?;
     let p = people::adopt(store, &catchment.index, id, adoption, "cli")
         .with_context(|| format!("ambassador '{id}' cannot adopt '{block}'"))?;
-    match &p.adopted_until {
-        Some(t) => println!("{} adopts block {block} until {t}", p.id),
+    match p.adopted_until {
+        Some(t) => println!("{} adopts block {block} until {}", p.id, until_text(t)),
         None => println!("{} adopts block {block} (no expiry)", p.id),
     }
     Ok(Outcome::Done)

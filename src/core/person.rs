@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What a person is to the campaign.
@@ -67,19 +67,19 @@ pub struct Person {
     pub active: bool,
     /// For ambassadors: the block they adopted instead of the one they live in.
     pub adopted_block: Option<String>,
-    /// When the adoption lapses, RFC 3339 UTC to the second (`2026-12-31T00:00:00Z`, the form
-    /// [`until_text`] writes, so stored values also compare correctly as text); `None`: never.
-    pub adopted_until: Option<String>,
+    /// When the adoption lapses, to the whole second; `None`: never. Wherever it leaves the
+    /// process (database, history, HTTP, CLI, this type's serde form) it is written as
+    /// [`until_text`] (`2026-12-31T00:00:00Z`), whose fixed width lets SQL compare it as text.
+    #[serde(default, with = "until_serde")]
+    pub adopted_until: Option<DateTime<Utc>>,
     /// The block containing the location; `None` means outside the catchment.
     pub home_block: Option<String>,
 }
 
 impl Person {
     /// Whether the adoption (if any) still holds at `now`: it has not reached `adopted_until`.
-    /// An unreadable expiry counts as none, as it does in the store's text comparison.
     pub fn adoption_in_effect(&self, now: DateTime<Utc>) -> bool {
-        self.adopted_block.is_some()
-            && self.adopted_until.as_deref().is_none_or(|t| parse_until(t).is_none_or(|until| until > now))
+        self.adopted_block.is_some() && self.adopted_until.is_none_or(|until| until > now)
     }
 
     /// The block this person counts for at `now`: the adopted block while the adoption has not
@@ -140,7 +140,7 @@ impl Person {
             self.active,
             self.home_block.as_deref(),
             self.adopted_block.as_deref(),
-            self.adopted_until.as_deref().and_then(parse_until),
+            self.adopted_until,
             now,
             exists,
         )
@@ -153,9 +153,38 @@ pub fn until_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Read a stored adoption expiry.
+/// Read a stored adoption expiry (any RFC 3339 offset), truncated to whole seconds like every
+/// expiry the program makes, so a value read back equals the one written.
 pub fn parse_until(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|t| whole_seconds(t.with_timezone(&Utc)))
+}
+
+/// `t` without its sub-second part: expiries are kept to the second, because [`until_text`]
+/// writes no fraction and a value that changed when stored would never compare equal again.
+pub fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(0)
+}
+
+/// [`Person::adopted_until`] in serde as [`until_text`], `null` (or absent) for none (chrono's own form would add a fraction
+/// for sub-second values and needs its `serde` feature).
+mod until_serde {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use super::{parse_until, until_text};
+
+    pub fn serialize<S: Serializer>(until: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match until {
+            Some(t) => s.serialize_str(&until_text(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| parse_until(&text).ok_or_else(|| D::Error::custom("adopted_until: expected RFC 3339")))
+            .transpose()
+    }
 }
 
 #[cfg(test)]
@@ -175,7 +204,7 @@ mod tests {
             active: true,
             adopted_block: adopted.map(str::to_string),
             home_block: Some("HOME".into()),
-            adopted_until: until.map(str::to_string),
+            adopted_until: until.map(|t| parse_until(t).unwrap()),
         }
     }
 
@@ -189,5 +218,16 @@ mod tests {
         assert_eq!(ambassador(Some("ADOPTED"), None).covering_block(at("2999-01-01T00:00:00Z")), Some("ADOPTED"));
         assert_eq!(ambassador(None, None).covering_block(at("2000-01-01T00:00:00Z")), Some("HOME"));
         assert_eq!(until_text(at("2026-06-01T12:30:15.75-07:00")), "2026-06-01T19:30:15Z");
+    }
+
+    #[test]
+    fn serde_writes_the_until_text_form() {
+        let p = ambassador(Some("ADOPTED"), Some("2026-12-31T00:00:00Z"));
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["adopted_until"], "2026-12-31T00:00:00Z");
+        assert_eq!(serde_json::from_value::<Person>(json).unwrap(), p);
+        let none = serde_json::to_value(ambassador(None, None)).unwrap();
+        assert_eq!(none["adopted_until"], serde_json::Value::Null);
+        assert_eq!(serde_json::from_value::<Person>(none).unwrap().adopted_until, None);
     }
 }

@@ -16,6 +16,7 @@ use super::ogc::Link;
 use super::upload::{Upload, import_error};
 use super::{AppError, AppState, BaseUrl, run_on_store};
 use crate::app::people::{self as use_case, NewPerson, PersonError, PersonPatch};
+use crate::core::person::until_text;
 use crate::core::{BlockIndex, Person, Role};
 use crate::ingest::Crs;
 use crate::store::{PeopleFilter, Store};
@@ -88,7 +89,7 @@ impl From<Person> for PersonDoc {
             interested: p.interested,
             active: p.active,
             block_id: p.adopted_block,
-            adopted_until: p.adopted_until,
+            adopted_until: p.adopted_until.map(until_text),
             home_block: p.home_block,
             covering_block,
         }

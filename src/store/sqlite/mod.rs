@@ -46,6 +46,15 @@ struct Readers {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        let e = match e {
+            rusqlite::Error::FromSqlConversionFailure(i, ty, source) => {
+                match source.downcast::<people::CorruptValue>() {
+                    Ok(bad) => return StoreError::Corrupt { what: bad.what, id: bad.id, reason: bad.reason },
+                    Err(source) => rusqlite::Error::FromSqlConversionFailure(i, ty, source),
+                }
+            }
+            e => e,
+        };
         match e.sqlite_error_code() {
             // Another process held the database past the busy timeout: worth a retry.
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
@@ -452,10 +461,10 @@ mod tests {
         store.replace_blocks(&[block("A", 0.0), block("B", 1.0)], &[], &[], "t").unwrap();
         let mut adopter = person("a1", Role::Ambassador, Some("A"));
         adopter.adopted_block = Some("B".into());
-        adopter.adopted_until = Some("2100-01-01T00:00:00Z".into());
+        adopter.adopted_until = Some(at("2100-01-01T00:00:00Z"));
         let mut lapsed = person("a2", Role::Ambassador, Some("A"));
         lapsed.adopted_block = Some("B".into());
-        lapsed.adopted_until = Some("2000-01-01T00:00:00Z".into());
+        lapsed.adopted_until = Some(at("2000-01-01T00:00:00Z"));
         // Both the bulk path (empty table) and the per-row path write the same detail.
         store.upsert_people(std::slice::from_ref(&adopter), "t").unwrap();
         store.upsert_people(std::slice::from_ref(&lapsed), "t").unwrap();
@@ -493,6 +502,25 @@ mod tests {
             .query_row("SELECT detail FROM history WHERE entity = 'person' ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
             .unwrap();
         assert!(last.unwrap().contains("2100-01-01T00:00:00Z"));
+        // The column keeps the text form SQL compares with `now`.
+        let stored: String =
+            store.writer().query_row("SELECT adopted_until FROM people WHERE id = 'a2'", [], |r| r.get(0)).unwrap();
+        assert_eq!(stored, "2000-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn an_unreadable_expiry_is_corrupt_not_no_expiry() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let mut p = person("a1", Role::Ambassador, Some("A"));
+        p.adopted_block = Some("B".into());
+        store.upsert_people(&[p], "t").unwrap();
+        store.writer().execute("UPDATE people SET adopted_until = 'soon' WHERE id = 'a1'", []).unwrap();
+        for e in [store.person("a1").unwrap_err(), store.people(&PeopleFilter::default()).unwrap_err()] {
+            match e {
+                StoreError::Corrupt { what, id, .. } => assert_eq!((what, id.as_str()), ("person adopted_until", "a1")),
+                e => panic!("expected Corrupt, got {e}"),
+            }
+        }
     }
 
     #[test]

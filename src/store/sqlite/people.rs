@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::history::{HistoryWriter, history};
 use super::{BULK_ROWS, locations, multi_row_insert, timestamp};
 use crate::core::coverage::BlockCounts;
+use crate::core::person::{parse_until, until_text};
 use crate::core::{Person, Role};
 use crate::store::{Located, PeopleFilter, StoreError, Upserted};
 
@@ -18,7 +19,7 @@ pub(super) fn person_detail(p: &Person) -> Option<String> {
     let adopted = p.adopted_block.as_deref()?;
     let detail = serde_json::json!({
         "adopted_block": adopted,
-        "adopted_until": p.adopted_until,
+        "adopted_until": p.adopted_until.map(until_text),
         "home_block": p.home_block,
     });
     Some(detail.to_string())
@@ -27,10 +28,37 @@ pub(super) fn person_detail(p: &Person) -> Option<String> {
 pub(super) const PERSON_COLUMNS: &str =
     "id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, adopted_until";
 
+/// A stored value that does not decode. Row-mapping closures can only fail with a
+/// `rusqlite::Error`, so it travels inside `FromSqlConversionFailure` and comes out as
+/// [`StoreError::Corrupt`] (see `From<rusqlite::Error> for StoreError`).
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub(super) struct CorruptValue {
+    pub what: &'static str,
+    pub id: String,
+    pub reason: String,
+}
+
 pub(super) fn person_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Person> {
     let role: String = row.get(1)?;
+    let id: String = row.get(0)?;
+    // Only `until_text` writes this column, so text that does not parse is damage (or a hand
+    // edit), not "no expiry": saying so beats silently extending or ending an adoption.
+    let until: Option<String> = row.get(11)?;
+    let adopted_until = until
+        .map(|text| {
+            parse_until(&text).ok_or_else(|| {
+                let bad = CorruptValue {
+                    what: "person adopted_until",
+                    id: id.clone(),
+                    reason: "not an RFC 3339 instant".into(),
+                };
+                rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(bad))
+            })
+        })
+        .transpose()?;
     Ok(Person {
-        id: row.get(0)?,
+        id,
         role: if role == "ambassador" { Role::Ambassador } else { Role::Resident },
         lon: row.get(2)?,
         lat: row.get(3)?,
@@ -41,12 +69,13 @@ pub(super) fn person_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Perso
         active: row.get(8)?,
         adopted_block: row.get(9)?,
         home_block: row.get(10)?,
-        adopted_until: row.get(11)?,
+        adopted_until,
     })
 }
 
 fn bulk_insert_people(tx: &Transaction<'_>, people: &[Person], at: DateTime<Utc>) -> rusqlite::Result<()> {
     let ts = &timestamp(at);
+    let untils: Vec<Option<String>> = people.iter().map(|p| p.adopted_until.map(until_text)).collect();
     // Building secondary indexes once at the end is much cheaper than updating them a
     // million times; read their definitions from the schema so this follows future migrations.
     let indexes: Vec<(String, String)> = tx
@@ -90,11 +119,11 @@ fn bulk_insert_people(tx: &Transaction<'_>, people: &[Person], at: DateTime<Utc>
         "adopted_until",
     ];
     const HISTORY: &[&str] = &["ts", "entity", "entity_id", "action", "role", "block_id", "active", "detail"];
-    for chunk in people.chunks(BULK_ROWS) {
+    for (chunk, untils) in people.chunks(BULK_ROWS).zip(untils.chunks(BULK_ROWS)) {
         let mut stmt = tx.prepare_cached(&multi_row_insert("people", PEOPLE, chunk.len()))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * PEOPLE.len());
         let roles: Vec<&str> = chunk.iter().map(|p| p.role.as_str()).collect();
-        for (p, role) in chunk.iter().zip(&roles) {
+        for ((p, role), until) in chunk.iter().zip(&roles).zip(untils) {
             values.extend_from_slice(&[
                 &p.id,
                 role,
@@ -109,7 +138,7 @@ fn bulk_insert_people(tx: &Transaction<'_>, people: &[Person], at: DateTime<Utc>
                 &p.home_block,
                 &ts,
                 &ts,
-                &p.adopted_until,
+                until,
             ]);
         }
         stmt.execute(values.as_slice())?;
@@ -176,7 +205,7 @@ pub(super) fn upsert_people(conn: &mut Connection, people: &[Person], source: &s
                 p.adopted_block,
                 p.home_block,
                 ts,
-                p.adopted_until
+                p.adopted_until.map(until_text)
             ];
             let action = if insert.execute(values)? == 1 {
                 done.inserted += 1;
@@ -302,7 +331,7 @@ pub(super) fn coverage_counts_at(
                      THEN p.adopted_block ELSE p.home_block END AS covered, COUNT(*)
          FROM people p WHERE p.role = 'ambassador' AND p.active = 1 GROUP BY covered HAVING covered IS NOT NULL",
     )?;
-    let now = crate::core::person::until_text(now);
+    let now = until_text(now);
     for row in ambassadors.query_map([&now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (block, n) = row?;
         counts.entry(block).or_default().ambassadors = n as u64;
@@ -317,10 +346,10 @@ pub(super) fn next_adoption_expiry(
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     let next: Option<String> = conn.query_row(
         "SELECT MIN(adopted_until) FROM people WHERE adopted_until > ?1 AND adopted_block IS NOT NULL",
-        [crate::core::person::until_text(after)],
+        [until_text(after)],
         |r| r.get(0),
     )?;
-    Ok(next.as_deref().and_then(crate::core::person::parse_until))
+    Ok(next.as_deref().and_then(parse_until))
 }
 
 /// Insert one new person; [`StoreError::Conflict`] when the id is taken. The check and the
@@ -345,7 +374,7 @@ pub(super) fn insert_person(conn: &mut Connection, p: &Person, _source: &str) ->
             p.adopted_block,
             p.home_block,
             ts,
-            p.adopted_until
+            p.adopted_until.map(until_text)
         ],
     )?;
     if inserted == 0 {
