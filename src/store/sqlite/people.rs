@@ -181,10 +181,7 @@ pub(super) fn upsert_people(conn: &mut Connection, people: &[Person], source: &s
     } else {
         // Insert first: a bulk import of new people costs one statement per row. Only
         // when the id exists do we read the row to tell "updated" from "unchanged".
-        let mut insert = tx.prepare(
-            "INSERT OR IGNORE INTO people (id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, created_at, updated_at, adopted_until)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
-        )?;
+        let mut insert = tx.prepare(INSERT_PERSON)?;
         let mut get = tx.prepare(&format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"))?;
         let mut update = tx.prepare(
             "UPDATE people SET role = ?2, lon = ?3, lat = ?4, name = ?5, phone = ?6, email = ?7, interested = ?8,
@@ -192,21 +189,8 @@ pub(super) fn upsert_people(conn: &mut Connection, people: &[Person], source: &s
         )?;
         let mut history = HistoryWriter::new(&tx)?;
         for p in people {
-            let values = params![
-                p.id,
-                p.role.as_str(),
-                p.lon,
-                p.lat,
-                p.name,
-                p.phone,
-                p.email,
-                p.interested,
-                p.active,
-                p.adopted_block,
-                p.home_block,
-                ts,
-                p.adopted_until.map(until_text)
-            ];
+            let until = p.adopted_until.map(until_text);
+            let values = &person_values(p, &ts, &until);
             let action = if insert.execute(values)? == 1 {
                 done.inserted += 1;
                 "insert"
@@ -352,31 +336,45 @@ pub(super) fn next_adoption_expiry(
     Ok(next.as_deref().and_then(parse_until))
 }
 
+/// Insert a person unless the id exists, with the 13 values of [`person_values`].
+const INSERT_PERSON: &str = "INSERT OR IGNORE INTO people (id, role, lon, lat, name, phone, email, interested, active,
+     adopted_block, home_block, created_at, updated_at, adopted_until)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)";
+
+/// A person's row values in the order of [`INSERT_PERSON`] (and the upsert's UPDATE): `ts` is
+/// the write's timestamp, `until` the stored form of the adoption expiry.
+// `&String`, not `&str`: a `str` cannot become a `dyn ToSql` (it is unsized).
+#[allow(clippy::ptr_arg)]
+fn person_values<'a>(p: &'a Person, ts: &'a String, until: &'a Option<String>) -> [&'a dyn rusqlite::ToSql; 13] {
+    [
+        &p.id,
+        // The same text as `Role::as_str`, as literals that outlive the array.
+        match p.role {
+            Role::Resident => &"resident",
+            Role::Ambassador => &"ambassador",
+        },
+        &p.lon,
+        &p.lat,
+        &p.name,
+        &p.phone,
+        &p.email,
+        &p.interested,
+        &p.active,
+        &p.adopted_block,
+        &p.home_block,
+        ts,
+        until,
+    ]
+}
+
 /// Insert one new person; [`StoreError::Conflict`] when the id is taken. The check and the
 /// insert are one statement, so two concurrent creates of the same id cannot both succeed.
 pub(super) fn insert_person(conn: &mut Connection, p: &Person, _source: &str) -> Result<(), StoreError> {
     let at = Utc::now();
     let ts = timestamp(at);
     let tx = conn.transaction()?;
-    let inserted = tx.execute(
-        "INSERT OR IGNORE INTO people (id, role, lon, lat, name, phone, email, interested, active, adopted_block, home_block, created_at, updated_at, adopted_until)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
-        params![
-            p.id,
-            p.role.as_str(),
-            p.lon,
-            p.lat,
-            p.name,
-            p.phone,
-            p.email,
-            p.interested,
-            p.active,
-            p.adopted_block,
-            p.home_block,
-            ts,
-            p.adopted_until.map(until_text)
-        ],
-    )?;
+    let until = p.adopted_until.map(until_text);
+    let inserted = tx.execute(INSERT_PERSON, person_values(p, &ts, &until))?;
     if inserted == 0 {
         return Err(StoreError::Conflict { what: "person", id: p.id.clone() });
     }
