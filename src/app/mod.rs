@@ -61,13 +61,16 @@ pub struct Catchment {
     pub blocks: Vec<Block>,
     /// R-tree over them.
     pub index: BlockIndex,
+    /// [`Store::catchment_version`] of these blocks (what is derived from them is cached by it).
+    pub version: i64,
 }
 
 /// Load the stored blocks and build the index.
 pub fn load_catchment(store: &dyn Store) -> Result<Catchment, AppError> {
+    let version = store.catchment_version()?;
     let blocks = store.blocks()?;
     let index = BlockIndex::new(&blocks);
-    Ok(Catchment { blocks, index })
+    Ok(Catchment { blocks, index, version })
 }
 
 /// Coverage of the stored catchment for `target` ambassadors per block.

@@ -115,9 +115,10 @@ impl Live {
     /// The recruiting data of the current snapshot (`/coverage/uncovered`): built from the store
     /// on first use, then kept current by every write. CPU- and I/O-heavy the first time.
     pub fn recruit(&self) -> Result<Arc<RecruitData>, AppError> {
-        let (catchment, layers) = (self.catchment(), self.layers());
-        let version = self.store.catchment_version()?;
-        self.recruiting.data(&*self.store, &catchment.blocks, version, layers.judged_at, &|| layers.coverage.report())
+        self.recruiting.data(&*self.store, &|| {
+            let (catchment, layers) = (self.catchment(), self.layers());
+            Ok(recruit::Inputs { catchment_version: catchment.version, catchment, now: layers.judged_at, layers })
+        })
     }
 
     /// The tile cache (see [`Live::tile`]).
@@ -180,7 +181,7 @@ impl Live {
                 index = ?(started.elapsed() - layered),
                 "live state loaded"
             );
-            return Ok((engine, Arc::new(Catchment { blocks, index }), layers));
+            return Ok((engine, Arc::new(Catchment { blocks, index, version }), layers));
         }
     }
 
@@ -271,10 +272,13 @@ impl Live {
     /// Re-read what an import changed and publish new layers (and a new catchment).
     fn rebuild(&self, engine: &mut Engine, blocks_changed: bool) -> Result<(), AppError> {
         let catchment = if blocks_changed {
+            // Read before the blocks: a later import only makes the version look older, which
+            // costs a recomputation of the facts, never wrong facts.
+            let version = self.store.catchment_version()?;
             let mut blocks = self.store.blocks()?;
             blocks.sort_by(|a, b| a.id.cmp(&b.id));
             let index = BlockIndex::new(&blocks);
-            Arc::new(Catchment { blocks, index })
+            Arc::new(Catchment { blocks, index, version })
         } else {
             self.catchment.load_full()
         };

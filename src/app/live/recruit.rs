@@ -5,14 +5,15 @@
 //! so does a bulk change of many people, where one reload is cheaper than many updates.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
-use crate::app::AppError;
+use crate::app::layers::Layers;
 use crate::app::recruit::{self, CatchmentFacts, FactsCache, PersonChange, RecruitData};
+use crate::app::{AppError, Catchment};
 use crate::core::coverage::BlockCoverage;
-use crate::core::{Block, CoverageReport, Person, Role};
+use crate::core::{Person, Role};
 use crate::store::Store;
 
 /// Past this many changed people in one publication, the data is rebuilt on next use.
@@ -34,6 +35,8 @@ enum State {
     Empty,
     /// Being built by a reader; publications meanwhile queue their changes here.
     Building(Vec<Changes>),
+    /// Being built, but an import made what is being built obsolete: the builder starts over.
+    Stale,
     Ready(Kept),
 }
 
@@ -44,15 +47,29 @@ struct Kept {
     known: HashMap<String, Person>,
 }
 
+/// What a build reads besides the store: the served catchment and snapshot.
+pub(super) struct Inputs {
+    /// The catchment (for its facts).
+    pub catchment: Arc<Catchment>,
+    /// Its version (the facts are cached by it).
+    pub catchment_version: i64,
+    /// The instant the snapshot's counts were judged at.
+    pub now: DateTime<Utc>,
+    /// The snapshot whose coverage the data starts from.
+    pub layers: Arc<Layers>,
+}
+
 /// The recruiting data and how it is kept current.
 pub(super) struct Recruiting {
     facts: FactsCache,
     state: Mutex<State>,
+    /// Signalled when a build ends, for the readers waiting for it.
+    built: Condvar,
 }
 
 impl Default for Recruiting {
     fn default() -> Self {
-        Recruiting { facts: FactsCache::default(), state: Mutex::new(State::Empty) }
+        Recruiting { facts: FactsCache::default(), state: Mutex::new(State::Empty), built: Condvar::new() }
     }
 }
 
@@ -68,76 +85,87 @@ impl Recruiting {
 
     /// Forget the data (a block or indicator import).
     pub(super) fn reset(&self) {
-        *self.state() = State::Empty;
+        let mut state = self.state();
+        *state = match &*state {
+            State::Building(_) | State::Stale => State::Stale,
+            State::Empty | State::Ready(_) => State::Empty,
+        };
     }
 
-    /// The current data, built from the store if needed: `coverage` gives the snapshot's (as
-    /// judged at `now`),
-    /// `blocks` are the catchment's (for its facts, cached per `catchment_version`).
+    /// The current data, built from the store and `inputs` (read when the build starts) if
+    /// needed.
     pub(super) fn data(
         &self,
         store: &dyn Store,
-        blocks: &[Block],
-        catchment_version: i64,
-        now: DateTime<Utc>,
-        coverage: &dyn Fn() -> CoverageReport,
+        inputs: &dyn Fn() -> Result<Inputs, AppError>,
     ) -> Result<Arc<RecruitData>, AppError> {
         loop {
             {
                 let mut state = self.state();
-                match &*state {
-                    State::Ready(k) => return Ok(k.data.clone()),
-                    // Someone else is building it: build one for this request, do not keep it.
-                    State::Building(_) => {
-                        drop(state);
-                        return Ok(self.build(store, blocks, catchment_version, now, coverage)?.data);
+                loop {
+                    match &*state {
+                        State::Ready(k) => return Ok(k.data.clone()),
+                        // Someone else is building it (the start-up warm-up, say): wait for it
+                        // rather than build a second copy of a county's data beside it.
+                        State::Building(_) | State::Stale => {
+                            state = self.built.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+                        }
+                        State::Empty => {
+                            *state = State::Building(Vec::new());
+                            break;
+                        }
                     }
-                    State::Empty => *state = State::Building(Vec::new()),
                 }
             }
-            let built = self.build(store, blocks, catchment_version, now, coverage);
+            // The inputs are read only now that this reader holds the build: a reset (an import)
+            // before this point cannot leave it building from the old catchment.
+            let built = inputs().and_then(|i| self.build(store, &i));
             let mut state = self.state();
             let mut kept = match built {
                 Ok(k) => Some(k),
                 Err(e) => {
                     *state = State::Empty;
+                    self.built.notify_all();
                     return Err(e);
                 }
             };
             // What was published while building: applied now, in order, so nothing is missed.
-            if let State::Building(pending) = std::mem::replace(&mut *state, State::Empty) {
-                for changes in pending {
-                    kept = kept.and_then(|k| apply(store, k, &changes));
+            match std::mem::replace(&mut *state, State::Empty) {
+                State::Building(pending) => {
+                    for changes in pending {
+                        kept = kept.and_then(|k| apply(store, k, &changes));
+                    }
                 }
+                // Reset meanwhile (an import): what was built describes the old data.
+                State::Stale | State::Empty | State::Ready(_) => kept = None,
             }
-            // Too much changed meanwhile: start over.
-            let Some(kept) = kept else { continue };
+            // Too much changed meanwhile: start over (waiters wake to an empty state and one of
+            // them, or this reader, builds again).
+            let Some(kept) = kept else {
+                self.built.notify_all();
+                continue;
+            };
             let data = kept.data.clone();
             *state = State::Ready(kept);
+            self.built.notify_all();
             return Ok(data);
         }
     }
 
-    fn build(
-        &self,
-        store: &dyn Store,
-        blocks: &[Block],
-        version: i64,
-        now: DateTime<Utc>,
-        coverage: &dyn Fn() -> CoverageReport,
-    ) -> Result<Kept, AppError> {
-        let facts = match self.facts.get(version) {
+    fn build(&self, store: &dyn Store, inputs: &Inputs) -> Result<Kept, AppError> {
+        let Inputs { catchment, catchment_version, now, layers } = inputs;
+        let facts = match self.facts.get(*catchment_version) {
             Some(f) => f,
             None => {
-                let f = Arc::new(CatchmentFacts::new(blocks));
-                self.facts.put(version, f.clone());
+                let f = Arc::new(CatchmentFacts::new(&catchment.blocks));
+                self.facts.put(*catchment_version, f.clone());
                 f
             }
         };
         let people = recruit::load_people(store)?;
         let indicators = store.indicators()?;
         let known: HashMap<String, Person> = people.iter().map(|p| (p.id.clone(), p.clone())).collect();
-        let data = Arc::new(RecruitData::new(facts, &coverage(), people, &indicators, now));
+        let data = Arc::new(RecruitData::new(facts, &layers.coverage.report(), people, &indicators, *now));
         Ok(Kept { data, known })
     }
 
@@ -147,6 +175,7 @@ impl Recruiting {
         let mut state = self.state();
         match std::mem::replace(&mut *state, State::Empty) {
             State::Empty => {}
+            State::Stale => *state = State::Stale,
             State::Building(mut pending) => {
                 pending.push(changes);
                 *state = State::Building(pending);
