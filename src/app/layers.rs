@@ -245,28 +245,24 @@ impl Layers {
         let target = u64::from(self.target.max(1));
         let mut coverage = self.coverage.clone();
         coverage.summary = summary;
+        // Cloning a collection shares its feature chunks; `set` copies only the changed ones.
         let mut collections = self.collections.clone();
-        let blocks = collections.iter_mut().find(|c| c.id == BLOCKS);
-        let mut blocks = blocks.map(|c| (c.features.clone(), c));
+        let mut blocks = collections.iter_mut().find(|c| c.id == BLOCKS);
         for &(i, counts) in changed {
             let Some(row) = coverage.blocks.get(i) else { continue };
             let covered = counts.ambassadors >= target;
             let row =
                 BlockCoverage { residents: counts.residents, ambassadors: counts.ambassadors, covered, ..row.clone() };
             coverage.blocks.set(i, row);
-            if let Some((features, _)) = blocks.as_mut()
-                && let Some(old) = features.get(i)
+            if let Some(c) = blocks.as_deref_mut()
+                && let Some(old) = c.features.get(i).cloned()
             {
                 let mut props = old.properties();
                 props.insert("residents".into(), counts.residents.into());
                 props.insert("ambassadors".into(), counts.ambassadors.into());
                 props.insert("covered".into(), covered.into());
-                let feature = Arc::new(old.with_properties(&props));
-                features.set(i, feature);
+                c.features.set(i, Arc::new(old.with_properties(&props)));
             }
-        }
-        if let Some((features, c)) = blocks {
-            c.features = features;
         }
         Layers {
             collections,

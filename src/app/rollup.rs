@@ -118,10 +118,10 @@ impl MembershipCache {
 }
 
 /// Roll `blocks` (the per-block coverage of the catchment) up `by` `tract` or an area layer.
-pub fn rollup_rows(
+pub fn rollup_rows<'a>(
     cache: &mut MembershipCache,
     store: &dyn Store,
-    blocks: &[BlockCoverage],
+    blocks: impl IntoIterator<Item = &'a BlockCoverage>,
     by: &str,
 ) -> Result<Vec<RollupRow>, RollupError> {
     if by == TRACT {

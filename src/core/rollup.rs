@@ -90,11 +90,11 @@ impl Sums {
 /// Roll per-block coverage up by `group_of(block_id)` (`(group, name)`, or `None` for no group).
 /// Rows come sorted by group (byte-wise), the `None` group last; groups without blocks have no
 /// row.
-pub fn rollup<'a>(
-    blocks: &'a [BlockCoverage],
-    mut group_of: impl FnMut(&'a str) -> Option<(&'a str, Option<&'a str>)>,
+pub fn rollup<'a, 'g>(
+    blocks: impl IntoIterator<Item = &'a BlockCoverage>,
+    mut group_of: impl FnMut(&'a str) -> Option<(&'g str, Option<&'g str>)>,
 ) -> Vec<RollupRow> {
-    let mut groups: BTreeMap<&str, (Option<&str>, Sums)> = BTreeMap::new();
+    let mut groups: BTreeMap<&'g str, (Option<&'g str>, Sums)> = BTreeMap::new();
     let mut none = Sums::default();
     for b in blocks {
         match group_of(&b.block_id) {
@@ -111,7 +111,7 @@ pub fn rollup<'a>(
 }
 
 /// Roll up by census tract ([`tract_of`]).
-pub fn by_tract(blocks: &[BlockCoverage]) -> Vec<RollupRow> {
+pub fn by_tract<'a>(blocks: impl IntoIterator<Item = &'a BlockCoverage>) -> Vec<RollupRow> {
     rollup(blocks, |id| tract_of(id).map(|t| (t, None)))
 }
 

@@ -291,43 +291,35 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     on_ready(listener.local_addr()?);
-    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
+    // Dropped unsent when the load succeeds; sent when it fails, to stop serving.
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
     let loader = {
         let state = state.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             if let Err(e) = state.load().await {
                 tracing::error!("loading the live state: {e}");
-                let _ = failed_tx.send(e.to_string());
-                return None;
+                let _ = failed_tx.send(());
+                return Err(e.to_string());
             }
             tracing::info!(after = ?started.elapsed(), "live state loaded; serving every endpoint");
             warm_up(&state);
             // Other processes' writes and lapsed adoptions: a cheap look at the feed's head per
             // tick.
-            state.watch(Duration::from_millis(500)).ok()
+            Ok(state.watch(Duration::from_millis(500)).ok())
         })
     };
-    let failed = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
-    let stop = {
-        let failed = failed.clone();
-        async move {
-            tokio::select! {
-                () = shutdown_signal() => {},
-                Ok(e) = failed_rx => {
-                    if let Ok(mut f) = failed.lock() {
-                        *f = Some(e);
-                    }
-                },
-            }
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {},
+            Ok(()) = failed_rx => {},
         }
     };
     let served = axum::serve(listener, app(state)).with_graceful_shutdown(stop).await;
-    if let Ok(Some(watcher)) = loader.await {
-        watcher.abort();
-    }
-    if let Some(e) = failed.lock().ok().and_then(|mut f| f.take()) {
-        return Err(std::io::Error::other(format!("loading the live state: {e}")));
+    match loader.await {
+        Ok(Err(e)) => return Err(std::io::Error::other(format!("loading the live state: {e}"))),
+        Ok(Ok(Some(watcher))) => watcher.abort(),
+        _ => {}
     }
     served
 }

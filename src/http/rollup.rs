@@ -44,7 +44,7 @@ pub async fn rollup(State(state): State<AppState>, q: QueryPairs) -> Result<Resp
             )));
         };
         let mut cache = cache.lock().map_err(|_| AppError::Internal("roll-up cache lock poisoned".into()))?;
-        rollup_rows(&mut cache, store, &layers.coverage.report().blocks, &by).map_err(rollup_error)
+        rollup_rows(&mut cache, store, layers.coverage.blocks.iter(), &by).map_err(rollup_error)
     })
     .await?;
     if csv { csv_response(&rows, RollupRow::COLUMNS) } else { Ok(Json(rows).into_response()) }

@@ -117,7 +117,7 @@ impl Live {
     pub fn recruit(&self) -> Result<Arc<RecruitData>, AppError> {
         self.recruiting.data(&*self.store, &|| {
             let (catchment, layers) = (self.catchment(), self.layers());
-            Ok(recruit::Inputs { catchment_version: catchment.version, catchment, now: layers.judged_at, layers })
+            Ok(recruit::Inputs { catchment, layers })
         })
     }
 
@@ -166,7 +166,7 @@ impl Live {
             }
             tally.advance(Utc::now().timestamp_millis());
             tally.place_adopters();
-            tally.take_dirty();
+            tally.track();
             let counted = started.elapsed();
             let indicators = store.indicators()?;
             let resources = store.resources()?;
@@ -326,8 +326,9 @@ impl Live {
 
 /// A tally of every block and person in the store, and the cursor it is current to.
 fn tally_from(store: &dyn Store, target: u32) -> Result<(Tally, i64), AppError> {
-    // Both callbacks write the one tally; they are never called at the same time.
-    let tally = std::cell::RefCell::new(Tally::new(target, true));
+    // Both callbacks write the one tally; they are never called at the same time. Untracked:
+    // what it is seeded with is the starting point, not a change.
+    let tally = std::cell::RefCell::new(Tally::new(target, false));
     let cursor = store.coverage_state(&mut |id| tally.borrow_mut().set_live(id, true), &mut |p| {
         let facts = PersonFacts {
             role: p.role,

@@ -30,8 +30,10 @@ pub(super) struct Changes {
     pub now: DateTime<Utc>,
 }
 
+#[derive(Default)]
 enum State {
     /// Not built (or dropped): the next use builds it.
+    #[default]
     Empty,
     /// Being built by a reader; publications meanwhile queue their changes here.
     Building(Vec<Changes>),
@@ -49,28 +51,19 @@ struct Kept {
 
 /// What a build reads besides the store: the served catchment and snapshot.
 pub(super) struct Inputs {
-    /// The catchment (for its facts).
+    /// The catchment (for its facts, cached by its version).
     pub catchment: Arc<Catchment>,
-    /// Its version (the facts are cached by it).
-    pub catchment_version: i64,
-    /// The instant the snapshot's counts were judged at.
-    pub now: DateTime<Utc>,
-    /// The snapshot whose coverage the data starts from.
+    /// The snapshot whose coverage (as judged at its `judged_at`) the data starts from.
     pub layers: Arc<Layers>,
 }
 
 /// The recruiting data and how it is kept current.
+#[derive(Default)]
 pub(super) struct Recruiting {
     facts: FactsCache,
     state: Mutex<State>,
     /// Signalled when a build ends, for the readers waiting for it.
     built: Condvar,
-}
-
-impl Default for Recruiting {
-    fn default() -> Self {
-        Recruiting { facts: FactsCache::default(), state: Mutex::new(State::Empty), built: Condvar::new() }
-    }
 }
 
 /// Whether rankings look at this person at all (as [`recruit::load_people`] selects them).
@@ -153,19 +146,19 @@ impl Recruiting {
     }
 
     fn build(&self, store: &dyn Store, inputs: &Inputs) -> Result<Kept, AppError> {
-        let Inputs { catchment, catchment_version, now, layers } = inputs;
-        let facts = match self.facts.get(*catchment_version) {
+        let Inputs { catchment, layers } = inputs;
+        let facts = match self.facts.get(catchment.version) {
             Some(f) => f,
             None => {
                 let f = Arc::new(CatchmentFacts::new(&catchment.blocks));
-                self.facts.put(*catchment_version, f.clone());
+                self.facts.put(catchment.version, f.clone());
                 f
             }
         };
         let people = recruit::load_people(store)?;
         let indicators = store.indicators()?;
         let known: HashMap<String, Person> = people.iter().map(|p| (p.id.clone(), p.clone())).collect();
-        let data = Arc::new(RecruitData::new(facts, &layers.coverage.report(), people, &indicators, *now));
+        let data = Arc::new(RecruitData::new(facts, &layers.coverage.report(), people, &indicators, layers.judged_at));
         Ok(Kept { data, known })
     }
 

@@ -140,7 +140,6 @@ pub fn parse_ms(text: &str) -> Option<Ms> {
 pub struct Tally {
     target: u64,
     block_keys: Keys,
-    block_ids: Vec<Box<str>>,
     blocks: Vec<BlockTally>,
     person_keys: Keys,
     people: Vec<Option<PersonState>>,
@@ -163,7 +162,6 @@ impl Tally {
         Tally {
             target: u64::from(target.max(1)),
             block_keys: Keys::default(),
-            block_ids: Vec::new(),
             blocks: Vec::new(),
             person_keys: Keys::default(),
             people: Vec::new(),
@@ -196,11 +194,6 @@ impl Tally {
         self.block_keys.get(id).copied()
     }
 
-    /// The id of block key `key`.
-    pub fn block_id(&self, key: u32) -> &str {
-        &self.block_ids[key as usize]
-    }
-
     /// The counts of block key `key`.
     pub fn block(&self, key: u32) -> BlockTally {
         self.blocks[key as usize]
@@ -209,6 +202,13 @@ impl Tally {
     /// Number of block keys.
     pub fn block_keys(&self) -> usize {
         self.blocks.len()
+    }
+
+    /// Start noting the blocks and people each change touches (after seeding a tally from the
+    /// store, where noting a million people would only be thrown away).
+    pub fn track(&mut self) {
+        self.dirty.get_or_insert_with(Vec::new);
+        self.dirty_people.get_or_insert_with(Vec::new);
     }
 
     /// The blocks (keys, deduplicated, ascending) and people (ids) changed since the last call.
@@ -240,7 +240,6 @@ impl Tally {
         }
         let b = self.blocks.len() as u32;
         self.blocks.push(BlockTally::default());
-        self.block_ids.push(id.into());
         self.block_keys.insert(id.into(), b);
         b
     }
