@@ -7,13 +7,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// belong: census-block coverage for community-ambassador campaigns.
 ///
 /// Load block boundaries, import residents and ambassadors, and see which blocks lack an
-/// ambassador. Data lives in one SQLite file (--db).
+/// ambassador. Data lives in one SQLite file, or in a PostgreSQL/PostGIS database shared by several
+/// service instances (--db).
 #[derive(Debug, Parser)]
 #[command(name = "belong", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
-    /// SQLite database file (created when missing).
-    #[arg(long, global = true, env = "BELONG_DB", default_value = "belong.db", value_name = "PATH")]
-    pub db: PathBuf,
+    /// SQLite database file (created when missing), or a PostgreSQL/PostGIS URL
+    /// `postgres://USER[:PASS]@HOST[:PORT]/DBNAME` (schema created on first use).
+    #[arg(long, global = true, env = "BELONG_DB", default_value = "belong.db", value_name = "PATH|URL")]
+    pub db: belong::store::DbTarget,
 
     /// No progress bars or summaries; errors and rejected rows are still printed.
     #[arg(long, short, global = true)]

@@ -8,7 +8,7 @@ use anyhow::Result;
 use belong::app::history::{HistoryPoint, Interval, coverage_history};
 use belong::app::rollup::coverage_rollup;
 use belong::core::rollup::RollupRow;
-use belong::store::SqliteStore;
+use belong::store::Store;
 
 use super::Outcome;
 use super::args::{CoverageArgs, CoverageFormat, HistoryInterval};
@@ -32,7 +32,7 @@ fn json_or_csv<T: serde::Serialize>(out: &mut impl Write, rows: &[T], format: Co
 }
 
 /// `coverage --history`.
-pub fn history(store: &SqliteStore, c: &CoverageArgs) -> Result<Outcome> {
+pub fn history(store: &dyn Store, c: &CoverageArgs) -> Result<Outcome> {
     let interval = match c.interval {
         HistoryInterval::Day => Interval::Day,
         HistoryInterval::Week => Interval::Week,
@@ -65,7 +65,7 @@ fn history_table(out: &mut impl Write, points: &[HistoryPoint]) -> io::Result<()
 }
 
 /// `coverage --by tract|LAYER`.
-pub fn rollup(store: &SqliteStore, c: &CoverageArgs, by: &str) -> Result<Outcome> {
+pub fn rollup(store: &dyn Store, c: &CoverageArgs, by: &str) -> Result<Outcome> {
     let rows = coverage_rollup(store, by, c.target)?;
     let mut out = BufWriter::new(io::stdout().lock());
     match c.format {

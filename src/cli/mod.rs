@@ -15,7 +15,7 @@ use belong::core::Role;
 use belong::ingest::Crs;
 use belong::ingest::blocks::BlockReadOptions;
 use belong::ingest::resources::ResourceOptions;
-use belong::store::{SqliteStore, Store};
+use belong::store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use args::{Cli, Command, CoverageFormat, Demo, ExportFormat, Import, Layer, Tiles};
@@ -33,23 +33,23 @@ fn parse_crs(text: Option<&str>) -> Result<Option<Crs>> {
     text.map(|t| Crs::parse(t).with_context(|| format!("invalid CRS '{t}'"))).transpose()
 }
 
-fn open_store(cli: &Cli) -> Result<SqliteStore> {
-    SqliteStore::open(&cli.db).with_context(|| format!("opening database {}", cli.db.display()))
+fn open_store(cli: &Cli) -> Result<std::sync::Arc<dyn Store>> {
+    belong::store::open(&cli.db).with_context(|| format!("opening database {}", cli.db))
 }
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     match &cli.command {
         Command::Import(what) => {
-            let mut store = open_store(&cli)?;
-            import(&mut store, what, cli.quiet)
+            let store = open_store(&cli)?;
+            import(&*store, what, cli.quiet)
         }
         Command::Assign(a) => {
             let store = open_store(&cli)?;
             let crs = parse_crs(a.crs.as_deref())?;
-            let catchment = app::load_catchment(&store)?;
+            let catchment = app::load_catchment(&*store)?;
             if catchment.index.is_empty() {
-                bail!("no blocks in {}: run `belong import blocks PATH` first", cli.db.display());
+                bail!("no blocks in {}: run `belong import blocks PATH` first", cli.db);
             }
             let stdout = io::stdout().lock();
             let name = a.path.display().to_string();
@@ -82,12 +82,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Coverage(c) => {
             let store = open_store(&cli)?;
             if c.history {
-                return dashboard::history(&store, c);
+                return dashboard::history(&*store, c);
             }
             if let Some(by) = &c.by {
-                return dashboard::rollup(&store, c, by);
+                return dashboard::rollup(&*store, c, by);
             }
-            let cov = app::coverage(&store, c.target)?;
+            let cov = app::coverage(&*store, c.target)?;
             let mut out = BufWriter::new(io::stdout().lock());
             match c.format {
                 CoverageFormat::Json => {
@@ -110,7 +110,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Export(e) => {
             let store = open_store(&cli)?;
-            export(&store, e)?;
+            export(&*store, e)?;
             Ok(Outcome::Done)
         }
         Command::Demo(Demo::Generate(g)) => {
@@ -137,36 +137,36 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Done)
         }
         Command::Token(t) => {
-            let mut store = open_store(&cli)?;
-            token(&mut store, t)
+            let store = open_store(&cli)?;
+            token(&*store, t)
         }
         Command::Demo(Demo::Load(l)) => {
-            let mut store = open_store(&cli)?;
-            demo_load(&mut store, &l.dir, cli.quiet)
+            let store = open_store(&cli)?;
+            demo_load(&*store, &l.dir, cli.quiet)
         }
         Command::Serve(s) => serve(&cli, s),
         Command::Tiles(Tiles::Export(t)) => {
             let store = open_store(&cli)?;
-            tiles_export(&store, t, cli.quiet)
+            tiles_export(&*store, t, cli.quiet)
         }
-        Command::Recruit(r) => recruit::recruit(&open_store(&cli)?, r),
+        Command::Recruit(r) => recruit::recruit(&*open_store(&cli)?, r),
         Command::People(args::People::Adopt { id, block, until, days }) => {
-            recruit::adopt(&open_store(&cli)?, id, block, until.as_deref(), *days)
+            recruit::adopt(&*open_store(&cli)?, id, block, until.as_deref(), *days)
         }
     }
 }
 
 /// `belong serve`: load the demo into an empty database, then serve until SIGINT/SIGTERM.
 fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
-    let mut store = open_store(cli)?;
+    let store = open_store(cli)?;
     if store.block_ids()?.is_empty() {
         if s.demo_dir.join("blocks.shp").exists() {
-            eprintln!("{} has no blocks: loading the demo from {}", cli.db.display(), s.demo_dir.display());
-            demo_load(&mut store, &s.demo_dir, true)?;
+            eprintln!("{} has no blocks: loading the demo from {}", cli.db, s.demo_dir.display());
+            demo_load(&*store, &s.demo_dir, true)?;
         } else {
             eprintln!(
                 "warning: {} has no blocks and {} holds no demo; serving an empty catchment",
-                cli.db.display(),
+                cli.db,
                 s.demo_dir.display()
             );
         }
@@ -182,7 +182,7 @@ fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
-        let state = belong::http::AppState::starting(store, config);
+        let state = belong::http::AppState::starting_shared(store, config);
         belong::http::serve(state, s.addr, |addr| {
             println!("listening on http://{addr}");
             let _ = io::stdout().flush();
@@ -194,7 +194,7 @@ fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
 }
 
 /// Import everything `belong demo generate` wrote in `dir`.
-pub fn demo_load(store: &mut SqliteStore, dir: &Path, quiet: bool) -> Result<Outcome> {
+pub fn demo_load(store: &dyn Store, dir: &Path, quiet: bool) -> Result<Outcome> {
     let steps: [(&str, Import); 5] = [
         (
             "blocks.shp",
@@ -296,7 +296,7 @@ fn upsert_summary(
     )
 }
 
-fn import(store: &mut SqliteStore, what: &Import, quiet: bool) -> Result<Outcome> {
+fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
     match what {
         Import::Blocks(b) => {
             let opts = BlockReadOptions {
@@ -388,7 +388,7 @@ fn import(store: &mut SqliteStore, what: &Import, quiet: bool) -> Result<Outcome
     }
 }
 
-fn export(store: &SqliteStore, e: &args::ExportArgs) -> Result<()> {
+fn export(store: &dyn Store, e: &args::ExportArgs) -> Result<()> {
     let out = BufWriter::new(io::stdout().lock());
     match (e.layer, e.format) {
         (Layer::Blocks, format) => {
@@ -418,7 +418,7 @@ fn export(store: &SqliteStore, e: &args::ExportArgs) -> Result<()> {
     Ok(())
 }
 
-fn token(store: &mut SqliteStore, t: &args::Token) -> Result<Outcome> {
+fn token(store: &dyn Store, t: &args::Token) -> Result<Outcome> {
     match t {
         args::Token::Create { role, name } => {
             let new = app::tokens::create_token(store, *role, name.as_deref())?;
@@ -449,7 +449,7 @@ fn token(store: &mut SqliteStore, t: &args::Token) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn tiles_export(store: &SqliteStore, t: &args::TilesExport, quiet: bool) -> Result<Outcome> {
+fn tiles_export(store: &dyn Store, t: &args::TilesExport, quiet: bool) -> Result<Outcome> {
     use belong::export::tiles::{TileExport, export_tiles, plan};
     let layers = belong::app::layers::Layers::build(store, t.target)?;
     if layers.tiles().layer(belong::app::layers::BLOCKS).is_none_or(|l| l.is_empty()) {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use belong::app::recruit::{CatchmentFacts, RankOptions, RecruitData, RecruitRow, rank, write_walk_list};
 use belong::app::{self, people};
 use belong::core::person::until_text;
-use belong::store::{SqliteStore, Store};
+use belong::store::Store;
 
 use super::Outcome;
 use super::args::{RecruitArgs, RecruitFormat};
@@ -32,7 +32,7 @@ fn options(a: &RecruitArgs) -> Result<RankOptions> {
 }
 
 /// `belong recruit`.
-pub fn recruit(store: &SqliteStore, a: &RecruitArgs) -> Result<Outcome> {
+pub fn recruit(store: &dyn Store, a: &RecruitArgs) -> Result<Outcome> {
     let opts = options(a)?;
     let coverage = app::coverage(store, a.target)?;
     let facts = Arc::new(CatchmentFacts::new(&store.blocks()?));
@@ -97,7 +97,7 @@ fn table(out: &mut impl Write, rows: &[RecruitRow<'_>]) -> io::Result<()> {
 }
 
 /// `belong people adopt ID BLOCK [--until DATE | --days N]`.
-pub fn adopt(store: &SqliteStore, id: &str, block: &str, until: Option<&str>, days: Option<i64>) -> Result<Outcome> {
+pub fn adopt(store: &dyn Store, id: &str, block: &str, until: Option<&str>, days: Option<i64>) -> Result<Outcome> {
     let adoption = people::Adoption { block_id: Some(block.to_string()), until: until.map(str::to_string), days };
     let catchment = app::load_catchment(store)?;
     let p = people::adopt(store, &catchment.index, id, adoption, "cli")

@@ -104,8 +104,13 @@ impl AppState {
     /// The state around a live state that is not loaded yet: the service can answer `/health`
     /// (and 503 elsewhere) at once, while [`AppState::load`] reads the database.
     pub fn starting(store: impl Store + 'static, config: ServeConfig) -> AppState {
+        AppState::starting_shared(Arc::new(store), config)
+    }
+
+    /// [`AppState::starting`] on a store that is already shared (as `belong serve` opens it).
+    pub fn starting_shared(store: Arc<dyn Store>, config: ServeConfig) -> AppState {
         AppState {
-            store: Arc::new(store),
+            store,
             live: Arc::default(),
             config: Arc::new(config),
             history: Arc::default(),

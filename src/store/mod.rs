@@ -6,13 +6,26 @@
 
 mod schema;
 mod sqlite;
+mod target;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::core::coverage::BlockCounts;
 use crate::core::{Area, AreaLayer, Block, IndicatorValue, Person, Resource};
 
 pub use sqlite::SqliteStore;
+pub use target::{DbTarget, redact};
+
+/// Open (creating and migrating when needed) the store `target` names.
+pub fn open(target: &DbTarget) -> Result<Arc<dyn Store>, StoreError> {
+    match target {
+        DbTarget::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
+        DbTarget::Postgres(_) => Err(StoreError::Unavailable(
+            "PostgreSQL support is not built yet".to_string(),
+        )),
+    }
+}
 
 /// Errors from a store.
 #[derive(Debug, thiserror::Error)]
@@ -325,6 +338,19 @@ pub trait Store: Send + Sync {
     /// up with [`Store::visit_history`] from there. Rows become visible in `seq` order: a
     /// reader never sees row `n + 1` without row `n`.
     fn last_change(&self) -> Result<i64, StoreError>;
+    /// Wait until the change feed may have moved (another connection, process or instance
+    /// committed a write) or `timeout` passes; returns `true` when woken by a change. A wake-up
+    /// is only a hint to read the feed from the cursor: it never carries the change itself, and
+    /// a missed one costs at most `timeout`. The default waits the full `timeout` (polling);
+    /// PostgreSQL wakes on `LISTEN`/`NOTIFY`.
+    fn wait_for_change(&self, timeout: std::time::Duration) -> Result<bool, StoreError> {
+        std::thread::sleep(timeout);
+        Ok(false)
+    }
+    /// Check that the database answers (for `/health`): `Unavailable` when it does not.
+    fn ping(&self) -> Result<(), StoreError> {
+        self.last_change().map(|_| ())
+    }
     /// Number of history rows (for tests and `belong status`).
     fn history_len(&self) -> Result<u64, StoreError>;
     /// Call `visit` on up to `limit` rows of the history with `seq > after` (people, blocks,
