@@ -11,6 +11,7 @@ pub mod person;
 pub mod recruit;
 pub mod resource;
 pub mod rollup;
+pub mod text;
 
 pub use access::AccessRole;
 pub use area::{Area, AreaLayer};

@@ -131,7 +131,7 @@ impl IntoResponse for AppError {
             // Says what is going on (starting, database away), never a query or a person.
             let detail = match &self {
                 AppError::Unavailable(d) => d.clone(),
-                _ => "the database is unavailable; try again shortly".into(),
+                _ => "the database is unavailable; reads are served from memory, writes are not accepted until it is back: try again shortly".into(),
             };
             tracing::warn!(error = %self, "answering 503");
             let mut res = problem(status, detail);

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use crate::app::live::DbState;
 
 /// The service is up, and whether it serves yet.
 #[derive(Debug, Serialize, ToSchema)]
@@ -19,6 +20,15 @@ pub struct Health {
     pub blocks: u64,
     /// The change-feed position the served state is current to (history `seq`).
     pub cursor: i64,
+    /// The database as the service last saw it: `ok`, `unavailable` (reads are served from
+    /// memory, writes answer 503 until it is back) or `unknown` (not looked at yet).
+    pub database: &'static str,
+    /// Why the database is unavailable, and since when (RFC 3339), when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_error: Option<String>,
+    /// Since when the database is unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_unavailable_since: Option<String>,
 }
 
 /// Liveness, readiness and the number of blocks served. Answers from the moment the port is
@@ -28,10 +38,22 @@ pub struct Health {
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let layers = state.layers();
     let ready = state.is_ready();
+    let (database, database_error, database_unavailable_since) = match state.db_state() {
+        DbState::Unknown => ("unknown", None, None),
+        DbState::Ok => ("ok", None, None),
+        DbState::Unavailable { error, since } => (
+            "unavailable",
+            Some(crate::core::text::clip(&error, 300)),
+            Some(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        ),
+    };
     Json(Health {
         status: if ready { "ok" } else { "starting" },
         ready,
         blocks: layers.coverage.summary.blocks,
         cursor: layers.cursor,
+        database,
+        database_error,
+        database_unavailable_since,
     })
 }

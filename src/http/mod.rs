@@ -130,6 +130,14 @@ impl AppState {
         Ok(())
     }
 
+    /// The database as the change-feed watcher last saw it (`Unknown` while starting).
+    pub fn db_state(&self) -> crate::app::live::DbState {
+        match self.live.get() {
+            Some(live) => live.db_state(),
+            None => crate::app::live::DbState::Unknown,
+        }
+    }
+
     /// Whether the first live state is loaded.
     pub fn is_ready(&self) -> bool {
         self.live.get().is_some()
@@ -302,10 +310,23 @@ pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(Sock
         let state = state.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            if let Err(e) = state.load().await {
-                tracing::error!("loading the live state: {e}");
-                let _ = failed_tx.send(());
-                return Err(e.to_string());
+            // A database that cannot be reached yet (PostgreSQL restarting, the network not up)
+            // is waited for, with /health saying `starting`; any other error ends the service.
+            let mut wait = Duration::from_millis(250);
+            loop {
+                match state.load().await {
+                    Ok(()) => break,
+                    Err(AppError::App(crate::app::AppError::Store(crate::store::StoreError::Unavailable(e)))) => {
+                        tracing::warn!("the database is unreachable; retrying in {wait:?}: {e}");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    Err(e) => {
+                        tracing::error!("loading the live state: {e}");
+                        let _ = failed_tx.send(());
+                        return Err(e.to_string());
+                    }
+                }
             }
             tracing::info!(after = ?started.elapsed(), "live state loaded; serving every endpoint");
             warm_up(&state);

@@ -21,9 +21,7 @@ pub use target::{DbTarget, redact};
 pub fn open(target: &DbTarget) -> Result<Arc<dyn Store>, StoreError> {
     match target {
         DbTarget::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
-        DbTarget::Postgres(_) => Err(StoreError::Unavailable(
-            "PostgreSQL support is not built yet".to_string(),
-        )),
+        DbTarget::Postgres(_) => Err(StoreError::Unavailable("PostgreSQL support is not built yet".to_string())),
     }
 }
 

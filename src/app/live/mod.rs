@@ -15,12 +15,14 @@
 //! lapse on the clock ([`Live::tick`]). Readers never wait: they load the published snapshot
 //! (`arc-swap`), while one writer at a time advances it.
 
+mod feed;
 mod recruit;
 pub mod tally;
 
+pub use feed::{DbState, FeedStatus};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -50,6 +52,8 @@ pub struct Live {
     /// Encoded tiles, kept across snapshots: a write forgets only the tiles over the blocks it
     /// changed, an import forgets them all.
     tiles: TileCache,
+    /// Whether the database answered the watcher's last look at the feed.
+    feed: FeedStatus,
 }
 
 /// What only the writer of the live state touches.
@@ -84,6 +88,7 @@ impl Live {
             catchment: ArcSwap::new(catchment),
             engine: Mutex::new(engine),
             tiles: TileCache::default(),
+            feed: FeedStatus::default(),
             recruiting: Recruiting::default(),
         };
         // Anything committed while the first state was built is applied now.
@@ -290,37 +295,6 @@ impl Live {
         self.tiles.clear();
         self.recruiting.reset();
         Ok(())
-    }
-
-    /// Follow the change feed for writes by other processes, polling its head every `every`,
-    /// and lapse adoptions on time. Runs until the task is aborted.
-    pub fn watch(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let live = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let live = live.clone();
-                let done = tokio::task::spawn_blocking(move || {
-                    if live.tick(Utc::now()) {
-                        tracing::info!("an adoption lapsed; republished the blocks it changed");
-                    }
-                    let head = live.store.last_change()?;
-                    let seen = live.layers.load().cursor;
-                    if head > seen && live.catch_up()? {
-                        tracing::info!(changes = head - seen, "the database was changed by another process; caught up");
-                    }
-                    Ok::<_, AppError>(())
-                })
-                .await;
-                match done {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::error!("following the change feed: {e}"),
-                    Err(e) => tracing::error!("following the change feed: {e}"),
-                }
-            }
-        })
     }
 }
 
