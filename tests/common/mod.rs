@@ -1,6 +1,7 @@
 //! Shared fixtures for the integration tests: the real binary, temp databases, small files.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -22,20 +23,20 @@ pub fn shared_data() -> Option<PathBuf> {
     }
 }
 
-/// `belong --db DB args...` (not yet run).
-pub fn belong(db: &Path) -> Command {
+/// `belong --db DB args...` (not yet run); DB is a file path or a PostgreSQL URL.
+pub fn belong(db: impl AsRef<OsStr>) -> Command {
     let mut cmd = Command::cargo_bin("belong").expect("binary built");
-    cmd.arg("--db").arg(db).env_remove("BELONG_DB").env_remove("BELONG_TARGET");
+    cmd.arg("--db").arg(db.as_ref()).env_remove("BELONG_DB").env_remove("BELONG_TARGET");
     cmd
 }
 
 /// Run and return the output, whatever the exit code.
-pub fn run(db: &Path, args: &[&str]) -> Output {
+pub fn run(db: impl AsRef<OsStr>, args: &[&str]) -> Output {
     belong(db).args(args).output().expect("belong runs")
 }
 
 /// Run, assert the exit code, print everything on failure.
-pub fn run_ok(db: &Path, args: &[&str], code: i32) -> Output {
+pub fn run_ok(db: impl AsRef<OsStr>, args: &[&str], code: i32) -> Output {
     let out = run(db, args);
     assert_eq!(
         out.status.code(),
@@ -59,7 +60,7 @@ pub fn stderr(out: &Output) -> String {
 }
 
 /// `belong coverage --format json` as a value.
-pub fn coverage(db: &Path) -> serde_json::Value {
+pub fn coverage(db: impl AsRef<OsStr>) -> serde_json::Value {
     let out = run_ok(db, &["coverage", "--format", "json"], 0);
     serde_json::from_slice(&out.stdout).expect("coverage json")
 }

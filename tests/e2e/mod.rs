@@ -2,6 +2,7 @@
 //! catchment, its log in a file, killed when dropped (even when an assertion fails).
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -28,13 +29,19 @@ impl Drop for Server {
 
 /// Start `belong --db DB serve --addr 127.0.0.1:0` with the demo, logging at `log_level` to
 /// `log`; returns once it printed its `listening on` line.
-pub fn serve(db: &Path, log_level: &str, log: &Path) -> Server {
+pub fn serve(db: impl AsRef<OsStr>, log_level: &str, log: &Path) -> Server {
+    serve_with(db, log_level, log, &[])
+}
+
+/// [`serve`] with extra arguments after `serve` (e.g. `--demo-dir` of another folder).
+pub fn serve_with(db: impl AsRef<OsStr>, log_level: &str, log: &Path, extra: &[&str]) -> Server {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_belong"))
         .args(["serve", "--addr", "127.0.0.1:0", "--demo-dir"])
         .arg(&data)
+        .args(extra)
         .arg("--db")
-        .arg(db)
+        .arg(db.as_ref())
         .env_remove("BELONG_DB")
         .env_remove("BELONG_ADDR")
         .env_remove("BELONG_TARGET")
