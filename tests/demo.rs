@@ -10,7 +10,7 @@ fn committed_demo_matches_the_generator() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gen");
     run_ok(
-        &dir.path().join("unused.db"),
+        dir.path().join("unused.db"),
         &["demo", "generate", "--out", out.to_str().unwrap(), "--blocks", "500", "--seed", "1"],
         0,
     );

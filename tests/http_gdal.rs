@@ -56,7 +56,7 @@ fn gdal_reads_the_ogc_api() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = e2e::serve(&dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
     let port = server.port;
     let url = format!("OAPIF:http://127.0.0.1:{port}");
 

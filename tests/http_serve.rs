@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 fn serves_logs_no_query_strings_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
-    let mut server = e2e::serve(&dir.path().join("belong.db"), "info", &log);
+    let mut server = e2e::serve(dir.path().join("belong.db"), "info", &log);
     let port = server.port;
     let child = &mut server.child;
 

@@ -3,6 +3,9 @@
 //! ranking), concurrent writers on both never lose or double-count, a block import and a token
 //! revocation reach every instance, and a PostgreSQL restart costs writes for its duration only
 //! while reads go on from memory. Real processes, real PostgreSQL (see `tests/pg`).
+//!
+//! Written ahead of the PostgreSQL store (issue 10) as its acceptance tests; ignored, with the
+//! reason shown by `cargo test`, until that store lands. `cargo test -- --ignored` runs them.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -112,6 +115,7 @@ fn cursor(port: u16) -> i64 {
 }
 
 #[test]
+#[ignore = "needs the PostgreSQL store of issue 10, not built yet: `belong --db postgres://...` says so"]
 fn a_write_on_one_instance_reaches_the_other() {
     let Some(db) = pg::fresh_db() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -152,6 +156,7 @@ fn a_write_on_one_instance_reaches_the_other() {
 }
 
 #[test]
+#[ignore = "needs the PostgreSQL store of issue 10, not built yet: `belong --db postgres://...` says so"]
 fn concurrent_writes_on_two_instances_end_exact_and_alike() {
     let Some(db) = pg::fresh_db() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -226,6 +231,7 @@ fn concurrent_writes_on_two_instances_end_exact_and_alike() {
 }
 
 #[test]
+#[ignore = "needs the PostgreSQL store of issue 10, not built yet: `belong --db postgres://...` says so"]
 fn a_block_import_and_a_token_revocation_reach_every_instance() {
     let Some(db) = pg::fresh_db() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -254,6 +260,7 @@ fn a_block_import_and_a_token_revocation_reach_every_instance() {
 }
 
 #[test]
+#[ignore = "needs the PostgreSQL store of issue 10, not built yet: `belong --db postgres://...` says so"]
 fn postgres_restarted_mid_test_costs_only_writes_meanwhile() {
     let Some(cluster) = pg::Cluster::start() else { return };
     let db = pg::PgDb::create(&cluster.admin_url());
@@ -306,6 +313,7 @@ fn postgres_restarted_mid_test_costs_only_writes_meanwhile() {
 }
 
 #[test]
+#[ignore = "needs the PostgreSQL store of issue 10, not built yet: `belong --db postgres://...` says so"]
 fn kill_9_of_one_instance_leaves_the_other_serving() {
     let Some(db) = pg::fresh_db() else { return };
     let dir = tempfile::tempdir().unwrap();

@@ -66,4 +66,5 @@ fn an_import_by_another_process_reaches_coverage_and_tiles() {
     assert_ne!(etag(port, &tile), tile_before, "the tile was cut again from the new data");
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("changed by another process"), "{log}");
+    assert_eq!(json(port, "/health")["database"], "ok", "the watcher reached the database");
 }

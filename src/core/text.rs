@@ -5,8 +5,7 @@
 /// characters escaped (`\u{1}`), so it can be quoted in any message or log line.
 pub fn clip(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max + 32));
-    let mut taken = 0;
-    for c in s.chars() {
+    for (taken, c) in s.chars().enumerate() {
         if taken == max {
             let total = s.chars().count();
             out.push_str(&format!("… ({total} characters)"));
@@ -17,7 +16,6 @@ pub fn clip(s: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        taken += 1;
     }
     out
 }

@@ -21,7 +21,11 @@ pub use target::{DbTarget, redact};
 pub fn open(target: &DbTarget) -> Result<Arc<dyn Store>, StoreError> {
     match target {
         DbTarget::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
-        DbTarget::Postgres(_) => Err(StoreError::Unavailable("PostgreSQL support is not built yet".to_string())),
+        // Parsed and accepted on the command line already, so scripts and docs can use the
+        // final syntax; the store itself is the next step (issue 10).
+        DbTarget::Postgres(_) => Err(StoreError::Database(
+            "this build of belong cannot open PostgreSQL databases yet; use an SQLite file path for --db".into(),
+        )),
     }
 }
 

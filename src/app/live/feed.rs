@@ -128,3 +128,30 @@ impl Live {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unavailable() -> AppError {
+        AppError::Store(StoreError::Unavailable("connection refused".into()))
+    }
+
+    #[test]
+    fn state_follows_the_database_and_reports_only_transitions() {
+        let status = FeedStatus::default();
+        assert_eq!(status.get(), DbState::Unknown);
+        assert!(!status.record(Ok(())), "unknown → ok is not news");
+        assert_eq!(status.get(), DbState::Ok);
+        assert!(status.record(Err(&unavailable())), "ok → unavailable is logged");
+        let DbState::Unavailable { since, error } = status.get() else { panic!("{:?}", status.get()) };
+        assert_eq!(error, "connection refused");
+        assert!(!status.record(Err(&unavailable())), "still away: no new log line");
+        assert!(matches!(status.get(), DbState::Unavailable { since: s, .. } if s == since), "keeps the first instant");
+        assert!(status.record(Ok(())), "back: logged");
+        assert_eq!(status.get(), DbState::Ok);
+        let corrupt = AppError::Store(StoreError::Corrupt { what: "row", id: "x".into(), reason: "bad".into() });
+        assert!(!status.record(Err(&corrupt)), "a corrupt row means the database answered");
+        assert_eq!(status.get(), DbState::Ok);
+    }
+}
