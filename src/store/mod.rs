@@ -4,6 +4,7 @@
 //! tests (`tests/store_contract.rs`). Stores keep data and history; they do no geometry (assignment happens in
 //! `core`, before the store is called).
 
+mod postgres;
 mod schema;
 mod sqlite;
 mod target;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use crate::core::coverage::BlockCounts;
 use crate::core::{Area, AreaLayer, Block, IndicatorValue, Person, Resource};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use target::{DbTarget, redact};
 
@@ -21,7 +23,7 @@ pub use target::{DbTarget, redact};
 pub fn open(target: &DbTarget) -> Result<Arc<dyn Store>, StoreError> {
     match target {
         DbTarget::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
-        DbTarget::Postgres(_) => Err(StoreError::Unavailable("PostgreSQL support is not built yet".to_string())),
+        DbTarget::Postgres(url) => Ok(Arc::new(PostgresStore::open(url)?)),
     }
 }
 
