@@ -2,6 +2,8 @@
 //! SQLite file store, the in-memory SQLite store, and (next) PostgreSQL. The checks are about
 //! behaviour a caller can see, never about how a store keeps its rows.
 
+mod pg;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -500,6 +502,14 @@ macro_rules! contract {
         mod sqlite_memory {
             $(#[test] fn $check() {
                 let store = belong::store::SqliteStore::open_in_memory().expect("open");
+                super::$check(&store);
+            })*
+        }
+        /// On a fresh database of `BELONG_TEST_PG` (skips loudly without one).
+        mod postgres {
+            $(#[test] fn $check() {
+                let Some(db) = crate::pg::fresh_db() else { return };
+                let store = belong::store::PostgresStore::open(db.url()).expect("open");
                 super::$check(&store);
             })*
         }
