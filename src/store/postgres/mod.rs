@@ -6,7 +6,7 @@
 //! and ends with `NOTIFY belong_changes`; [`Store::wait_for_change`] listens on a dedicated
 //! connection of its own.
 //!
-//! Not done yet: `COPY` for bulk imports (rows go one statement each), a `people_counts`
+//! Not done yet: `COPY` for resources, indicators and blocks (people only so far), a `people_counts`
 //! table (page counts are `COUNT(*)`), TLS (`sslmode=require` fails: `NoTls` only).
 
 mod schema;
@@ -339,6 +339,119 @@ fn polygons<T>(
     Ok(out)
 }
 
+/// Upserts of at least this many people go through `COPY` (fewer take one statement each).
+const COPY_MIN_ROWS: usize = 100;
+
+/// One field of a `COPY ... FROM STDIN` text row (`\N` for NULL, backslash escapes).
+fn copy_field(out: &mut String, value: Option<&str>) {
+    match value {
+        None => out.push_str("\\N"),
+        Some(v) => {
+            for ch in v.chars() {
+                match ch {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
+/// The bulk path of `upsert_people` (ids unique within `people`): `COPY` into a temporary
+/// table, classify every row against the stored one (insert / update / unchanged) in SQL, write
+/// the inserts and updates with one `INSERT ... SELECT ... ON CONFLICT`, and their history rows
+/// with one `INSERT ... SELECT` in input order, the same rows the per-row path writes.
+fn copy_people(tx: &mut Transaction<'_>, people: &[Person], at: DateTime<Utc>) -> Result<Upserted, StoreError> {
+    use std::io::Write;
+    let ts = timestamp(at);
+    tx.batch_execute(
+        "CREATE TEMP TABLE people_in (
+            ord bigint, id text, role text, lon float8, lat float8, name text, phone text, email text,
+            interested boolean, active boolean, adopted_block text, home_block text, adopted_until text,
+            covering text, detail text
+         ) ON COMMIT DROP",
+    )?;
+    let mut writer = tx.copy_in("COPY people_in FROM STDIN")?;
+    let mut line = String::new();
+    for (i, p) in people.iter().enumerate() {
+        line.clear();
+        let until = p.adopted_until.map(until_text);
+        let detail = person_detail(p);
+        let fields: [Option<&str>; 15] = [
+            Some(&i.to_string()),
+            Some(&p.id),
+            Some(p.role.as_str()),
+            Some(&p.lon.to_string()),
+            Some(&p.lat.to_string()),
+            p.name.as_deref(),
+            p.phone.as_deref(),
+            p.email.as_deref(),
+            Some(if p.interested { "t" } else { "f" }),
+            Some(if p.active { "t" } else { "f" }),
+            p.adopted_block.as_deref(),
+            p.home_block.as_deref(),
+            until.as_deref(),
+            p.covering_block(at),
+            detail.as_deref(),
+        ];
+        for (n, f) in fields.iter().enumerate() {
+            if n > 0 {
+                line.push('\t');
+            }
+            copy_field(&mut line, *f);
+        }
+        line.push('\n');
+        writer.write_all(line.as_bytes()).map_err(|e| StoreError::Database(Box::new(e)))?;
+    }
+    writer.finish()?;
+    tx.batch_execute(
+        "CREATE TEMP TABLE people_class ON COMMIT DROP AS
+         SELECT i.ord, i.id,
+                CASE WHEN p.id IS NULL THEN 'insert'
+                     WHEN p.role = i.role AND ST_X(p.geom) = i.lon AND ST_Y(p.geom) = i.lat
+                      AND p.name IS NOT DISTINCT FROM i.name AND p.phone IS NOT DISTINCT FROM i.phone
+                      AND p.email IS NOT DISTINCT FROM i.email AND p.interested = i.interested
+                      AND p.active = i.active AND p.adopted_block IS NOT DISTINCT FROM i.adopted_block
+                      AND p.home_block IS NOT DISTINCT FROM i.home_block
+                      AND p.adopted_until IS NOT DISTINCT FROM i.adopted_until THEN 'unchanged'
+                     ELSE 'update' END AS action
+         FROM people_in i LEFT JOIN belong_private.people p ON p.id = i.id",
+    )?;
+    tx.execute(
+        "INSERT INTO belong_private.people (id, role, geom, name, phone, email, interested, active,
+             adopted_block, home_block, created_at, updated_at, adopted_until)
+         SELECT i.id, i.role, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), i.name, i.phone, i.email, i.interested,
+                i.active, i.adopted_block, i.home_block, $1, $1, i.adopted_until
+         FROM people_in i JOIN people_class c ON c.ord = i.ord WHERE c.action <> 'unchanged'
+         ON CONFLICT (id) DO UPDATE SET role = excluded.role, geom = excluded.geom, name = excluded.name,
+             phone = excluded.phone, email = excluded.email, interested = excluded.interested,
+             active = excluded.active, adopted_block = excluded.adopted_block, home_block = excluded.home_block,
+             updated_at = excluded.updated_at, adopted_until = excluded.adopted_until",
+        &[&ts],
+    )?;
+    // Rows are inserted in the order the sorted SELECT yields them, so seq follows input order.
+    tx.execute(
+        "INSERT INTO belong_private.history (ts, entity, entity_id, action, role, block_id, active, detail)
+         SELECT $1, 'person', i.id, c.action, i.role, i.covering, i.active, i.detail
+         FROM people_in i JOIN people_class c ON c.ord = i.ord WHERE c.action <> 'unchanged' ORDER BY i.ord",
+        &[&ts],
+    )?;
+    let mut done = Upserted::default();
+    for r in tx.query("SELECT action, COUNT(*) FROM people_class GROUP BY action", &[])? {
+        let (action, n): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
+        match action.as_str() {
+            "insert" => done.inserted = n as usize,
+            "update" => done.updated = n as usize,
+            _ => done.unchanged = n as usize,
+        }
+    }
+    tx.batch_execute("DROP TABLE people_in; DROP TABLE people_class")?;
+    Ok(done)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The store
 
@@ -434,11 +547,17 @@ impl Store for PostgresStore {
     }
 
     fn upsert_people(&self, people: &[Person], source: &str) -> Result<Upserted, StoreError> {
-        // TODO(issue 10): a first import into an empty table should go through COPY.
         self.write(|tx| {
             let at = Utc::now();
             let ts = timestamp(at);
             let mut done = Upserted::default();
+            let mut seen = std::collections::HashSet::new();
+            if people.len() >= COPY_MIN_ROWS && people.iter().all(|p| seen.insert(p.id.as_str())) {
+                done = copy_people(tx, people, at)?;
+                let detail = serde_json::json!({ "kind": "people", "source": source, "report": done }).to_string();
+                history(tx, &ts, "import", "people", "import", None, Some(&detail))?;
+                return Ok(done);
+            }
             let insert = tx.prepare(INSERT_PERSON)?;
             let update = tx.prepare(UPDATE_PERSON)?;
             for p in people {
