@@ -737,3 +737,44 @@ fn postgres_bulk_upsert_matches_sqlite() {
     };
     assert_eq!(strip(&pg), strip(&lite));
 }
+
+/// PostgreSQL stopped and started again: calls in between are `Unavailable` (never another
+/// error, never a hang), and the same store works again afterwards without being reopened,
+/// the listener included.
+#[test]
+fn postgres_store_survives_a_server_restart() {
+    let Some(cluster) = pg::Cluster::start() else { return };
+    let db = pg::PgDb::create(&cluster.admin_url());
+    let store = belong::store::PostgresStore::open(db.url()).expect("open");
+    store.insert_person(&resident("r1", None), "api").expect("insert");
+    assert!(store.wait_for_change(std::time::Duration::from_millis(10)).expect("listen"));
+    cluster.stop();
+    for e in [
+        store.insert_person(&resident("r2", None), "api").unwrap_err(),
+        store.person("r1").unwrap_err(),
+        store.ping().unwrap_err(),
+        store.wait_for_change(std::time::Duration::from_millis(100)).unwrap_err(),
+    ] {
+        assert!(matches!(e, StoreError::Unavailable(_)), "expected Unavailable, got {e}");
+    }
+    cluster.restart();
+    // The first call on a connection cut by the restart may still fail; then the pool reconnects.
+    let mut ok = false;
+    for _ in 0..10 {
+        if store.insert_person(&resident("r2", None), "api").is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(ok, "writes work again after the restart");
+    assert_eq!(store.people(&PeopleFilter::default()).expect("people").len(), 2);
+    let mut listening = false;
+    for _ in 0..10 {
+        if store.wait_for_change(std::time::Duration::from_millis(50)).is_ok() {
+            listening = true;
+            break;
+        }
+    }
+    assert!(listening, "the listener reconnects");
+}
