@@ -778,3 +778,30 @@ fn postgres_store_survives_a_server_restart() {
     }
     assert!(listening, "the listener reconnects");
 }
+
+/// Listings are in byte order of the ids (as SQLite's), not in the database's collation.
+#[test]
+fn postgres_orders_ids_by_bytes() {
+    let Some(db) = pg::fresh_db() else { return };
+    // A database whose default collation is not byte order (ICU English).
+    let admin = std::env::var("BELONG_TEST_PG").expect("admin url");
+    let name = format!("belong_icu_{}", std::process::id());
+    pg::psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
+    pg::psql(&admin, &format!("CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'"));
+    let url = pg::with_db(db.url(), &name);
+    let pg = belong::store::PostgresStore::open(&url).expect("open");
+    let lite = SqliteStore::open_in_memory().expect("open");
+    let names = ["b", "B", "a-2", "a1", "_x", "Ä", "a 1"];
+    let blocks: Vec<Block> = names.iter().enumerate().map(|(i, n)| block(n, i as f64)).collect();
+    let people: Vec<Person> = names.iter().map(|n| resident(n, None)).collect();
+    for store in [&pg as &dyn Store, &lite] {
+        store.replace_blocks(&blocks, &[], &[], "t").expect("blocks");
+        store.upsert_people(&people, "t").expect("people");
+    }
+    assert_eq!(pg.block_ids().expect("pg"), lite.block_ids().expect("lite"));
+    assert_eq!(ids(&pg.people(&PeopleFilter::default()).expect("pg")), ids(&lite.people(&PeopleFilter::default()).expect("lite")));
+    let strip = |s: &dyn Store| s.history_events(0, usize::MAX).expect("h").into_iter().map(|e| (e.entity_id, e.action)).collect::<Vec<_>>();
+    assert_eq!(strip(&pg), strip(&lite));
+    drop(pg);
+    pg::psql(&admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
+}

@@ -13,24 +13,25 @@ const MIGRATE_LOCK: i64 = 0x62656c6f6e67_01; // "belong" 01
 
 /// Migration steps; step `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
-    // 1: the first schema (the SQLite schema's version 5, in one step).
+    // 1: the first schema (the SQLite schema's version 5, in one step). Keys are COLLATE "C" so
+    // `ORDER BY id` is byte order, as in SQLite, whatever the database's default collation.
     r#"
     CREATE TABLE public.blocks (
-        id         text PRIMARY KEY,
+        id         text COLLATE "C" PRIMARY KEY,
         name       text,
         attributes jsonb NOT NULL DEFAULT '{}',
         geom       geometry(MultiPolygon, 4326) NOT NULL
     );
     CREATE INDEX blocks_geom ON public.blocks USING gist (geom);
     CREATE TABLE public.area_layers (
-        layer       text PRIMARY KEY,
+        layer       text COLLATE "C" PRIMARY KEY,
         source      text,
         imported_at text NOT NULL,
         version     bigint NOT NULL
     );
     CREATE TABLE public.areas (
-        layer      text NOT NULL REFERENCES public.area_layers (layer) ON DELETE CASCADE,
-        area_id    text NOT NULL,
+        layer      text COLLATE "C" NOT NULL REFERENCES public.area_layers (layer) ON DELETE CASCADE,
+        area_id    text COLLATE "C" NOT NULL,
         name       text,
         attributes jsonb NOT NULL DEFAULT '{}',
         geom       geometry(MultiPolygon, 4326) NOT NULL,
@@ -38,7 +39,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX areas_geom ON public.areas USING gist (geom);
     CREATE TABLE public.resources (
-        id         text PRIMARY KEY,
+        id         text COLLATE "C" PRIMARY KEY,
         name       text,
         category   text NOT NULL,
         address    text,
@@ -53,14 +54,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX resources_block ON public.resources (block_id);
     CREATE INDEX resources_geom ON public.resources USING gist (geom);
     CREATE TABLE public.indicators (
-        block_id  text NOT NULL,
-        indicator text NOT NULL,
-        date      text NOT NULL DEFAULT '',
+        block_id  text COLLATE "C" NOT NULL,
+        indicator text COLLATE "C" NOT NULL,
+        date      text COLLATE "C" NOT NULL DEFAULT '',
         value     double precision NOT NULL,
         PRIMARY KEY (block_id, indicator, date)
     );
     CREATE TABLE belong_private.people (
-        id            text PRIMARY KEY,
+        id            text COLLATE "C" PRIMARY KEY,
         role          text NOT NULL CHECK (role IN ('resident', 'ambassador')),
         name          text,
         phone         text,
@@ -69,7 +70,7 @@ const MIGRATIONS: &[&str] = &[
         active        boolean NOT NULL DEFAULT true,
         adopted_block text,
         home_block    text,
-        adopted_until text,           -- RFC 3339 UTC to the second: compares as text
+        adopted_until text COLLATE "C", -- RFC 3339 UTC to the second: compares as text
         created_at    text NOT NULL,
         updated_at    text NOT NULL,
         geom          geometry(Point, 4326) NOT NULL
