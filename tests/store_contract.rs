@@ -805,3 +805,28 @@ fn postgres_orders_ids_by_bytes() {
     drop(pg);
     pg::psql(&admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
 }
+
+/// Block imports through `COPY` report and log what SQLite reports and logs: added, changed
+/// (name, attributes or geometry), removed and reassigned, with the same history rows in order.
+#[test]
+fn postgres_block_imports_match_sqlite() {
+    let Some(db) = pg::fresh_db() else { return };
+    let pg = belong::store::PostgresStore::open(db.url()).expect("open");
+    let lite = SqliteStore::open_in_memory().expect("open");
+    let mut second = blocks(5);
+    second.remove(1);
+    second[0].name = Some("Renamed\tblock \\ one".into());
+    second[1].attributes.insert("POP20".into(), 12.into());
+    second[2].geometry = block("x", 9.0).geometry;
+    second.push(block("b99", 20.0));
+    for store in [&pg as &dyn Store, &lite] {
+        let first = store.replace_blocks(&blocks(5), &[], &[], "one").expect("first");
+        store.upsert_people(&[resident("r1", Some("b01")), resident("r2", Some("b02"))], "p").expect("people");
+        let moved = [Reassignment { id: "r1".into(), block_id: None }, Reassignment { id: "r2".into(), block_id: Some("b02".into()) }];
+        let again = store.replace_blocks(&second, &moved, &[], "two").expect("second");
+        assert_eq!((first.added, again.added, again.removed, again.changed, again.people_reassigned), (5, 1, 1, 3, 1));
+    }
+    assert_eq!(pg.blocks().expect("pg"), lite.blocks().expect("lite"));
+    let strip = |s: &dyn Store| s.history_events(0, usize::MAX).expect("h").into_iter().map(|e| (e.entity, e.entity_id, e.action, e.block_id)).collect::<Vec<_>>();
+    assert_eq!(strip(&pg), strip(&lite));
+}

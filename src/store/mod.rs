@@ -1,7 +1,7 @@
 //! Persistence behind a small trait, shared by threads (`Arc<dyn Store>`, `&self` methods).
-//! [`SqliteStore`] (embedded, the default) is the only implementation today; a PostgreSQL/PostGIS
-//! store for multi-instance deployments implements the same trait and passes the same contract
-//! tests (`tests/store_contract.rs`). Stores keep data and history; they do no geometry (assignment happens in
+//! [`SqliteStore`] (embedded, the default) and [`PostgresStore`] (PostGIS, for several instances on
+//! one database; work in progress) implement it and pass the same contract tests
+//! (`tests/store_contract.rs`). Stores keep data and history; they do no geometry (assignment happens in
 //! `core`, before the store is called).
 
 mod postgres;

@@ -6,8 +6,10 @@
 //! and ends with `NOTIFY belong_changes`; [`Store::wait_for_change`] listens on a dedicated
 //! connection of its own.
 //!
-//! Not done yet: `COPY` for resources, indicators and blocks (people only so far), a `people_counts`
-//! table (page counts are `COUNT(*)`), TLS (`sslmode=require` fails: `NoTls` only).
+//! Bulk paths: people (100+ rows) and blocks go through `COPY`. Not done yet: `COPY` for
+//! resources, indicators, areas and the reassignments of a block import (one statement per row),
+//! a `people_counts` table (page counts are `COUNT(*)`), TLS (`sslmode=require` fails: `NoTls`
+//! only).
 
 mod schema;
 
@@ -452,6 +454,77 @@ fn copy_people(tx: &mut Transaction<'_>, people: &[Person], at: DateTime<Utc>) -
     Ok(done)
 }
 
+/// The catchment part of `replace_blocks`: `COPY` the new blocks into a temporary table,
+/// classify them against the stored ones in SQL, write their history (inserts and updates in
+/// input order, then deletes in id order, as the SQLite store does) and swap the table's rows.
+fn copy_blocks(tx: &mut Transaction<'_>, blocks: &[Block], ts: &str, report: &mut BlocksReplaced) -> Result<(), StoreError> {
+    use std::fmt::Write as _;
+    use std::io::Write;
+    tx.batch_execute(
+        "CREATE TEMP TABLE blocks_in (ord bigint, id text COLLATE \"C\", name text, attributes jsonb, wkb bytea)
+         ON COMMIT DROP",
+    )?;
+    let mut writer = tx.copy_in("COPY blocks_in FROM STDIN")?;
+    let mut line = String::new();
+    let mut hex = String::new();
+    for (i, b) in blocks.iter().enumerate() {
+        let wkb = encode_geometry("block geometry", &b.id, &b.geometry)?;
+        hex.clear();
+        hex.push_str("\\x");
+        for byte in &wkb {
+            let _ = write!(hex, "{byte:02x}");
+        }
+        let attrs = serde_json::Value::Object(b.attributes.clone()).to_string();
+        line.clear();
+        let fields: [Option<&str>; 5] = [Some(&i.to_string()), Some(&b.id), b.name.as_deref(), Some(&attrs), Some(&hex)];
+        for (n, f) in fields.iter().enumerate() {
+            if n > 0 {
+                line.push('\t');
+            }
+            copy_field(&mut line, *f);
+        }
+        line.push('\n');
+        writer.write_all(line.as_bytes()).map_err(|e| StoreError::Database(Box::new(e)))?;
+    }
+    writer.finish()?;
+    tx.batch_execute(
+        "CREATE TEMP TABLE blocks_class ON COMMIT DROP AS
+         SELECT i.ord, i.id,
+                CASE WHEN b.id IS NULL THEN 'insert'
+                     WHEN b.name IS NOT DISTINCT FROM i.name AND b.attributes = i.attributes
+                      AND ST_AsBinary(b.geom) = i.wkb THEN NULL
+                     ELSE 'update' END AS action
+         FROM blocks_in i LEFT JOIN public.blocks b ON b.id = i.id",
+    )?;
+    tx.execute(
+        "INSERT INTO belong_private.history (ts, entity, entity_id, action)
+         SELECT $1, 'block', id, action FROM blocks_class WHERE action IS NOT NULL ORDER BY ord",
+        &[&ts],
+    )?;
+    let removed = tx.execute(
+        "INSERT INTO belong_private.history (ts, entity, entity_id, action)
+         SELECT $1, 'block', b.id, 'delete' FROM public.blocks b
+         WHERE NOT EXISTS (SELECT 1 FROM blocks_in i WHERE i.id = b.id) ORDER BY b.id",
+        &[&ts],
+    )?;
+    report.removed = removed as usize;
+    for r in tx.query("SELECT action, COUNT(*) FROM blocks_class WHERE action IS NOT NULL GROUP BY action", &[])? {
+        let (action, n): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
+        if action == "insert" {
+            report.added = n as usize;
+        } else {
+            report.changed = n as usize;
+        }
+    }
+    tx.batch_execute(
+        "DELETE FROM public.blocks;
+         INSERT INTO public.blocks (id, name, attributes, geom)
+             SELECT id, name, attributes, ST_GeomFromWKB(wkb, 4326) FROM blocks_in ORDER BY ord;
+         DROP TABLE blocks_in; DROP TABLE blocks_class;",
+    )?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // The store
 
@@ -466,43 +539,8 @@ impl Store for PostgresStore {
         self.write(|tx| {
             let at = Utc::now();
             let ts = timestamp(at);
-            let mut old: HashMap<String, (Option<String>, MultiPolygon<f64>, serde_json::Value)> = HashMap::new();
-            for r in tx.query("SELECT id, name, ST_AsBinary(geom), attributes FROM public.blocks", &[])? {
-                let id: String = r.try_get(0)?;
-                let wkb: Vec<u8> = r.try_get(2)?;
-                let geom = decode_geometry("block geometry", &id, &wkb)?;
-                old.insert(id, (r.try_get(1)?, geom, r.try_get(3)?));
-            }
             let mut report = BlocksReplaced { blocks: blocks.len(), ..Default::default() };
-            tx.execute("DELETE FROM public.blocks", &[])?;
-            let insert = tx.prepare(
-                "INSERT INTO public.blocks (id, name, attributes, geom) VALUES ($1, $2, $3, ST_GeomFromWKB($4, 4326))",
-            )?;
-            for b in blocks {
-                let wkb = encode_geometry("block geometry", &b.id, &b.geometry)?;
-                let attrs = serde_json::Value::Object(b.attributes.clone());
-                tx.execute(&insert, &[&b.id, &b.name, &attrs, &wkb])?;
-                let action = match old.remove(&b.id) {
-                    None => {
-                        report.added += 1;
-                        Some("insert")
-                    }
-                    Some((name, geom, old_attrs)) if name != b.name || geom != b.geometry || old_attrs != attrs => {
-                        report.changed += 1;
-                        Some("update")
-                    }
-                    Some(_) => None,
-                };
-                if let Some(action) = action {
-                    history(tx, &ts, "block", &b.id, action, None, None)?;
-                }
-            }
-            report.removed = old.len();
-            let mut removed: Vec<&String> = old.keys().collect();
-            removed.sort();
-            for id in removed {
-                history(tx, &ts, "block", id, "delete", None, None)?;
-            }
+            copy_blocks(tx, blocks, &ts, &mut report)?;
             let update = tx.prepare(
                 "UPDATE belong_private.people SET home_block = $2, updated_at = $3
                  WHERE id = $1 AND home_block IS DISTINCT FROM $2",
