@@ -830,3 +830,19 @@ fn postgres_block_imports_match_sqlite() {
     let strip = |s: &dyn Store| s.history_events(0, usize::MAX).expect("h").into_iter().map(|e| (e.entity, e.entity_id, e.action, e.block_id)).collect::<Vec<_>>();
     assert_eq!(strip(&pg), strip(&lite));
 }
+
+/// A role that may not create PostGIS gets an error naming the SQL the DBA must run.
+#[test]
+fn postgres_without_postgis_rights_says_what_to_run() {
+    let Some(db) = pg::fresh_db() else { return };
+    let role = format!("belong_plain_{}", std::process::id());
+    pg::psql(db.url(), &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; GRANT ALL ON SCHEMA public TO {role}; GRANT CREATE ON DATABASE {} TO {role}", db.url().rsplit('/').next().unwrap_or_default()));
+    let url = db.url().replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    let e = belong::store::PostgresStore::open(&url).err().expect("refused without PostGIS");
+    assert!(matches!(e, StoreError::Database(_)) && e.to_string().contains("CREATE EXTENSION postgis"), "{e}");
+    pg::psql(db.url(), "CREATE EXTENSION postgis");
+    belong::store::PostgresStore::open(&url).expect("opens once the DBA created it");
+    drop(db);
+    let admin = std::env::var("BELONG_TEST_PG").expect("admin");
+    pg::psql(&admin, &format!("DROP ROLE IF EXISTS {role}"));
+}
