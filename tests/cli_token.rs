@@ -25,11 +25,11 @@ fn tokens_are_shown_once_and_only_hashes_are_stored() {
 }
 
 #[test]
-fn a_postgres_url_is_refused_clearly_without_its_password() {
+fn an_unreachable_postgres_url_is_a_clear_error_without_its_password() {
     let out = run_ok("postgres://ana:s3cret@127.0.0.1:1/belong", &["token", "list"], 1);
     let err = stderr(&out);
     assert!(err.contains("postgres://ana:***@127.0.0.1:1/belong"), "{err}");
-    assert!(err.contains("cannot open PostgreSQL databases yet"), "{err}");
+    assert!(err.contains("unavailable"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
     let out = run_ok("mysql://u@h/db", &["token", "list"], 2);
     assert!(stderr(&out).contains("unsupported database URL"), "{}", stderr(&out));

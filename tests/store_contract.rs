@@ -2,6 +2,8 @@
 //! SQLite file store, the in-memory SQLite store, and (next) PostgreSQL. The checks are about
 //! behaviour a caller can see, never about how a store keeps its rows.
 
+mod pg;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -503,6 +505,14 @@ macro_rules! contract {
                 super::$check(&store);
             })*
         }
+        /// On a fresh database of `BELONG_TEST_PG` (skips loudly without one).
+        mod postgres {
+            $(#[test] fn $check() {
+                let Some(db) = crate::pg::fresh_db() else { return };
+                let store = belong::store::PostgresStore::open(db.url()).expect("open");
+                super::$check(&store);
+            })*
+        }
     };
 }
 
@@ -584,4 +594,280 @@ fn file_store_reads_during_writes() {
         reads += 1;
     }
     writer.join().expect("writer thread");
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL only
+
+#[test]
+fn postgres_refuses_a_newer_schema() {
+    let Some(db) = pg::fresh_db() else { return };
+    drop(belong::store::PostgresStore::open(db.url()).expect("open"));
+    let version: i64 =
+        pg::psql(db.url(), "SELECT version FROM belong_private.schema_version").parse().expect("version");
+    pg::psql(db.url(), &format!("UPDATE belong_private.schema_version SET version = {}", version + 1));
+    match belong::store::PostgresStore::open(db.url()) {
+        Err(StoreError::TooNew { found, supported }) => assert_eq!((found, supported), (version + 1, version)),
+        Err(e) => panic!("expected TooNew, got {e}"),
+        Ok(_) => panic!("expected TooNew, the store opened"),
+    }
+}
+
+#[test]
+fn postgres_unreachable_is_unavailable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    match belong::store::PostgresStore::open(&format!("postgres://nobody@127.0.0.1:{port}/none")) {
+        Err(StoreError::Unavailable(_)) => {}
+        Err(e) => panic!("expected Unavailable, got {e}"),
+        Ok(_) => panic!("opened a server that is not there"),
+    }
+}
+
+/// A write through one store wakes a waiter on another (two instances on one database).
+#[test]
+fn postgres_wait_for_change_wakes_on_another_instances_write() {
+    let Some(db) = pg::fresh_db() else { return };
+    let a = belong::store::PostgresStore::open(db.url()).expect("open a");
+    let b = belong::store::PostgresStore::open(db.url()).expect("open b");
+    // The first call connects the listener and reports a possible change.
+    assert!(b.wait_for_change(std::time::Duration::from_millis(10)).expect("listen"));
+    assert!(!b.wait_for_change(std::time::Duration::from_millis(200)).expect("quiet"));
+    let waiter = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let woke = b.wait_for_change(std::time::Duration::from_secs(10)).expect("wait");
+        (woke, start.elapsed(), b)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    a.insert_person(&resident("r1", None), "api").expect("insert");
+    let (woke, waited, b) = waiter.join().expect("waiter");
+    assert!(woke && waited < std::time::Duration::from_secs(5), "woke {woke} after {waited:?}");
+    assert_eq!(b.last_change().expect("head"), a.last_change().expect("head"));
+}
+
+/// Concurrent writers from two stores: one create of an id wins, the rest are conflicts, and a
+/// reader following the cursor while they write sees every row exactly once, in order.
+#[test]
+fn postgres_concurrent_writers_never_skip_a_row() {
+    let Some(db) = pg::fresh_db() else { return };
+    let stores: Vec<Arc<dyn Store>> = (0..2)
+        .map(|_| Arc::new(belong::store::PostgresStore::open(db.url()).expect("open")) as Arc<dyn Store>)
+        .collect();
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (Arc::clone(&stores[0]), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut cursor = 0;
+            let mut seen = Vec::new();
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                for e in store.history_events(cursor, 1000).expect("feed") {
+                    assert!(e.seq > cursor);
+                    cursor = e.seq;
+                    seen.push(e.seq);
+                }
+                if finished {
+                    return seen;
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::clone(&stores[w % 2]);
+            std::thread::spawn(move || {
+                let mut conflicts = 0;
+                for i in 0..50 {
+                    // Every writer tries every id: exactly one create of each succeeds.
+                    match store.insert_person(&resident(&format!("p{i:02}"), None), "api") {
+                        Ok(()) => {}
+                        Err(StoreError::Conflict { .. }) => conflicts += 1,
+                        Err(e) => panic!("insert: {e}"),
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    let conflicts: usize = writers.into_iter().map(|w| w.join().expect("writer")).sum();
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.join().expect("reader");
+    assert_eq!(conflicts, 150);
+    assert_eq!(seen, all_seqs(stores[1].as_ref()), "the cursor reader saw every row once, in order");
+    assert_eq!(stores[1].people(&PeopleFilter::default()).expect("people").len(), 50);
+}
+
+/// The `COPY` path of a large upsert writes what SQLite writes: the same people (text with tabs,
+/// newlines and backslashes intact), the same counts and the same history rows in the same order.
+#[test]
+fn postgres_bulk_upsert_matches_sqlite() {
+    let Some(db) = pg::fresh_db() else { return };
+    let pg = belong::store::PostgresStore::open(db.url()).expect("open");
+    let lite = SqliteStore::open_in_memory().expect("open");
+    let batch = |round: usize| -> Vec<Person> {
+        (0..150)
+            .map(|i| {
+                let mut p = if i % 3 == 0 {
+                    ambassador(&format!("p{i:03}"), Some("b01"), Some("b02"), Some("2100-01-01T00:00:00Z"))
+                } else {
+                    resident(&format!("p{i:03}"), if i % 7 == 0 { None } else { Some("b00") })
+                };
+                p.name = Some(format!("A\tB\\C\nD {i}"));
+                p.lon = 0.1 + i as f64 * 1e-7;
+                p.interested = (i + round) % 4 == 0;
+                p
+            })
+            .collect()
+    };
+    for store in [&pg as &dyn Store, &lite] {
+        store.replace_blocks(&blocks(3), &[], &[], "blocks").expect("blocks");
+    }
+    for round in 0..3 {
+        let people = batch(round);
+        let a = pg.upsert_people(&people, "bulk").expect("pg upsert");
+        let b = lite.upsert_people(&people, "bulk").expect("sqlite upsert");
+        assert_eq!(a, b, "round {round}");
+    }
+    assert_eq!(pg.people(&PeopleFilter::default()).expect("pg"), lite.people(&PeopleFilter::default()).expect("lite"));
+    let strip =
+        |s: &dyn Store| -> Vec<(String, String, String, Option<Role>, Option<String>, Option<bool>, Option<String>)> {
+            s.history_events(0, usize::MAX)
+                .expect("history")
+                .into_iter()
+                .filter(|e| e.entity != "import")
+                .map(|e| (e.entity, e.entity_id, e.action, e.role, e.block_id, e.active, e.detail))
+                .collect()
+        };
+    assert_eq!(strip(&pg), strip(&lite));
+}
+
+/// PostgreSQL stopped and started again: calls in between are `Unavailable` (never another
+/// error, never a hang), and the same store works again afterwards without being reopened,
+/// the listener included.
+#[test]
+fn postgres_store_survives_a_server_restart() {
+    let Some(cluster) = pg::Cluster::start() else { return };
+    let db = pg::PgDb::create(&cluster.admin_url());
+    let store = belong::store::PostgresStore::open(db.url()).expect("open");
+    store.insert_person(&resident("r1", None), "api").expect("insert");
+    assert!(store.wait_for_change(std::time::Duration::from_millis(10)).expect("listen"));
+    cluster.stop();
+    for e in [
+        store.insert_person(&resident("r2", None), "api").unwrap_err(),
+        store.person("r1").unwrap_err(),
+        store.ping().unwrap_err(),
+        store.wait_for_change(std::time::Duration::from_millis(100)).unwrap_err(),
+    ] {
+        assert!(matches!(e, StoreError::Unavailable(_)), "expected Unavailable, got {e}");
+    }
+    cluster.restart();
+    // The first call on a connection cut by the restart may still fail; then the pool reconnects.
+    let mut ok = false;
+    for _ in 0..10 {
+        if store.insert_person(&resident("r2", None), "api").is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(ok, "writes work again after the restart");
+    assert_eq!(store.people(&PeopleFilter::default()).expect("people").len(), 2);
+    let mut listening = false;
+    for _ in 0..10 {
+        if store.wait_for_change(std::time::Duration::from_millis(50)).is_ok() {
+            listening = true;
+            break;
+        }
+    }
+    assert!(listening, "the listener reconnects");
+}
+
+/// Listings are in byte order of the ids (as SQLite's), not in the database's collation.
+#[test]
+fn postgres_orders_ids_by_bytes() {
+    let Some(db) = pg::fresh_db() else { return };
+    // A database whose default collation is not byte order (ICU English).
+    let admin = std::env::var("BELONG_TEST_PG").expect("admin url");
+    let name = format!("belong_icu_{}", std::process::id());
+    pg::psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
+    pg::psql(
+        &admin,
+        &format!("CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'"),
+    );
+    let url = pg::with_db(db.url(), &name);
+    let pg = belong::store::PostgresStore::open(&url).expect("open");
+    let lite = SqliteStore::open_in_memory().expect("open");
+    let names = ["b", "B", "a-2", "a1", "_x", "Ä", "a 1"];
+    let blocks: Vec<Block> = names.iter().enumerate().map(|(i, n)| block(n, i as f64)).collect();
+    let people: Vec<Person> = names.iter().map(|n| resident(n, None)).collect();
+    for store in [&pg as &dyn Store, &lite] {
+        store.replace_blocks(&blocks, &[], &[], "t").expect("blocks");
+        store.upsert_people(&people, "t").expect("people");
+    }
+    assert_eq!(pg.block_ids().expect("pg"), lite.block_ids().expect("lite"));
+    assert_eq!(
+        ids(&pg.people(&PeopleFilter::default()).expect("pg")),
+        ids(&lite.people(&PeopleFilter::default()).expect("lite"))
+    );
+    let strip = |s: &dyn Store| {
+        s.history_events(0, usize::MAX).expect("h").into_iter().map(|e| (e.entity_id, e.action)).collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&pg), strip(&lite));
+    drop(pg);
+    pg::psql(&admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+/// Block imports through `COPY` report and log what SQLite reports and logs: added, changed
+/// (name, attributes or geometry), removed and reassigned, with the same history rows in order.
+#[test]
+fn postgres_block_imports_match_sqlite() {
+    let Some(db) = pg::fresh_db() else { return };
+    let pg = belong::store::PostgresStore::open(db.url()).expect("open");
+    let lite = SqliteStore::open_in_memory().expect("open");
+    let mut second = blocks(5);
+    second.remove(1);
+    second[0].name = Some("Renamed\tblock \\ one".into());
+    second[1].attributes.insert("POP20".into(), 12.into());
+    second[2].geometry = block("x", 9.0).geometry;
+    second.push(block("b99", 20.0));
+    for store in [&pg as &dyn Store, &lite] {
+        let first = store.replace_blocks(&blocks(5), &[], &[], "one").expect("first");
+        store.upsert_people(&[resident("r1", Some("b01")), resident("r2", Some("b02"))], "p").expect("people");
+        let moved = [
+            Reassignment { id: "r1".into(), block_id: None },
+            Reassignment { id: "r2".into(), block_id: Some("b02".into()) },
+        ];
+        let again = store.replace_blocks(&second, &moved, &[], "two").expect("second");
+        assert_eq!((first.added, again.added, again.removed, again.changed, again.people_reassigned), (5, 1, 1, 3, 1));
+    }
+    assert_eq!(pg.blocks().expect("pg"), lite.blocks().expect("lite"));
+    let strip = |s: &dyn Store| {
+        s.history_events(0, usize::MAX)
+            .expect("h")
+            .into_iter()
+            .map(|e| (e.entity, e.entity_id, e.action, e.block_id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&pg), strip(&lite));
+}
+
+/// A role that may not create PostGIS gets an error naming the SQL the DBA must run.
+#[test]
+fn postgres_without_postgis_rights_says_what_to_run() {
+    let Some(db) = pg::fresh_db() else { return };
+    let role = format!("belong_plain_{}", std::process::id());
+    pg::psql(
+        db.url(),
+        &format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; GRANT ALL ON SCHEMA public TO {role}; GRANT CREATE ON DATABASE {} TO {role}",
+            db.url().rsplit('/').next().unwrap_or_default()
+        ),
+    );
+    let url = db.url().replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    let e = belong::store::PostgresStore::open(&url).err().expect("refused without PostGIS");
+    assert!(matches!(e, StoreError::Database(_)) && e.to_string().contains("CREATE EXTENSION postgis"), "{e}");
+    pg::psql(db.url(), "CREATE EXTENSION postgis");
+    belong::store::PostgresStore::open(&url).expect("opens once the DBA created it");
+    drop(db);
+    let admin = std::env::var("BELONG_TEST_PG").expect("admin");
+    pg::psql(&admin, &format!("DROP ROLE IF EXISTS {role}"));
 }

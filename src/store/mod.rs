@@ -1,9 +1,10 @@
 //! Persistence behind a small trait, shared by threads (`Arc<dyn Store>`, `&self` methods).
-//! [`SqliteStore`] (embedded, the default) is the only implementation today; a PostgreSQL/PostGIS
-//! store for multi-instance deployments implements the same trait and passes the same contract
-//! tests (`tests/store_contract.rs`). Stores keep data and history; they do no geometry (assignment happens in
+//! [`SqliteStore`] (embedded, the default) and [`PostgresStore`] (PostGIS, for several instances on
+//! one database; work in progress) implement it and pass the same contract tests
+//! (`tests/store_contract.rs`). Stores keep data and history; they do no geometry (assignment happens in
 //! `core`, before the store is called).
 
+mod postgres;
 mod schema;
 mod sqlite;
 mod target;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use crate::core::coverage::BlockCounts;
 use crate::core::{Area, AreaLayer, Block, IndicatorValue, Person, Resource};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use target::{DbTarget, redact};
 
@@ -21,11 +23,7 @@ pub use target::{DbTarget, redact};
 pub fn open(target: &DbTarget) -> Result<Arc<dyn Store>, StoreError> {
     match target {
         DbTarget::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path)?)),
-        // Parsed and accepted on the command line already, so scripts and docs can use the
-        // final syntax; the store itself is the next step (issue 10).
-        DbTarget::Postgres(_) => Err(StoreError::Database(
-            "this build of belong cannot open PostgreSQL databases yet; use an SQLite file path for --db".into(),
-        )),
+        DbTarget::Postgres(url) => Ok(Arc::new(PostgresStore::open(url)?)),
     }
 }
 
