@@ -42,7 +42,7 @@ use crate::core::{AccessRole, Area, AreaLayer, Attributes, Block, IndicatorValue
 /// advisory locks are released after the commit is visible to new snapshots), so `seq` order is
 /// commit order and "every row with `seq > cursor`" never skips a row. Writes to the feed are
 /// one at a time, which campaign write rates allow.
-const FEED_LOCK: i64 = 0x62656c6f6e67_02; // "belong" 02
+const FEED_LOCK: i64 = 0x0062_656c_6f6e_6702; // "belong" 02
 
 /// The `LISTEN`/`NOTIFY` channel writers wake readers on.
 const CHANNEL: &str = "belong_changes";
@@ -978,7 +978,7 @@ impl Store for PostgresStore {
     }
 
     fn last_change(&self) -> Result<i64, StoreError> {
-        self.with(|c| last_change(c))
+        self.with(last_change)
     }
 
     fn wait_for_change(&self, timeout: Duration) -> Result<bool, StoreError> {

@@ -9,7 +9,7 @@ use crate::store::StoreError;
 
 /// Advisory lock key held (transaction level) while migrating, so two instances starting at
 /// once do not both apply a step.
-const MIGRATE_LOCK: i64 = 0x62656c6f6e67_01; // "belong" 01
+const MIGRATE_LOCK: i64 = 0x0062_656c_6f6e_6701; // "belong" 01
 
 /// Migration steps; step `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -115,18 +115,16 @@ pub fn migrate(client: &mut Client) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
     let has_postgis: bool =
         tx.query_one("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis')", &[])?.get(0);
-    if !has_postgis {
-        if let Err(e) = tx.batch_execute("CREATE EXTENSION IF NOT EXISTS postgis") {
-            let detail = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string());
-            return Err(StoreError::Database(
-                format!(
-                    "PostGIS is not enabled in this database and this role cannot enable it ({detail}); \
+    if !has_postgis && let Err(e) = tx.batch_execute("CREATE EXTENSION IF NOT EXISTS postgis") {
+        let detail = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string());
+        return Err(StoreError::Database(
+            format!(
+                "PostGIS is not enabled in this database and this role cannot enable it ({detail}); \
                      ask the database administrator to run `CREATE EXTENSION postgis;` in it \
                      (the server needs the postgresql-15-postgis-3 package or equivalent)"
-                )
-                .into(),
-            ));
-        }
+            )
+            .into(),
+        ));
     }
     tx.batch_execute(
         "CREATE SCHEMA IF NOT EXISTS belong_private;
