@@ -873,3 +873,163 @@ fn postgres_without_postgis_rights_says_what_to_run() {
     let admin = std::env::var("BELONG_TEST_PG").expect("admin");
     pg::psql(&admin, &format!("DROP ROLE IF EXISTS {role}"));
 }
+
+/// The cursor never passes a row that commits late: a writer that drew the lower `seq` but
+/// commits after a later writer would be skipped for ever by a reader whose cursor already
+/// passed the higher one. Here a raw connection plays a slow writer of another instance
+/// (the store's protocol: feed lock, history row, commit after a pause) while the store writes;
+/// a reader polling the feed all the while must still see every row exactly once. Without the
+/// store's feed lock its row commits first and the reader skips the slow writer's row.
+#[test]
+fn postgres_cursor_never_passes_an_uncommitted_earlier_row() {
+    let Some(db) = pg::fresh_db() else { return };
+    let store: Arc<dyn Store> = Arc::new(belong::store::PostgresStore::open(db.url()).expect("open"));
+    store.insert_person(&resident("r0", None), "api").expect("first row");
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (Arc::clone(&store), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let (mut cursor, mut seen) = (0, Vec::new());
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                store
+                    .visit_history(cursor, 1000, &mut |row| {
+                        assert!(row.seq > cursor);
+                        cursor = row.seq;
+                        seen.push(row.seq);
+                    })
+                    .expect("feed");
+                if finished {
+                    return seen;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        })
+    };
+    let mut raw = ::postgres::Client::connect(db.url(), ::postgres::NoTls).expect("raw connection");
+    let mut slow = raw.transaction().expect("begin");
+    // FEED_LOCK of src/store/postgres/mod.rs ("belong" 02).
+    slow.execute("SELECT pg_advisory_xact_lock($1)", &[&0x0062_656c_6f6e_6702_i64]).expect("feed lock");
+    slow.execute(
+        "INSERT INTO belong_private.history (ts, entity, entity_id, action) VALUES ('2026-01-01T00:00:00Z', 'import', 'slow', 'import')",
+        &[],
+    )
+    .expect("slow row");
+    let fast = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.insert_person(&resident("r1", None), "api").expect("fast write"))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    slow.commit().expect("slow commit");
+    fast.join().expect("fast writer");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.join().expect("reader");
+    assert_eq!(seen, all_seqs(store.as_ref()), "the reader saw every row once, in order");
+}
+
+/// The analysts' read-only role of the README: `SELECT` on the public tables only. It reads the
+/// catchment and resources (QGIS, `ogr2ogr PG:`) and is refused people, tokens and history.
+#[test]
+fn postgres_analyst_role_reads_public_tables_only() {
+    let Some(db) = pg::fresh_db() else { return };
+    let store = belong::store::PostgresStore::open(db.url()).expect("open");
+    store.replace_blocks(&blocks(2), &[], &[], "blocks").expect("blocks");
+    store.insert_person(&resident("r1", Some("b00")), "api").expect("person");
+    let role = format!("belong_analyst_{}", std::process::id());
+    let dbname = db.url().rsplit('/').next().unwrap_or_default().to_string();
+    // Exactly the SQL the README gives (with the role's name and the database).
+    pg::psql(
+        db.url(),
+        &format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN;
+             GRANT CONNECT ON DATABASE {dbname} TO {role};
+             GRANT USAGE ON SCHEMA public TO {role};
+             GRANT SELECT ON public.blocks, public.areas, public.area_layers, public.resources, public.indicators TO {role};"
+        ),
+    );
+    let url = db.url().replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    let out = std::process::Command::new("psql")
+        .args([url.as_str(), "-qAtc", "SELECT count(*), ST_SRID(min(geom)) FROM public.blocks"])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2|4326");
+    for table in ["belong_private.people", "belong_private.tokens", "belong_private.history"] {
+        let out = std::process::Command::new("psql")
+            .args([url.as_str(), "-qAtc", &format!("SELECT count(*) FROM {table}")])
+            .output()
+            .expect("psql");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("permission denied"), "{table}: {err}");
+    }
+    drop(store);
+    drop(db);
+    let admin = std::env::var("BELONG_TEST_PG").expect("admin");
+    pg::psql(&admin, &format!("DROP ROLE IF EXISTS {role}"));
+}
+
+/// The `COPY` paths of large resource and indicator upserts write what SQLite's per-row paths
+/// write: the same rows (text with tabs, newlines and backslashes, JSON attributes), the same
+/// counts, and for resources the same history rows in the same order.
+#[test]
+fn postgres_bulk_resources_and_indicators_match_sqlite() {
+    use belong::core::{IndicatorValue, Resource};
+    let Some(db) = pg::fresh_db() else { return };
+    let pg = belong::store::PostgresStore::open(db.url()).expect("open");
+    let lite = SqliteStore::open_in_memory().expect("open");
+    for store in [&pg as &dyn Store, &lite] {
+        store.replace_blocks(&blocks(3), &[], &[], "blocks").expect("blocks");
+    }
+    let resources = |round: usize| -> Vec<Resource> {
+        (0..150)
+            .map(|i| {
+                let mut attributes = Attributes::new();
+                attributes.insert("hours".into(), format!("Mo-Fr {}:00-17:00", 8 + (i + round) % 3).into());
+                attributes.insert("capacity".into(), serde_json::json!(i % 4));
+                Resource {
+                    id: format!("res{i:03}"),
+                    name: Some(format!("Site\t{i}\\\n")),
+                    category: ["shelter", "food_bank", "clinic"][i % 3].into(),
+                    lon: -118.25 + i as f64 * 1e-5,
+                    lat: 34.05 + (i * round) as f64 * 1e-6,
+                    address: (i % 5 != 0).then(|| format!("{i} Main St")),
+                    phone: None,
+                    email: None,
+                    url: Some("https://example.org/?a=1&b=\\2".into()),
+                    attributes,
+                    block_id: (i % 7 != 0).then(|| format!("b{:02}", i % 3)),
+                }
+            })
+            .collect()
+    };
+    let indicators = |round: usize| -> Vec<IndicatorValue> {
+        (0..240)
+            .map(|i| IndicatorValue {
+                block_id: format!("b{:02}", i % 3),
+                indicator: format!("ind{}", i / 3), // (block, indicator) distinct: the bulk path
+                date: (i % 2 == 0).then(|| format!("2026-0{}-01", 1 + i / 120)),
+                value: if i % 5 == 0 { (i * round) as f64 / 3.0 } else { i as f64 },
+            })
+            .collect()
+    };
+    for round in 0..3 {
+        let a = pg.upsert_resources(&resources(round), "bulk").expect("pg resources");
+        let b = lite.upsert_resources(&resources(round), "bulk").expect("sqlite resources");
+        assert_eq!(a, b, "resources, round {round}");
+        let a = pg.upsert_indicators(&indicators(round), &[], "bulk").expect("pg indicators");
+        let b = lite.upsert_indicators(&indicators(round), &[], "bulk").expect("sqlite indicators");
+        assert_eq!(a, b, "indicators, round {round}");
+    }
+    assert_eq!(pg.resources().expect("pg"), lite.resources().expect("lite"));
+    assert_eq!(pg.indicators().expect("pg"), lite.indicators().expect("lite"));
+    let strip = |s: &dyn Store| -> Vec<HistoryKey> {
+        s.history_events(0, usize::MAX)
+            .expect("history")
+            .into_iter()
+            .filter(|e| e.entity == "resource")
+            .map(|e| (e.entity, e.entity_id, e.action, e.role, e.block_id, e.active, e.detail))
+            .collect()
+    };
+    assert_eq!(strip(&pg), strip(&lite));
+}

@@ -6,10 +6,9 @@
 //! and ends with `NOTIFY belong_changes`; [`Store::wait_for_change`] listens on a dedicated
 //! connection of its own.
 //!
-//! Bulk paths: people (100+ rows) and blocks go through `COPY`. Not done yet: `COPY` for
-//! resources, indicators, areas and the reassignments of a block import (one statement per row),
-//! a `people_counts` table (page counts are `COUNT(*)`), TLS (`sslmode=require` fails: `NoTls`
-//! only).
+//! Bulk paths: people, resources and indicators (100+ rows with distinct keys) and blocks go
+//! through `COPY`. Not done yet: `COPY` for areas and the reassignments of a block import (one
+//! statement per row), TLS (`sslmode=require` fails: `NoTls` only).
 
 mod schema;
 
@@ -367,12 +366,143 @@ fn copy_field(out: &mut String, value: Option<&str>) {
     }
 }
 
+/// Write one text-format `COPY` row (tab-separated [`copy_field`]s) through `line` (reused).
+fn copy_row(writer: &mut impl std::io::Write, line: &mut String, fields: &[Option<&str>]) -> Result<(), StoreError> {
+    line.clear();
+    for (n, f) in fields.iter().enumerate() {
+        if n > 0 {
+            line.push('\t');
+        }
+        copy_field(line, *f);
+    }
+    line.push('\n');
+    writer.write_all(line.as_bytes()).map_err(|e| StoreError::Database(Box::new(e)))
+}
+
+/// The counts of a temporary classification table (`action` column: insert, update, unchanged).
+fn classified(tx: &mut Transaction<'_>, table: &str) -> Result<Upserted, StoreError> {
+    let mut done = Upserted::default();
+    for r in tx.query(&format!("SELECT action, COUNT(*) FROM {table} GROUP BY action"), &[])? {
+        let (action, n): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
+        match action.as_str() {
+            "insert" => done.inserted = n as usize,
+            "update" => done.updated = n as usize,
+            _ => done.unchanged = n as usize,
+        }
+    }
+    Ok(done)
+}
+
+/// Whether every key is distinct (the bulk paths need that: the per-row paths see earlier rows
+/// of the same batch, one SQL statement does not).
+fn all_distinct<K: std::hash::Hash + Eq>(mut keys: impl Iterator<Item = K>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    keys.all(|k| seen.insert(k))
+}
+
+/// The bulk path of `upsert_resources` (ids unique): as [`copy_people`].
+fn copy_resources(tx: &mut Transaction<'_>, resources: &[Resource], ts: &str) -> Result<Upserted, StoreError> {
+    tx.batch_execute(
+        "CREATE TEMP TABLE resources_in (
+            ord bigint, id text, name text, category text, lon float8, lat float8, address text, phone text,
+            email text, url text, attributes jsonb, block_id text, detail text
+         ) ON COMMIT DROP",
+    )?;
+    let mut writer = tx.copy_in("COPY resources_in FROM STDIN")?;
+    let mut line = String::new();
+    for (i, r) in resources.iter().enumerate() {
+        let attrs = serde_json::Value::Object(r.attributes.clone()).to_string();
+        let detail = r.block_id.as_deref().map(|b| format!("{{\"block_id\":{}}}", serde_json::Value::from(b)));
+        let fields: [Option<&str>; 13] = [
+            Some(&i.to_string()),
+            Some(&r.id),
+            r.name.as_deref(),
+            Some(&r.category),
+            Some(&r.lon.to_string()),
+            Some(&r.lat.to_string()),
+            r.address.as_deref(),
+            r.phone.as_deref(),
+            r.email.as_deref(),
+            r.url.as_deref(),
+            Some(&attrs),
+            r.block_id.as_deref(),
+            detail.as_deref(),
+        ];
+        copy_row(&mut writer, &mut line, &fields)?;
+    }
+    writer.finish()?;
+    tx.batch_execute(
+        "CREATE TEMP TABLE resources_class ON COMMIT DROP AS
+         SELECT i.ord,
+                CASE WHEN r.id IS NULL THEN 'insert'
+                     WHEN r.name IS NOT DISTINCT FROM i.name AND r.category = i.category
+                      AND ST_X(r.geom) = i.lon AND ST_Y(r.geom) = i.lat
+                      AND r.address IS NOT DISTINCT FROM i.address AND r.phone IS NOT DISTINCT FROM i.phone
+                      AND r.email IS NOT DISTINCT FROM i.email AND r.url IS NOT DISTINCT FROM i.url
+                      AND r.attributes = i.attributes AND r.block_id IS NOT DISTINCT FROM i.block_id THEN 'unchanged'
+                     ELSE 'update' END AS action
+         FROM resources_in i LEFT JOIN public.resources r ON r.id = i.id",
+    )?;
+    tx.execute(
+        "INSERT INTO public.resources (id, name, category, geom, address, phone, email, url, attributes, block_id, updated_at)
+         SELECT i.id, i.name, i.category, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), i.address, i.phone, i.email,
+                i.url, i.attributes, i.block_id, $1
+         FROM resources_in i JOIN resources_class c ON c.ord = i.ord WHERE c.action <> 'unchanged'
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, category = excluded.category, geom = excluded.geom,
+           address = excluded.address, phone = excluded.phone, email = excluded.email, url = excluded.url,
+           attributes = excluded.attributes, block_id = excluded.block_id, updated_at = excluded.updated_at",
+        &[&ts],
+    )?;
+    tx.execute(
+        "INSERT INTO belong_private.history (ts, entity, entity_id, action, detail)
+         SELECT $1, 'resource', i.id, c.action, i.detail
+         FROM resources_in i JOIN resources_class c ON c.ord = i.ord WHERE c.action <> 'unchanged' ORDER BY i.ord",
+        &[&ts],
+    )?;
+    let done = classified(tx, "resources_class")?;
+    tx.batch_execute("DROP TABLE resources_in; DROP TABLE resources_class")?;
+    Ok(done)
+}
+
+/// The bulk path of `upsert_indicators` (keys unique): `COPY` the values, count what they
+/// change, upsert them in one statement.
+fn copy_indicators(tx: &mut Transaction<'_>, values: &[IndicatorValue]) -> Result<Upserted, StoreError> {
+    tx.batch_execute(
+        "CREATE TEMP TABLE indicators_in (block_id text, indicator text, date text, value float8) ON COMMIT DROP",
+    )?;
+    let mut writer = tx.copy_in("COPY indicators_in FROM STDIN")?;
+    let mut line = String::new();
+    for v in values {
+        let value = v.value.to_string();
+        let fields =
+            [Some(v.block_id.as_str()), Some(&v.indicator), Some(v.date.as_deref().unwrap_or("")), Some(&value)];
+        copy_row(&mut writer, &mut line, &fields)?;
+    }
+    writer.finish()?;
+    tx.batch_execute(
+        "CREATE TEMP TABLE indicators_class ON COMMIT DROP AS
+         SELECT CASE WHEN s.block_id IS NULL THEN 'insert' WHEN s.value = i.value THEN 'unchanged' ELSE 'update' END
+                AS action
+         FROM indicators_in i LEFT JOIN public.indicators s
+           ON s.block_id = i.block_id AND s.indicator = i.indicator AND s.date = i.date",
+    )?;
+    tx.execute(
+        "INSERT INTO public.indicators (block_id, indicator, date, value)
+         SELECT block_id, indicator, date, value FROM indicators_in
+         ON CONFLICT (block_id, indicator, date) DO UPDATE SET value = excluded.value
+         WHERE public.indicators.value IS DISTINCT FROM excluded.value",
+        &[],
+    )?;
+    let done = classified(tx, "indicators_class")?;
+    tx.batch_execute("DROP TABLE indicators_in; DROP TABLE indicators_class")?;
+    Ok(done)
+}
+
 /// The bulk path of `upsert_people` (ids unique within `people`): `COPY` into a temporary
 /// table, classify every row against the stored one (insert / update / unchanged) in SQL, write
 /// the inserts and updates with one `INSERT ... SELECT ... ON CONFLICT`, and their history rows
 /// with one `INSERT ... SELECT` in input order, the same rows the per-row path writes.
 fn copy_people(tx: &mut Transaction<'_>, people: &[Person], at: DateTime<Utc>) -> Result<Upserted, StoreError> {
-    use std::io::Write;
     let ts = timestamp(at);
     tx.batch_execute(
         "CREATE TEMP TABLE people_in (
@@ -384,7 +514,6 @@ fn copy_people(tx: &mut Transaction<'_>, people: &[Person], at: DateTime<Utc>) -
     let mut writer = tx.copy_in("COPY people_in FROM STDIN")?;
     let mut line = String::new();
     for (i, p) in people.iter().enumerate() {
-        line.clear();
         let until = p.adopted_until.map(until_text);
         let detail = person_detail(p);
         let fields: [Option<&str>; 15] = [
@@ -404,14 +533,7 @@ fn copy_people(tx: &mut Transaction<'_>, people: &[Person], at: DateTime<Utc>) -
             p.covering_block(at),
             detail.as_deref(),
         ];
-        for (n, f) in fields.iter().enumerate() {
-            if n > 0 {
-                line.push('\t');
-            }
-            copy_field(&mut line, *f);
-        }
-        line.push('\n');
-        writer.write_all(line.as_bytes()).map_err(|e| StoreError::Database(Box::new(e)))?;
+        copy_row(&mut writer, &mut line, &fields)?;
     }
     writer.finish()?;
     tx.batch_execute(
@@ -446,15 +568,7 @@ fn copy_people(tx: &mut Transaction<'_>, people: &[Person], at: DateTime<Utc>) -
          FROM people_in i JOIN people_class c ON c.ord = i.ord WHERE c.action <> 'unchanged' ORDER BY i.ord",
         &[&ts],
     )?;
-    let mut done = Upserted::default();
-    for r in tx.query("SELECT action, COUNT(*) FROM people_class GROUP BY action", &[])? {
-        let (action, n): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
-        match action.as_str() {
-            "insert" => done.inserted = n as usize,
-            "update" => done.updated = n as usize,
-            _ => done.unchanged = n as usize,
-        }
-    }
+    let done = classified(tx, "people_class")?;
     tx.batch_execute("DROP TABLE people_in; DROP TABLE people_class")?;
     Ok(done)
 }
@@ -600,8 +714,7 @@ impl Store for PostgresStore {
             let at = Utc::now();
             let ts = timestamp(at);
             let mut done = Upserted::default();
-            let mut seen = std::collections::HashSet::new();
-            if people.len() >= COPY_MIN_ROWS && people.iter().all(|p| seen.insert(p.id.as_str())) {
+            if people.len() >= COPY_MIN_ROWS && all_distinct(people.iter().map(|p| p.id.as_str())) {
                 done = copy_people(tx, people, at)?;
                 let detail = serde_json::json!({ "kind": "people", "source": source, "report": done }).to_string();
                 history(tx, &ts, "import", "people", "import", None, Some(&detail))?;
@@ -678,12 +791,21 @@ impl Store for PostgresStore {
         let (limit, offset) = (i64::try_from(limit).unwrap_or(i64::MAX), i64::try_from(offset).unwrap_or(i64::MAX));
         // The page and its count in one snapshot.
         self.snapshot(|tx| {
-            let matched: i64 = tx
-                .query_one(
+            // Without a block filter the count comes from `people_counts` (at most four rows).
+            let matched: i64 = if filter.block_id.is_none() {
+                tx.query_one(
+                    "SELECT COALESCE(SUM(n), 0)::bigint FROM belong_private.people_counts
+                     WHERE ($1::text IS NULL OR role = $1::text) AND ($2::boolean IS NULL OR interested = $2::boolean)",
+                    &[&role, &filter.interested],
+                )?
+                .try_get(0)?
+            } else {
+                tx.query_one(
                     &format!("SELECT COUNT(*) FROM belong_private.people {}", people_where(filter)),
                     &[&role, &filter.block_id, &filter.interested],
                 )?
-                .try_get(0)?;
+                .try_get(0)?
+            };
             let sql = format!("{PERSON_SELECT} {} ORDER BY id LIMIT $4 OFFSET $5", people_where(filter));
             let page = tx
                 .query(&sql, &[&role, &filter.block_id, &filter.interested, &limit, &offset])?
@@ -703,6 +825,12 @@ impl Store for PostgresStore {
     fn upsert_resources(&self, resources: &[Resource], source: &str) -> Result<Upserted, StoreError> {
         self.write(|tx| {
             let ts = now();
+            if resources.len() >= COPY_MIN_ROWS && all_distinct(resources.iter().map(|r| r.id.as_str())) {
+                let done = copy_resources(tx, resources, &ts)?;
+                let detail = serde_json::json!({ "kind": "resources", "source": source, "report": done }).to_string();
+                history(tx, &ts, "import", "resources", "import", None, Some(&detail))?;
+                return Ok(done);
+            }
             let mut done = Upserted::default();
             let get = tx.prepare(
                 "SELECT name, category, ST_X(geom), ST_Y(geom), address, phone, email, url, attributes, block_id
@@ -798,14 +926,19 @@ impl Store for PostgresStore {
         source: &str,
     ) -> Result<Upserted, StoreError> {
         self.write(|tx| {
+            let bulk = values.len() >= COPY_MIN_ROWS
+                && all_distinct(values.iter().map(|v| (&v.block_id, &v.indicator, v.date.as_deref().unwrap_or(""))));
             let mut done = Upserted::default();
+            if bulk {
+                done = copy_indicators(tx, values)?;
+            }
             let get =
                 tx.prepare("SELECT value FROM public.indicators WHERE block_id = $1 AND indicator = $2 AND date = $3")?;
             let upsert = tx.prepare(
                 "INSERT INTO public.indicators (block_id, indicator, date, value) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (block_id, indicator, date) DO UPDATE SET value = excluded.value",
             )?;
-            for v in values {
+            for v in values.iter().filter(|_| !bulk) {
                 let date = v.date.as_deref().unwrap_or("");
                 let existing: Option<f64> = tx.query_opt(&get, &[&v.block_id, &v.indicator, &date])?.map(|r| r.get(0));
                 match existing {

@@ -103,6 +103,52 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX history_block_imports ON belong_private.history (seq) WHERE entity = 'import' AND entity_id = 'blocks';
     "#,
+    // 2: how many people there are per (role, interested), so `numberMatched` of a people page
+    // without a block filter sums at most four rows instead of counting a million. Kept exact
+    // by statement-level triggers over transition tables: a 1M-row COPY upsert fires each
+    // trigger once (a row-level trigger would fire a million times). Writers hold the feed
+    // lock, so the counter rows are never updated by two transactions at once.
+    r#"
+    CREATE TABLE belong_private.people_counts (
+        role       text NOT NULL,
+        interested boolean NOT NULL,
+        n          bigint NOT NULL,
+        PRIMARY KEY (role, interested)
+    );
+    INSERT INTO belong_private.people_counts (role, interested, n)
+        SELECT role, interested, COUNT(*) FROM belong_private.people GROUP BY role, interested;
+    CREATE FUNCTION belong_private.people_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO belong_private.people_counts AS c (role, interested, n)
+            SELECT role, interested, COUNT(*) FROM people_new GROUP BY role, interested
+            ON CONFLICT (role, interested) DO UPDATE SET n = c.n + excluded.n;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION belong_private.people_counts_remove() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE belong_private.people_counts c SET n = c.n - d.k
+            FROM (SELECT role, interested, COUNT(*) AS k FROM people_old GROUP BY role, interested) d
+            WHERE c.role = d.role AND c.interested = d.interested;
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION belong_private.people_counts_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE belong_private.people_counts c SET n = c.n - d.k
+            FROM (SELECT role, interested, COUNT(*) AS k FROM people_old GROUP BY role, interested) d
+            WHERE c.role = d.role AND c.interested = d.interested;
+        INSERT INTO belong_private.people_counts AS c (role, interested, n)
+            SELECT role, interested, COUNT(*) FROM people_new GROUP BY role, interested
+            ON CONFLICT (role, interested) DO UPDATE SET n = c.n + excluded.n;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER people_counts_insert AFTER INSERT ON belong_private.people
+        REFERENCING NEW TABLE AS people_new FOR EACH STATEMENT EXECUTE FUNCTION belong_private.people_counts_add();
+    CREATE TRIGGER people_counts_delete AFTER DELETE ON belong_private.people
+        REFERENCING OLD TABLE AS people_old FOR EACH STATEMENT EXECUTE FUNCTION belong_private.people_counts_remove();
+    CREATE TRIGGER people_counts_update AFTER UPDATE ON belong_private.people
+        REFERENCING OLD TABLE AS people_old NEW TABLE AS people_new
+        FOR EACH STATEMENT EXECUTE FUNCTION belong_private.people_counts_change();
+    "#,
 ];
 
 /// Newest schema version this build knows.
