@@ -6,9 +6,10 @@
 //! and ends with `NOTIFY belong_changes`; [`Store::wait_for_change`] listens on a dedicated
 //! connection of its own.
 //!
-//! Bulk paths: people, resources and indicators (100+ rows with distinct keys) and blocks go
-//! through `COPY`. Not done yet: `COPY` for areas and the reassignments of a block import (one
-//! statement per row), TLS (`sslmode=require` fails: `NoTls` only).
+//! Bulk paths: people, resources and indicators (100+ rows with distinct keys), blocks and a
+//! block import's reassignments of people go through `COPY`. Still one statement per row: areas
+//! and a block import's reassignments of resources (a few thousand at most). Not done yet: TLS
+//! (`sslmode=require` fails: `NoTls` only).
 
 mod schema;
 
@@ -498,6 +499,88 @@ fn copy_indicators(tx: &mut Transaction<'_>, values: &[IndicatorValue]) -> Resul
     Ok(done)
 }
 
+/// The bulk path of a block import's reassignments of people (ids unique): one `UPDATE`
+/// from a `COPY`ed table (so the `people_counts` triggers fire once, not once per person), and
+/// the history rows the per-row path writes, in input order. Returns how many people moved.
+fn copy_reassignments(
+    tx: &mut Transaction<'_>,
+    moves: &[Reassignment],
+    at: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ts = timestamp(at);
+    tx.batch_execute("CREATE TEMP TABLE reassign_in (ord bigint, id text, block_id text) ON COMMIT DROP")?;
+    let mut writer = tx.copy_in("COPY reassign_in FROM STDIN")?;
+    let mut line = String::new();
+    for (i, r) in moves.iter().enumerate() {
+        copy_row(&mut writer, &mut line, &[Some(&i.to_string()), Some(&r.id), r.block_id.as_deref()])?;
+    }
+    writer.finish()?;
+    let moved = tx.query(
+        "UPDATE belong_private.people p SET home_block = r.block_id, updated_at = $1
+         FROM reassign_in r WHERE p.id = r.id AND p.home_block IS DISTINCT FROM r.block_id
+         RETURNING r.ord, p.id, p.role, p.active, p.adopted_block, p.adopted_until, p.home_block",
+        &[&ts],
+    )?;
+    // What the history needs of each moved person (no personal data), in input order.
+    let mut rows = Vec::with_capacity(moved.len());
+    for row in &moved {
+        let id: String = row.try_get(1)?;
+        let role: String = row.try_get(2)?;
+        let until: Option<String> = row.try_get(5)?;
+        let adopted_until = until
+            .map(|text| {
+                parse_until(&text).ok_or_else(|| StoreError::Corrupt {
+                    what: "person adopted_until",
+                    id: id.clone(),
+                    reason: "not an RFC 3339 instant".into(),
+                })
+            })
+            .transpose()?;
+        let person = Person {
+            role: if role == "ambassador" { Role::Ambassador } else { Role::Resident },
+            active: row.try_get(3)?,
+            adopted_block: row.try_get(4)?,
+            adopted_until,
+            home_block: row.try_get(6)?,
+            // Not read: the history carries no location or contact.
+            lon: 0.0,
+            lat: 0.0,
+            name: None,
+            phone: None,
+            email: None,
+            interested: false,
+            id,
+        };
+        rows.push((row.try_get::<_, i64>(0)?, person));
+    }
+    rows.sort_unstable_by_key(|(ord, _)| *ord);
+    tx.batch_execute(
+        "CREATE TEMP TABLE reassign_history (ord bigint, id text, role text, block_id text, active boolean, detail text)
+         ON COMMIT DROP",
+    )?;
+    let mut writer = tx.copy_in("COPY reassign_history FROM STDIN")?;
+    for (ord, p) in &rows {
+        let (detail, ord) = (person_detail(p), ord.to_string());
+        let fields = [
+            Some(ord.as_str()),
+            Some(p.id.as_str()),
+            Some(p.role.as_str()),
+            p.covering_block(at),
+            Some(if p.active { "t" } else { "f" }),
+            detail.as_deref(),
+        ];
+        copy_row(&mut writer, &mut line, &fields)?;
+    }
+    writer.finish()?;
+    tx.execute(
+        "INSERT INTO belong_private.history (ts, entity, entity_id, action, role, block_id, active, detail)
+         SELECT $1, 'person', id, 'reassign', role, block_id, active, detail FROM reassign_history ORDER BY ord",
+        &[&ts],
+    )?;
+    tx.batch_execute("DROP TABLE reassign_in; DROP TABLE reassign_history")?;
+    Ok(rows.len())
+}
+
 /// The bulk path of `upsert_people` (ids unique within `people`): `COPY` into a temporary
 /// table, classify every row against the stored one (insert / update / unchanged) in SQL, write
 /// the inserts and updates with one `INSERT ... SELECT ... ON CONFLICT`, and their history rows
@@ -549,16 +632,22 @@ fn copy_people(tx: &mut Transaction<'_>, people: &[Person], at: DateTime<Utc>) -
                      ELSE 'update' END AS action
          FROM people_in i LEFT JOIN belong_private.people p ON p.id = i.id",
     )?;
+    // Plain INSERT for new ids and UPDATE for changed ones: no speculative insertion per row
+    // (ON CONFLICT), which is safe because every writer holds the feed lock.
     tx.execute(
         "INSERT INTO belong_private.people (id, role, geom, name, phone, email, interested, active,
              adopted_block, home_block, created_at, updated_at, adopted_until)
          SELECT i.id, i.role, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326), i.name, i.phone, i.email, i.interested,
                 i.active, i.adopted_block, i.home_block, $1, $1, i.adopted_until
-         FROM people_in i JOIN people_class c ON c.ord = i.ord WHERE c.action <> 'unchanged'
-         ON CONFLICT (id) DO UPDATE SET role = excluded.role, geom = excluded.geom, name = excluded.name,
-             phone = excluded.phone, email = excluded.email, interested = excluded.interested,
-             active = excluded.active, adopted_block = excluded.adopted_block, home_block = excluded.home_block,
-             updated_at = excluded.updated_at, adopted_until = excluded.adopted_until",
+         FROM people_in i JOIN people_class c ON c.ord = i.ord WHERE c.action = 'insert'",
+        &[&ts],
+    )?;
+    tx.execute(
+        "UPDATE belong_private.people p SET role = i.role, geom = ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326),
+             name = i.name, phone = i.phone, email = i.email, interested = i.interested, active = i.active,
+             adopted_block = i.adopted_block, home_block = i.home_block, updated_at = $1,
+             adopted_until = i.adopted_until
+         FROM people_in i JOIN people_class c ON c.ord = i.ord WHERE c.action = 'update' AND p.id = i.id",
         &[&ts],
     )?;
     // Rows are inserted in the order the sorted SELECT yields them, so seq follows input order.
@@ -666,11 +755,15 @@ impl Store for PostgresStore {
             let ts = timestamp(at);
             let mut report = BlocksReplaced { blocks: blocks.len(), ..Default::default() };
             copy_blocks(tx, blocks, &ts, &mut report)?;
+            let bulk = people.len() >= COPY_MIN_ROWS && all_distinct(people.iter().map(|r| r.id.as_str()));
+            if bulk {
+                report.people_reassigned = copy_reassignments(tx, people, at)?;
+            }
             let update = tx.prepare(
                 "UPDATE belong_private.people SET home_block = $2, updated_at = $3
                  WHERE id = $1 AND home_block IS DISTINCT FROM $2",
             )?;
-            for r in people {
+            for r in people.iter().filter(|_| !bulk) {
                 if tx.execute(&update, &[&r.id, &r.block_id, &ts])? == 1 {
                     report.people_reassigned += 1;
                     let Some(p) = get_person(tx, &r.id)? else { continue };
