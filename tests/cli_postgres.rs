@@ -76,7 +76,11 @@ fn every_command_gives_the_same_answers_on_postgres_and_sqlite() {
     // Tiles: the same pyramid, file for file.
     let (ta, tb) = (tmp.path().join("tiles-lite"), tmp.path().join("tiles-pg"));
     for (db, out) in [(lite.as_str(), &ta), (pgdb.url(), &tb)] {
-        run_ok(db, &["-q", "tiles", "export", "--out", &out.to_string_lossy(), "--minzoom", "12", "--maxzoom", "14"], 0);
+        run_ok(
+            db,
+            &["-q", "tiles", "export", "--out", &out.to_string_lossy(), "--minzoom", "12", "--maxzoom", "14"],
+            0,
+        );
     }
     let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
