@@ -515,44 +515,18 @@ fn copy_reassignments(
         copy_row(&mut writer, &mut line, &[Some(&i.to_string()), Some(&r.id), r.block_id.as_deref()])?;
     }
     writer.finish()?;
+    // RETURNING the columns of PERSON_SELECT (then `ord`), so `person_from_row` decodes them.
     let moved = tx.query(
         "UPDATE belong_private.people p SET home_block = r.block_id, updated_at = $1
          FROM reassign_in r WHERE p.id = r.id AND p.home_block IS DISTINCT FROM r.block_id
-         RETURNING r.ord, p.id, p.role, p.active, p.adopted_block, p.adopted_until, p.home_block",
+         RETURNING p.id, p.role, ST_X(p.geom), ST_Y(p.geom), p.name, p.phone, p.email, p.interested, p.active,
+                   p.adopted_block, p.home_block, p.adopted_until, r.ord",
         &[&ts],
     )?;
-    // What the history needs of each moved person (no personal data), in input order.
-    let mut rows = Vec::with_capacity(moved.len());
-    for row in &moved {
-        let id: String = row.try_get(1)?;
-        let role: String = row.try_get(2)?;
-        let until: Option<String> = row.try_get(5)?;
-        let adopted_until = until
-            .map(|text| {
-                parse_until(&text).ok_or_else(|| StoreError::Corrupt {
-                    what: "person adopted_until",
-                    id: id.clone(),
-                    reason: "not an RFC 3339 instant".into(),
-                })
-            })
-            .transpose()?;
-        let person = Person {
-            role: if role == "ambassador" { Role::Ambassador } else { Role::Resident },
-            active: row.try_get(3)?,
-            adopted_block: row.try_get(4)?,
-            adopted_until,
-            home_block: row.try_get(6)?,
-            // Not read: the history carries no location or contact.
-            lon: 0.0,
-            lat: 0.0,
-            name: None,
-            phone: None,
-            email: None,
-            interested: false,
-            id,
-        };
-        rows.push((row.try_get::<_, i64>(0)?, person));
-    }
+    let mut rows = moved
+        .iter()
+        .map(|row| Ok((row.try_get::<_, i64>(12)?, person_from_row(row)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     rows.sort_unstable_by_key(|(ord, _)| *ord);
     tx.batch_execute(
         "CREATE TEMP TABLE reassign_history (ord bigint, id text, role text, block_id text, active boolean, detail text)
