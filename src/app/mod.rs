@@ -4,6 +4,7 @@
 
 mod assign;
 pub mod chunked;
+pub mod copy;
 pub mod history;
 mod imports;
 pub mod layers;
@@ -47,6 +48,10 @@ pub enum AppError {
     /// Writing output failed (e.g. a closed pipe).
     #[error("writing output: {0}")]
     Output(String),
+    /// `db copy` found data in the destination ([`crate::store::TableCounts::holdings`]);
+    /// nothing was written.
+    #[error("the destination is not empty: it holds {0}; copy into a new, empty database")]
+    DestinationNotEmpty(String),
 }
 
 /// Records rejected by an import that still imported the good ones.

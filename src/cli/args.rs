@@ -55,6 +55,40 @@ pub enum Command {
     /// Change one person: let an ambassador adopt a block.
     #[command(subcommand)]
     People(People),
+    /// Database maintenance: copy a whole campaign between SQLite and PostgreSQL.
+    #[command(subcommand)]
+    Db(Db),
+}
+
+/// `db`.
+#[derive(Debug, Subcommand)]
+pub enum Db {
+    /// Copy a whole campaign into another, empty database and verify it.
+    ///
+    /// Moves blocks, area layers, areas, people, resources, indicator values, tokens (their
+    /// hashes) and the full history, every column as stored (history sequence numbers and
+    /// token ids included), SQLite to PostgreSQL, back, or between two of a kind. The source
+    /// is read in one consistent snapshot, so it may stay in service; the destination is
+    /// written in one transaction: after an error or an interruption it holds nothing new.
+    /// Afterwards the counts of every table, the change-feed position and the catchment
+    /// version are compared on both sides and printed; any difference is an error (exit 1).
+    ///
+    /// Example: belong db copy --from belong.db --to postgres://belong@db.example/belong
+    Copy(DbCopy),
+}
+
+/// `db copy`.
+#[derive(Debug, Args)]
+pub struct DbCopy {
+    /// The database to copy from: an SQLite file or `postgres://USER[:PASS]@HOST[:PORT]/DBNAME`.
+    /// Only read. (The `--db` option plays no part.)
+    #[arg(long, env = "BELONG_COPY_FROM", hide_env_values = true, value_name = "PATH|URL")]
+    pub from: belong::store::DbTarget,
+    /// The database to copy into, in the same forms. It must be empty: an SQLite file that does
+    /// not exist yet, or a PostgreSQL database without belong's tables (or only just created
+    /// by belong). Its schema is created when missing.
+    #[arg(long, env = "BELONG_COPY_TO", hide_env_values = true, value_name = "PATH|URL")]
+    pub to: belong::store::DbTarget,
 }
 
 /// `tiles`.

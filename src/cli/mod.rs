@@ -2,6 +2,7 @@
 
 pub mod args;
 mod dashboard;
+mod db;
 mod recruit;
 mod report;
 
@@ -153,6 +154,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::People(args::People::Adopt { id, block, until, days }) => {
             recruit::adopt(&*open_store(&cli)?, id, block, until.as_deref(), *days)
         }
+        Command::Db(args::Db::Copy(c)) => db::copy(c, cli.quiet),
     }
 }
 

@@ -4,6 +4,7 @@
 //! (`tests/store_contract.rs`). Stores keep data and history; they do no geometry (assignment happens in
 //! `core`, before the store is called).
 
+pub mod dump;
 mod postgres;
 mod schema;
 mod sqlite;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use crate::core::coverage::BlockCounts;
 use crate::core::{Area, AreaLayer, Block, IndicatorValue, Person, Resource};
 
+pub use dump::{DumpBatch, TableCounts};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use target::{DbTarget, redact};
@@ -53,6 +55,12 @@ pub enum StoreError {
         found: i64,
         /// Newest version this build knows.
         supported: i64,
+    },
+    /// A restore (see [`Store::restore`]) found the database holding data already.
+    #[error("the database is not empty: it holds {holds}")]
+    NotEmpty {
+        /// What it holds ([`TableCounts::holdings`]).
+        holds: String,
     },
     /// A stored value could not be decoded (e.g. corrupt geometry).
     #[error("corrupt stored {what} '{id}': {reason}")]
@@ -377,4 +385,17 @@ pub trait Store: Send + Sync {
     fn area_layers(&self) -> Result<Vec<AreaLayer>, StoreError>;
     /// A number that changes whenever area layer `layer` is replaced (0 before its first import).
     fn areas_version(&self, layer: &str) -> Result<i64, StoreError>;
+    /// How many rows each table holds and where the change feed stands, in one consistent read.
+    fn table_counts(&self) -> Result<TableCounts, StoreError>;
+    /// Read every table in one consistent snapshot and hand it to `sink` in batches of at most
+    /// a few thousand rows, in the order of [`DumpBatch`] (so memory stays bounded however big
+    /// the campaign); returns the [`TableCounts`] of that same snapshot. An error from `sink`
+    /// stops the dump and is returned.
+    fn dump(&self, sink: &mut dyn FnMut(DumpBatch) -> Result<(), StoreError>) -> Result<TableCounts, StoreError>;
+    /// Write the batches `next` yields until it yields `None` into this store, which must be
+    /// empty ([`StoreError::NotEmpty`] otherwise), in one transaction: on any error, from `next`
+    /// or the database, nothing is written. Rows are stored verbatim (history `seq`s and token
+    /// ids kept); afterwards sequences continue past the copied ids and derived tables (counts)
+    /// are rebuilt, so later writes continue the history.
+    fn restore(&self, next: &mut dyn FnMut() -> Result<Option<DumpBatch>, StoreError>) -> Result<(), StoreError>;
 }

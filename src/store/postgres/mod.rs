@@ -6,11 +6,12 @@
 //! and ends with `NOTIFY belong_changes`; [`Store::wait_for_change`] listens on a dedicated
 //! connection of its own.
 //!
-//! Bulk paths: people, resources and indicators (100+ rows with distinct keys), blocks and a
-//! block import's reassignments of people go through `COPY`. Still one statement per row: areas
-//! and a block import's reassignments of resources (a few thousand at most). Not done yet: TLS
-//! (`sslmode=require` fails: `NoTls` only).
+//! Bulk paths: people, resources and indicators (100+ rows with distinct keys), blocks, a
+//! block import's reassignments of people and `db copy` (see [`dump`]) go through `COPY`. Still
+//! one statement per row: areas and a block import's reassignments of resources (a few thousand
+//! at most). Not done yet: TLS (`sslmode=require` fails: `NoTls` only).
 
+mod dump;
 mod schema;
 
 use std::collections::HashMap;
@@ -27,8 +28,8 @@ use postgres::types::ToSql;
 use postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, Transaction};
 
 use super::{
-    AreasReplaced, BlocksReplaced, CoverageRow, HistoryRow, Located, PeopleFilter, Reassignment, Store, StoreError,
-    TokenInfo, Upserted,
+    AreasReplaced, BlocksReplaced, CoverageRow, DumpBatch, HistoryRow, Located, PeopleFilter, Reassignment, Store,
+    StoreError, TableCounts, TokenInfo, Upserted,
 };
 use crate::core::coverage::BlockCounts;
 use crate::core::person::{parse_until, until_text};
@@ -1323,5 +1324,18 @@ impl Store for PostgresStore {
                 .map(|r| r.get(0))
                 .unwrap_or(0))
         })
+    }
+    fn table_counts(&self) -> Result<TableCounts, StoreError> {
+        self.snapshot(|tx| dump::table_counts(tx))
+    }
+
+    fn dump(&self, sink: &mut dyn FnMut(DumpBatch) -> Result<(), StoreError>) -> Result<TableCounts, StoreError> {
+        self.snapshot(|tx| dump::dump(tx, sink))
+    }
+
+    fn restore(&self, next: &mut dyn FnMut() -> Result<Option<DumpBatch>, StoreError>) -> Result<(), StoreError> {
+        // `write` takes the feed lock first (no writer slips in between the emptiness check and
+        // the load) and notifies listening instances at the end.
+        self.write(|tx| dump::restore(tx, next))
     }
 }

@@ -8,6 +8,7 @@
 
 mod areas;
 mod blocks;
+mod dump;
 mod history;
 mod indicators;
 mod people;
@@ -22,8 +23,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 use super::{
-    AreasReplaced, BlocksReplaced, HistoryRow, Located, PeopleFilter, Reassignment, Store, StoreError, TokenInfo,
-    Upserted, schema,
+    AreasReplaced, BlocksReplaced, DumpBatch, HistoryRow, Located, PeopleFilter, Reassignment, Store, StoreError,
+    TableCounts, TokenInfo, Upserted, schema,
 };
 use crate::core::coverage::BlockCounts;
 use crate::core::{AccessRole, Area, AreaLayer, Attributes, Block, IndicatorValue, Person, Resource};
@@ -306,6 +307,22 @@ impl Store for SqliteStore {
 
     fn last_change(&self) -> Result<i64, StoreError> {
         self.read(history::last_change)
+    }
+
+    fn table_counts(&self) -> Result<TableCounts, StoreError> {
+        // One read transaction, so the counts are of one snapshot.
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            dump::table_counts(&tx)
+        })
+    }
+
+    fn dump(&self, sink: &mut dyn FnMut(DumpBatch) -> Result<(), StoreError>) -> Result<TableCounts, StoreError> {
+        self.read(|c| dump::dump(c, sink))
+    }
+
+    fn restore(&self, next: &mut dyn FnMut() -> Result<Option<DumpBatch>, StoreError>) -> Result<(), StoreError> {
+        self.write(|c| dump::restore(c, next))
     }
 }
 
