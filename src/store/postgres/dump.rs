@@ -3,8 +3,9 @@
 //! a restore one write transaction (under the feed lock) of text `COPY ... FROM STDIN`, one per
 //! batch, geometry as hex EWKB (what `pg_dump` writes). The non-constraint indexes are dropped
 //! for the load and rebuilt once at the end, and the `bigserial` sequences set past the copied
-//! ids. The PostgreSQL schema has no derived tables yet (page counts are `COUNT(*)`); one added
-//! by a migration must be rebuilt here.
+//! ids. The one derived table, `people_counts`, stays exact through its statement-level triggers
+//! (they fire once per `COPY` batch); a derived table added by a later migration must be kept
+//! or rebuilt here too.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
