@@ -5,6 +5,7 @@
 use std::sync::LazyLock;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -20,12 +21,12 @@ mod embedded {
 
 /// Our own files revalidate on every load (they change with the binary); MapLibre's are
 /// requested with its version in the URL by the page, so they may be kept for a day.
-const REVALIDATE: &str = "no-cache";
+pub(super) const REVALIDATE: &str = "no-cache";
 const VENDOR_CACHE: &str = "public, max-age=86400";
 
-/// An embedded file, ready to serve.
-struct Asset {
-    bytes: &'static [u8],
+/// An embedded file (or a page made from one), ready to serve.
+pub(super) struct Asset {
+    pub(super) bytes: Bytes,
     media_type: &'static str,
     cache_control: &'static str,
     /// Weak, since the compression layer may re-encode the body.
@@ -33,19 +34,19 @@ struct Asset {
 }
 
 impl Asset {
-    fn new(name: &str, bytes: &'static [u8], cache_control: &'static str) -> Asset {
-        let digest = Sha256::digest(bytes);
-        let etag = format!("W/\"{}\"", digest[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
+    pub(super) fn new(name: &str, bytes: impl Into<Bytes>, cache_control: &'static str) -> Asset {
+        let bytes = bytes.into();
+        let etag = format!("W/\"{}\"", digest_hex(&bytes));
         Asset { bytes, media_type: media_type(name), cache_control, etag }
     }
 
     /// The file, or 304 when the client's copy (`If-None-Match`) is current.
-    fn respond(&self, headers: &HeaderMap) -> Response {
+    pub(super) fn respond(&self, headers: &HeaderMap) -> Response {
         let fresh = headers
             .get(header::IF_NONE_MATCH)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|tag| tag.trim().trim_start_matches("W/") == &self.etag[2..]));
-        let mut res = if fresh { StatusCode::NOT_MODIFIED.into_response() } else { self.bytes.into_response() };
+        let mut res = if fresh { StatusCode::NOT_MODIFIED.into_response() } else { self.bytes.clone().into_response() };
         let h = res.headers_mut();
         if !fresh {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.media_type));
@@ -57,6 +58,11 @@ impl Asset {
         }
         res
     }
+}
+
+/// The first 12 bytes of the SHA-256 of `bytes`, in hex: a version tag for embedded files.
+pub(super) fn digest_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn media_type(name: &str) -> &'static str {
@@ -72,8 +78,8 @@ fn media_type(name: &str) -> &'static str {
 }
 
 /// The files of `web/src/`, by name.
-static WEB_SRC: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
-    embedded::WEB_SRC.iter().map(|(name, bytes)| (*name, Asset::new(name, bytes, REVALIDATE))).collect()
+pub(super) static WEB_SRC: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
+    embedded::WEB_SRC.iter().map(|(name, bytes)| (*name, Asset::new(name, Bytes::from_static(bytes), REVALIDATE))).collect()
 });
 
 /// MapLibre's files, by the name they are served under in `/map/vendor/`; empty when MapLibre
@@ -86,11 +92,11 @@ static VENDOR: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
         ("LICENSE.txt", embedded::MAPLIBRE_LICENSE),
     ]
     .into_iter()
-    .filter_map(|(name, bytes)| Some((name, Asset::new(name, bytes?, VENDOR_CACHE))))
+    .filter_map(|(name, bytes)| Some((name, Asset::new(name, Bytes::from_static(bytes?), VENDOR_CACHE))))
     .collect()
 });
 
-fn find(assets: &'static [(&'static str, Asset)], name: &str) -> Option<&'static Asset> {
+pub(super) fn find(assets: &'static [(&'static str, Asset)], name: &str) -> Option<&'static Asset> {
     assets.iter().find(|(n, _)| *n == name).map(|(_, a)| a)
 }
 
@@ -116,7 +122,7 @@ pub async fn trailing_slash() -> Redirect {
     Redirect::permanent("../map")
 }
 
-/// `GET /map/{file}`: the page's scripts and styles.
+/// `GET /map/{file}` (and `/find/{file}`): the pages' scripts and styles.
 pub async fn file(Path(name): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
     find(&WEB_SRC, &name)
         .map(|a| a.respond(&headers))
@@ -160,7 +166,7 @@ pub async fn config(State(state): State<AppState>) -> Response {
 pub fn landing_page(base: &str) -> Result<Response, AppError> {
     let template =
         find(&WEB_SRC, "landing.html").ok_or_else(|| AppError::Internal("web/src/landing.html not embedded".into()))?;
-    let text = String::from_utf8_lossy(template.bytes).replace("{{base}}", &escape_html(base));
+    let text = String::from_utf8_lossy(&template.bytes).replace("{{base}}", &escape_html(base));
     let mut res = Html(text).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Same URL, different bodies by Accept: caches must keep them apart.
@@ -168,7 +174,7 @@ pub fn landing_page(base: &str) -> Result<Response, AppError> {
     Ok(res)
 }
 
-fn escape_html(s: &str) -> String {
+pub(super) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 

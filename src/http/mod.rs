@@ -8,6 +8,7 @@ mod body;
 mod coverage;
 pub mod error;
 mod features;
+mod find;
 mod format;
 mod health;
 mod history;
@@ -260,6 +261,10 @@ pub fn app(state: AppState) -> Router {
         .route("/map/config.json", get(map::config))
         .route("/map/{file}", get(map::file))
         .route("/map/vendor/{file}", get(map::vendor))
+        .route("/find", get(find::page))
+        .route("/find/", get(find::trailing_slash))
+        .route("/find/sw.js", get(find::service_worker))
+        .route("/find/{file}", get(map::file))
         .fallback(error::not_found)
         .with_state(state);
 
