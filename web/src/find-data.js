@@ -43,7 +43,7 @@ async function problem(res) {
 
 /**
  * Every feature of the resources layer, following `next` links. `savedAt` is when the service
- * sent it (its `Date` header: a copy the service worker kept may be older than this visit).
+ * sent it (its `timeStamp`: a copy the service worker kept may be older than this visit).
  */
 export async function loadLayer() {
   const features = [];
@@ -52,9 +52,9 @@ export async function loadLayer() {
   for (let page = 0; next && page < 100; page++) {
     const res = await fetchWithin(next, 30_000, { headers: { Accept: 'application/geo+json' } });
     if (!res.ok) throw new HttpError(res.status, await problem(res));
-    const date = Date.parse(res.headers.get('date') || '');
-    if (Number.isFinite(date) && (savedAt === null || date < savedAt)) savedAt = date;
     const fc = await res.json();
+    const date = Date.parse(fc.timeStamp || res.headers.get('date') || '');
+    if (Number.isFinite(date) && (savedAt === null || date < savedAt)) savedAt = date;
     for (const f of fc.features || []) if (f.geometry?.type === 'Point') features.push(f);
     next = (fc.links || []).find((l) => l.rel === 'next')?.href || null;
   }

@@ -210,7 +210,7 @@ function locate() {
 function setOrigin(origin) {
   state.origin = origin;
   state.limit = PAGE;
-  search({ announce: true });
+  search();
 }
 
 function blockError(key, id = '') {
@@ -245,7 +245,7 @@ function submitBlock(e) {
 // Searching
 
 /** The nearest places to the origin: from the service, else (offline, or an older service) from the layer. */
-async function search({ announce = false } = {}) {
+async function search() {
   const token = ++state.search;
   const origin = state.origin;
   const categories = [...state.selected];
@@ -303,8 +303,8 @@ async function search({ announce = false } = {}) {
   renderResults();
   showOnMap();
   setStatus(() => summary(origin, categories, features.length));
-  if (announce && origin.kind !== 'block') $('results-heading').focus({ preventScroll: true });
   document.body.dataset.results = String(features.length);
+  document.body.dataset.origin = `${resolved.lon},${resolved.lat}`;
 }
 
 function summary(origin, categories, n) {
@@ -386,13 +386,15 @@ function resultItem(feature, i) {
     'li', { class: 'result', id: `result-${i}`, dataset: { id: String(p.id ?? feature.id ?? '') } },
     el('div', { class: 'result-head' },
       el('span', { class: 'rank', 'aria-hidden': 'true' }, i18n.formatCount(i + 1)),
-      el('h3', { id: nameId, tabindex: '-1' }, name),
+      el('h3', { id: nameId, tabindex: '-1', 'data-imported': '' }, name),
       el('span', { class: 'distance' }, t('distance_away', { distance: i18n.formatDistance(Number(p.distance_m)) }))),
     el('p', { class: 'meta' },
       el('span', { class: 'dot', style: `background:${colorOf(p.category)}`, 'aria-hidden': 'true' }),
       i18n.categoryName(p.category, { one: true })),
-    shown(p.address) ? el('p', { class: 'address' }, shown(p.address)) : null,
-    facts.length ? el('dl', { class: 'facts' }, ...facts.flatMap(([key, v]) => [el('dt', {}, t(key)), el('dd', {}, v)])) : null,
+    shown(p.address) ? el('p', { class: 'address', 'data-imported': '' }, shown(p.address)) : null,
+    facts.length
+      ? el('dl', { class: 'facts' }, ...facts.flatMap(([key, v]) => [el('dt', {}, t(key)), el('dd', { 'data-imported': '' }, v)]))
+      : null,
     actions.length ? el('div', { class: 'actions' }, ...actions) : null,
   );
   if (state.current === i) item.classList.add('current');
@@ -549,13 +551,12 @@ function showOnMap() {
   state.results.forEach((f, i) => {
     const [x, y] = f.geometry.coordinates;
     minX = Math.min(minX, x); minY = Math.min(minY, y); maxX = Math.max(maxX, x); maxY = Math.max(maxY, y);
-    const node = el('div', { class: 'pin', 'aria-hidden': 'true', dataset: { rank: String(i + 1) } },
-      el('span', {}, i18n.formatCount(i + 1)));
+    const node = el('div', { class: 'pin', 'aria-hidden': 'true', dataset: { rank: String(i + 1) } }, i18n.formatCount(i + 1));
     node.addEventListener('click', (e) => {
       e.stopPropagation();
       choose(i);
     });
-    pins.push(new maplibregl.Marker({ element: node, anchor: 'bottom' }).setLngLat([x, y]).addTo(map));
+    pins.push(new maplibregl.Marker({ element: node }).setLngLat([x, y]).addTo(map));
   });
   const bounds = [[minX, minY], [maxX, maxY]];
   map.fitBounds(bounds, { padding: 40, maxZoom: 16, duration: window.matchMedia('(prefers-reduced-motion: reduce)').matches ? 0 : 600 });

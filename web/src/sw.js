@@ -48,6 +48,7 @@ self.addEventListener('install', (event) => {
     // A failure here is made good by the page's own request for the layer, which goes through
     // `staleWhileRevalidate` below.
     await cacheLayer().catch(() => {});
+    await caches.open(DATA).then((data) => data.add(at('map/config.json'))).catch(() => {});
     await self.skipWaiting();
   })());
 });
@@ -121,7 +122,8 @@ self.addEventListener('fetch', (event) => {
     event.respondWith(networkFirst(request, STATIC, { fallback: { ignoreSearch: true } }));
   } else if (ESSENTIAL.includes(u.href) || MAPLIBRE.includes(u.href)) {
     event.respondWith(cacheFirst(request));
-  } else if (path === 'collections/resources/items' && u.searchParams.get('f') === 'geojson') {
+  } else if (path === 'collections/resources/items' && (u.searchParams.get('f') ?? 'geojson') === 'geojson') {
+    // Pages after the first (their `next` links) carry no `f`: GeoJSON is the default.
     event.respondWith(staleWhileRevalidate(event, DATA));
   } else if (path === 'map/config.json' || path === 'tiles/blocks.json') {
     event.respondWith(networkFirst(request, DATA));
