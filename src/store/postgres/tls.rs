@@ -135,12 +135,14 @@ pub(super) fn explain(e: postgres::Error, server: &str, tls: &PgTls) -> StoreErr
             reason(&e, tls)
         ));
     }
-    let plain_refused = e.as_db_error().is_some_and(|db| db.code().code() == "28000")
-        && e.to_string().contains("no encryption");
-    if tls.mode == SslMode::Disable && plain_refused {
+    if tls.mode == SslMode::Disable
+        && let Some(db) = e.as_db_error()
+        && db.code().code() == "28000"
+        && db.message().contains("no encryption")
+    {
         return StoreError::Database(
             format!(
-                "{e} (PostgreSQL at {server} accepts only TLS connections from here, and the URL says \
+                "{db} (PostgreSQL at {server} accepts only TLS connections from here, and the URL says \
                  sslmode=disable: use sslmode=require or stronger)"
             )
             .into(),
