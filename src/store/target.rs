@@ -290,8 +290,18 @@ mod tests {
             ("?sslmode=verify-full", SslMode::VerifyFull, None, Verification::ChainAndHost),
             // libpq: require with a root certificate verifies the chain.
             ("?sslmode=require&sslrootcert=/ca.pem", SslMode::Require, Some("/ca.pem"), Verification::Chain),
-            ("?sslrootcert=/ca.pem&sslmode=verify-full", SslMode::VerifyFull, Some("/ca.pem"), Verification::ChainAndHost),
-            ("?sslrootcert=%2Fetc%2Fmy%20ca.pem&sslmode=verify-ca", SslMode::VerifyCa, Some("/etc/my ca.pem"), Verification::Chain),
+            (
+                "?sslrootcert=/ca.pem&sslmode=verify-full",
+                SslMode::VerifyFull,
+                Some("/ca.pem"),
+                Verification::ChainAndHost,
+            ),
+            (
+                "?sslrootcert=%2Fetc%2Fmy%20ca.pem&sslmode=verify-ca",
+                SslMode::VerifyCa,
+                Some("/etc/my ca.pem"),
+                Verification::Chain,
+            ),
             // A root certificate does not make prefer verify (nor does it in libpq).
             ("?sslrootcert=/ca.pem", SslMode::Prefer, Some("/ca.pem"), Verification::None),
         ];

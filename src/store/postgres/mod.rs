@@ -111,18 +111,18 @@ impl PostgresStore {
         let connector = tls::connector(&tls).map_err(|e| {
             StoreError::Database(format!("TLS for PostgreSQL at {server} (sslmode={}): {e}", tls.mode).into())
         })?;
-        let store = PostgresStore {
-            config,
-            tls,
-            connector,
-            server,
-            idle: Mutex::new(Vec::new()),
-            listener: Mutex::new(None),
-        };
+        let store =
+            PostgresStore { config, tls, connector, server, idle: Mutex::new(Vec::new()), listener: Mutex::new(None) };
         let mut client = store.connect()?;
         schema::migrate(&mut client)?;
         lock(&store.idle).push(client);
         Ok(store)
+    }
+
+    /// A session of its own on the store's database, outside the pool, with the URL's TLS
+    /// settings: for tools and tests that need a transaction the store does not offer.
+    pub fn session(&self) -> Result<Client, StoreError> {
+        self.connect()
     }
 
     /// A new session, TLS as the URL says.

@@ -163,7 +163,7 @@ fn reason(e: &postgres::Error, tls: &PgTls) -> String {
     };
     match rustls {
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
-            "{rustls}: the server's certificate is not signed by {} (set sslrootcert to the CA that signed it)",
+            "the server's certificate is not signed by {} ({rustls}): set sslrootcert to the CA that signed it",
             tls.roots()
         ),
         rustls::Error::InvalidCertificate(
