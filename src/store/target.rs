@@ -12,7 +12,7 @@ pub enum DbTarget {
     /// An SQLite database file (created when missing).
     Sqlite(PathBuf),
     /// A PostgreSQL/PostGIS database: `postgres://USER[:PASS]@HOST[:PORT]/DBNAME[?sslmode=..&options=..]`
-    /// (`postgresql://` too), as written; its TLS parameters are valid (see [`split_postgres_url`]).
+    /// (`postgresql://` too), as written; its TLS parameters are valid (see `split_postgres_url`).
     Postgres(String),
 }
 
