@@ -14,7 +14,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     /// SQLite database file (created when missing), or a PostgreSQL/PostGIS URL
     /// `postgres://USER[:PASS]@HOST[:PORT]/DBNAME` (schema created on first use).
-    #[arg(long, global = true, env = "BELONG_DB", default_value = "belong.db", value_name = "PATH|URL")]
+    /// `?sslmode=` disable, prefer (default), require, verify-ca or verify-full, as in libpq;
+    /// `?sslrootcert=FILE` (PEM) or `system` for the CA to verify the server against.
+    #[arg(
+        long,
+        global = true,
+        env = "BELONG_DB",
+        default_value = "belong.db",
+        value_name = "PATH|URL",
+        value_parser = DbTargetParser
+    )]
     pub db: belong::store::DbTarget,
 
     /// No progress bars or summaries; errors and rejected rows are still printed.
@@ -149,6 +158,26 @@ pub enum Import {
     /// a shapefile (.shp or .zip) or GeoJSON file, to roll coverage up by (`coverage --by`).
     /// All or nothing.
     Areas(ImportAreas),
+}
+
+/// `--db`, parsed so that a rejected URL is shown without its password (clap's own message
+/// repeats the value as given).
+#[derive(Debug, Clone)]
+struct DbTargetParser;
+
+impl clap::builder::TypedValueParser for DbTargetParser {
+    type Value = belong::store::DbTarget;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let invalid = |msg: String| clap::Error::raw(clap::error::ErrorKind::ValueValidation, msg).with_cmd(cmd);
+        let text = value.to_str().ok_or_else(|| invalid("--db is not valid UTF-8\n".to_string()))?;
+        text.parse().map_err(|e: String| invalid(format!("invalid value for --db: {e}\n")))
+    }
 }
 
 /// `import areas`.
