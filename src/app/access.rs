@@ -69,7 +69,7 @@ impl AccessCache {
             .iter()
             .map(|f| {
                 let p = f.properties();
-                let (lon, lat) = f.point.unwrap_or((f64::NAN, f64::NAN));
+                let (lon, lat) = f.location().unwrap_or((f64::NAN, f64::NAN));
                 Site {
                     id: f.id.as_str().into(),
                     category: p.get("category").and_then(Value::as_str).unwrap_or_default().to_string(),
@@ -193,7 +193,9 @@ pub fn nearest(
         }
         Origin::Block(id) => {
             let point = layers.collection(BLOCKS).and_then(|b| b.feature(id)).and_then(|f| f.point);
-            let Some((lon, lat)) = point else { return Err(AccessError::UnknownBlock(crate::core::text::clip(id, 200))) };
+            let Some((lon, lat)) = point else {
+                return Err(AccessError::UnknownBlock(crate::core::text::clip(id, 200)));
+            };
             ResolvedOrigin { lon, lat, block_id: Some(id.clone()) }
         }
     };
@@ -204,8 +206,8 @@ pub fn nearest(
         .into_iter()
         .filter_map(|f| {
             let feature = resources?.features.get(f.site)?;
-            let site = &finder.sites()[f.site];
-            Some((feature.id.clone(), [site.lon, site.lat], feature.properties(), f.distance_m))
+            let (lon, lat) = feature.point?;
+            Some((feature.id.clone(), [lon, lat], feature.properties(), f.distance_m))
         })
         .collect();
     Ok(NearestAnswer {
@@ -365,7 +367,9 @@ pub fn gaps(
         .filter(|(_, n)| n.is_none_or(|(_, d)| d >= min))
         .collect();
     let dist = |n: &Option<(usize, f64)>| n.map_or(f64::INFINITY, |(_, d)| d);
-    far.sort_by(|a, b| p.residents[b.0].cmp(&p.residents[a.0]).then(dist(&b.1).total_cmp(&dist(&a.1))).then(a.0.cmp(&b.0)));
+    far.sort_by(|a, b| {
+        p.residents[b.0].cmp(&p.residents[a.0]).then(dist(&b.1).total_cmp(&dist(&a.1))).then(a.0.cmp(&b.0))
+    });
     far.truncate(limit);
     let blocks = layers.collection(BLOCKS);
     let resources = layers.collection(RESOURCES);

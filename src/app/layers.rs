@@ -476,6 +476,15 @@ impl Feature {
         Feature { properties_json: properties_json(properties), date: date_of(properties), ..self.clone() }
     }
 
+    /// Where a point feature is, unrounded (its GeoJSON and [`Feature::point`] are rounded to
+    /// 1e-7°); a polygon's representative point.
+    pub fn location(&self) -> Option<(f64, f64)> {
+        match self.shape {
+            Shape::Point(x, y) => Some((x, y)),
+            Shape::Area(_) => self.point,
+        }
+    }
+
     /// Its properties (parsed from the stored JSON: for CSV, filters and tiles, not hot paths).
     pub fn properties(&self) -> Map<String, Value> {
         serde_json::from_str(&self.properties_json).unwrap_or_default()

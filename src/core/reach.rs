@@ -102,7 +102,11 @@ impl Finder {
     /// given.
     pub fn nearest(&self, lon: f64, lat: f64, categories: &[&str], limit: usize, within_m: Option<f64>) -> Vec<Found> {
         let mut found: Vec<Found> = if categories.is_empty() {
-            self.all.nearest(lon, lat, limit).iter().map(|n| Found { site: n.index as usize, distance_m: n.distance_m }).collect()
+            self.all
+                .nearest(lon, lat, limit)
+                .iter()
+                .map(|n| Found { site: n.index as usize, distance_m: n.distance_m })
+                .collect()
         } else {
             let mut all = Vec::new();
             let mut seen = std::collections::BTreeSet::new();
@@ -274,8 +278,7 @@ impl AccessTable {
                 }
             }
         }
-        let ratio: Vec<f64> =
-            reached.iter().zip(supply).map(|(&d, &s)| if d > 0.0 { s / d } else { 0.0 }).collect();
+        let ratio: Vec<f64> = reached.iter().zip(supply).map(|(&d, &s)| if d > 0.0 { s / d } else { 0.0 }).collect();
         // Step 2: the ratios of the sites within d0 of each block, per 1,000 people.
         (0..self.blocks).map(|i| 1000.0 * pairs(i).iter().map(|&j| ratio[j as usize]).sum::<f64>()).collect()
     }

@@ -95,7 +95,10 @@ pub fn normalise_access_fields(attributes: &mut super::Attributes) -> Result<(),
                         Value::String(s) => format!("'{}'", quote(s)),
                         other => quote(&other.to_string()),
                     };
-                    return Err((key, format!("capacity {shown} is not a number of at least 0 (beds, seats or slots)")));
+                    return Err((
+                        key,
+                        format!("capacity {shown} is not a number of at least 0 (beds, seats or slots)"),
+                    ));
                 }
             }
         } else {

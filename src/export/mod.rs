@@ -215,7 +215,21 @@ pub fn write_resources_geojson<W: Write>(out: W, resources: &[Resource]) -> std:
 /// Resources as CSV (re-importable with `belong import resources`).
 pub fn write_resources_csv<W: Write>(out: W, resources: &[Resource]) -> csv::Result<W> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(["id", "name", "category", "lon", "lat", "address", "phone", "email", "url", "hours", "languages", "capacity", "block_id"])?;
+    w.write_record([
+        "id",
+        "name",
+        "category",
+        "lon",
+        "lat",
+        "address",
+        "phone",
+        "email",
+        "url",
+        "hours",
+        "languages",
+        "capacity",
+        "block_id",
+    ])?;
     for r in resources {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
         let text = |v: Option<&str>| v.unwrap_or_default().to_string();

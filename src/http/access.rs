@@ -87,9 +87,7 @@ pub async fn nearest(State(state): State<AppState>, q: QueryPairs) -> Result<Res
             return Err(AppError::BadRequest("give either block_id or lon and lat, not both".into()));
         }
         _ => {
-            return Err(AppError::BadRequest(
-                "where from? give lon and lat (WGS84 degrees), or block_id".into(),
-            ));
+            return Err(AppError::BadRequest("where from? give lon and lat (WGS84 degrees), or block_id".into()));
         }
     };
     let categories: Vec<String> = q
@@ -111,8 +109,20 @@ pub async fn nearest(State(state): State<AppState>, q: QueryPairs) -> Result<Res
     let mut res = if csv {
         let mut w = csv::Writer::from_writer(Vec::new());
         let columns = [
-            "distance_m", "id", "name", "category", "address", "phone", "email", "url", "hours", "languages",
-            "capacity", "block_id", "lon", "lat",
+            "distance_m",
+            "id",
+            "name",
+            "category",
+            "address",
+            "phone",
+            "email",
+            "url",
+            "hours",
+            "languages",
+            "capacity",
+            "block_id",
+            "lon",
+            "lat",
         ];
         let internal = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
         w.write_record(columns).map_err(internal)?;
@@ -164,8 +174,9 @@ fn access_query(q: &QueryPairs) -> Result<AccessQuery, AppError> {
         return Err(AppError::BadRequest("category is required (e.g. category=food_bank)".into()));
     };
     let d = Radii::default();
-    let radii = Radii::new(number(q, "walk_m")?.unwrap_or(d.walk_m), number(q, "catchment_m")?.unwrap_or(d.catchment_m))
-        .map_err(AppError::BadRequest)?;
+    let radii =
+        Radii::new(number(q, "walk_m")?.unwrap_or(d.walk_m), number(q, "catchment_m")?.unwrap_or(d.catchment_m))
+            .map_err(AppError::BadRequest)?;
     let demand = match q.get("demand") {
         None | Some("residents") => Demand::Residents,
         Some(field) => Demand::Attribute(field.to_string()),
@@ -222,7 +233,9 @@ pub async fn rollup(State(state): State<AppState>, q: QueryPairs) -> Result<Resp
     let csv = json_or_csv(&q)?;
     let query = access_query(&q)?;
     let Some(by) = q.get("by").map(str::to_string) else {
-        return Err(AppError::BadRequest("by is required: by=tract or an area layer (see /coverage/rollup/layers)".into()));
+        return Err(AppError::BadRequest(
+            "by is required: by=tract or an area layer (see /coverage/rollup/layers)".into(),
+        ));
     };
     let layers = state.live()?.layers();
     let (cache, memberships) = (state.access.clone(), state.rollups.clone());
