@@ -910,7 +910,8 @@ fn postgres_cursor_never_passes_an_uncommitted_earlier_row() {
             }
         })
     };
-    let mut raw = ::postgres::Client::connect(db.url(), ::postgres::NoTls).expect("raw connection");
+    // A session of its own, with the URL's TLS settings, outside the store's pool.
+    let mut raw = belong::store::PostgresStore::open(db.url()).expect("open").session().expect("raw connection");
     let mut slow = raw.transaction().expect("begin");
     // FEED_LOCK of src/store/postgres/mod.rs ("belong" 02).
     slow.execute("SELECT pg_advisory_xact_lock($1)", &[&0x0062_656c_6f6e_6702_i64]).expect("feed lock");

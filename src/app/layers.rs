@@ -476,6 +476,15 @@ impl Feature {
         Feature { properties_json: properties_json(properties), date: date_of(properties), ..self.clone() }
     }
 
+    /// Where a point feature is, unrounded (its GeoJSON and [`Feature::point`] are rounded to
+    /// 1e-7°); a polygon's representative point.
+    pub fn location(&self) -> Option<(f64, f64)> {
+        match self.shape {
+            Shape::Point(x, y) => Some((x, y)),
+            Shape::Area(_) => self.point,
+        }
+    }
+
     /// Its properties (parsed from the stored JSON: for CSV, filters and tiles, not hot paths).
     pub fn properties(&self) -> Map<String, Value> {
         serde_json::from_str(&self.properties_json).unwrap_or_default()
@@ -624,6 +633,19 @@ pub struct Collection {
     live: &'static [&'static str],
 }
 
+/// Which build of a collection's features a cache was derived from: equal for every snapshot
+/// sharing them ([`Layers::with_counts`] keeps them), different after an import rebuilt them.
+#[derive(Debug, Clone)]
+pub struct CollectionKey(std::sync::Weak<HashMap<String, usize>>);
+
+impl CollectionKey {
+    /// Whether `collection` still has the features this key was taken from. (The weak pointer
+    /// keeps the allocation, so its address cannot be reused by a later build.)
+    pub fn matches(&self, collection: &Collection) -> bool {
+        std::sync::Weak::ptr_eq(&self.0, &Arc::downgrade(&collection.by_id))
+    }
+}
+
 impl Collection {
     fn new(
         id: &'static str,
@@ -718,6 +740,11 @@ impl Collection {
             }
         }
         index
+    }
+
+    /// The key of this build of the features (see [`CollectionKey`]).
+    pub fn key(&self) -> CollectionKey {
+        CollectionKey(Arc::downgrade(&self.by_id))
     }
 
     /// A feature by id.

@@ -2,6 +2,7 @@
 //! `ingest`, assign locations with the `core` index, write through the `store`. No argument
 //! parsing and no output formatting here.
 
+pub mod access;
 mod assign;
 pub mod chunked;
 pub mod copy;

@@ -14,7 +14,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     /// SQLite database file (created when missing), or a PostgreSQL/PostGIS URL
     /// `postgres://USER[:PASS]@HOST[:PORT]/DBNAME` (schema created on first use).
-    #[arg(long, global = true, env = "BELONG_DB", default_value = "belong.db", value_name = "PATH|URL")]
+    /// `?sslmode=` disable, prefer (default), require, verify-ca or verify-full, as in libpq;
+    /// `?sslrootcert=FILE` (PEM) or `system` for the CA to verify the server against.
+    #[arg(
+        long,
+        global = true,
+        env = "BELONG_DB",
+        default_value = "belong.db",
+        value_name = "PATH|URL",
+        value_parser = DbTargetParser
+    )]
     pub db: belong::store::DbTarget,
 
     /// No progress bars or summaries; errors and rejected rows are still printed.
@@ -52,6 +61,10 @@ pub enum Command {
     /// active ambassadors, covered neighbouring blocks and the opted-in residents inside;
     /// --format csv writes the walk list.
     Recruit(RecruitArgs),
+    /// Access to community resources: blocks whose residents are far from a category, or
+    /// access rolled up by tract or area (distances geodesic, 2SFCA scores; see README).
+    #[command(subcommand)]
+    Access(Access),
     /// Change one person: let an ambassador adopt a block.
     #[command(subcommand)]
     People(People),
@@ -149,6 +162,26 @@ pub enum Import {
     /// a shapefile (.shp or .zip) or GeoJSON file, to roll coverage up by (`coverage --by`).
     /// All or nothing.
     Areas(ImportAreas),
+}
+
+/// `--db`, parsed so that a rejected URL is shown without its password (clap's own message
+/// repeats the value as given).
+#[derive(Debug, Clone)]
+struct DbTargetParser;
+
+impl clap::builder::TypedValueParser for DbTargetParser {
+    type Value = belong::store::DbTarget;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let invalid = |msg: String| clap::Error::raw(clap::error::ErrorKind::ValueValidation, msg).with_cmd(cmd);
+        let text = value.to_str().ok_or_else(|| invalid("--db is not valid UTF-8\n".to_string()))?;
+        text.parse().map_err(|e: String| invalid(format!("invalid value for --db: {e}\n")))
+    }
 }
 
 /// `import areas`.
@@ -491,4 +524,65 @@ pub enum People {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=3650))]
         days: Option<i64>,
     },
+}
+
+/// `access`.
+#[derive(Debug, Subcommand)]
+pub enum Access {
+    /// Blocks with residents whose nearest resource of the category is far: most residents
+    /// first, each row saying why (as `GET /access/gaps`).
+    ///
+    /// Example: belong access gaps --category food_bank --min-distance-m 1500 --format csv
+    Gaps(AccessGaps),
+    /// Access to a category per census tract or per area of an imported layer: residents-
+    /// weighted mean distance, residents beyond the walking radius, resources, 2SFCA score (as
+    /// `GET /access/rollup`).
+    ///
+    /// Example: belong access rollup --by tract --category homeless_shelters
+    Rollup(AccessRollup),
+}
+
+/// What both `access` commands take.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Resource category (as imported, e.g. food_bank, school).
+    #[arg(long)]
+    pub category: String,
+    /// Walking radius in metres: resources within it count as within reach.
+    #[arg(long, default_value_t = belong::core::reach::WALK_M)]
+    pub walk_m: f64,
+    /// Catchment radius of the 2SFCA score, metres.
+    #[arg(long, default_value_t = belong::core::reach::CATCHMENT_M)]
+    pub catchment_m: f64,
+    /// Demand of the 2SFCA score: `residents` (registered residents per block) or a numeric
+    /// attribute of the blocks, e.g. a census population column.
+    #[arg(long, default_value = "residents")]
+    pub demand: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CoverageFormat::Table)]
+    pub format: CoverageFormat,
+}
+
+/// `access gaps`.
+#[derive(Debug, Args)]
+pub struct AccessGaps {
+    #[command(flatten)]
+    pub access: AccessArgs,
+    /// List blocks whose nearest resource of the category is at least this far, metres
+    /// (default: the walking radius).
+    #[arg(long)]
+    pub min_distance_m: Option<f64>,
+    /// Rows to list.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+/// `access rollup`.
+#[derive(Debug, Args)]
+pub struct AccessRollup {
+    #[command(flatten)]
+    pub access: AccessArgs,
+    /// `tract` or an area layer imported with `belong import areas --name LAYER`.
+    #[arg(long)]
+    pub by: String,
 }

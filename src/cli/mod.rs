@@ -1,5 +1,6 @@
 //! The command line: parse, call the use cases in `belong::app`, print, choose the exit code.
 
+mod access;
 pub mod args;
 mod dashboard;
 mod db;
@@ -151,6 +152,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             tiles_export(&*store, t, cli.quiet)
         }
         Command::Recruit(r) => recruit::recruit(&*open_store(&cli)?, r),
+        Command::Access(args::Access::Gaps(g)) => access::gaps(&*open_store(&cli)?, g),
+        Command::Access(args::Access::Rollup(r)) => access::rollup(&*open_store(&cli)?, r),
         Command::People(args::People::Adopt { id, block, until, days }) => {
             recruit::adopt(&*open_store(&cli)?, id, block, until.as_deref(), *days)
         }

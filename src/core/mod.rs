@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod index;
 pub mod indicator;
 pub mod person;
+pub mod reach;
 pub mod recruit;
 pub mod resource;
 pub mod rollup;

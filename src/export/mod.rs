@@ -9,7 +9,7 @@ use geo::orient::{Direction, Orient};
 use geo::{LineString, MultiPolygon, Polygon};
 use serde_json::{Map, Value, json};
 
-use crate::core::{Block, BlockCoverage, IndicatorValue, Resource};
+use crate::core::{Block, BlockCoverage, IndicatorValue, Resource, resource};
 
 pub mod tiles;
 
@@ -196,6 +196,10 @@ pub fn resource_properties(r: &Resource) -> Map<String, Value> {
     p.insert("email".into(), opt(&r.email));
     p.insert("url".into(), opt(&r.url));
     p.insert("block_id".into(), opt(&r.block_id));
+    // Always present (null when absent), so clients that infer a schema see the columns.
+    for field in [resource::HOURS, resource::LANGUAGES, resource::CAPACITY] {
+        p.entry(field).or_insert(Value::Null);
+    }
     p
 }
 
@@ -211,9 +215,24 @@ pub fn write_resources_geojson<W: Write>(out: W, resources: &[Resource]) -> std:
 /// Resources as CSV (re-importable with `belong import resources`).
 pub fn write_resources_csv<W: Write>(out: W, resources: &[Resource]) -> csv::Result<W> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(["id", "name", "category", "lon", "lat", "address", "phone", "email", "url", "block_id"])?;
+    w.write_record([
+        "id",
+        "name",
+        "category",
+        "lon",
+        "lat",
+        "address",
+        "phone",
+        "email",
+        "url",
+        "hours",
+        "languages",
+        "capacity",
+        "block_id",
+    ])?;
     for r in resources {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
+        let text = |v: Option<&str>| v.unwrap_or_default().to_string();
         w.write_record([
             r.id.clone(),
             o(&r.name),
@@ -224,6 +243,9 @@ pub fn write_resources_csv<W: Write>(out: W, resources: &[Resource]) -> csv::Res
             o(&r.phone),
             o(&r.email),
             o(&r.url),
+            text(r.hours()),
+            text(r.languages()),
+            r.attributes.get(resource::CAPACITY).map(|v| v.to_string()).unwrap_or_default(),
             o(&r.block_id),
         ])?;
     }

@@ -3,6 +3,7 @@
 //! use cases in [`crate::app`]; reads are served from the live state ([`Live`]), an immutable
 //! snapshot that [`AppState::refresh`] advances after every write.
 
+mod access;
 mod auth;
 mod body;
 mod coverage;
@@ -92,6 +93,8 @@ pub struct AppState {
     history: Arc<Mutex<crate::app::history::HistoryCache>>,
     /// Block-to-area assignments behind `/coverage/rollup`, until blocks or areas are re-imported.
     rollups: Arc<Mutex<crate::app::rollup::MembershipCache>>,
+    /// The finder and the access tables behind `/resources/nearest` and `/access/*`.
+    access: Arc<crate::app::access::AccessCache>,
 }
 
 impl AppState {
@@ -116,6 +119,7 @@ impl AppState {
             config: Arc::new(config),
             history: Arc::default(),
             rollups: Arc::default(),
+            access: Arc::default(),
         }
     }
 
@@ -245,6 +249,9 @@ pub fn app(state: AppState) -> Router {
         .route("/coverage/history", get(history::history))
         .route("/coverage/rollup", get(rollup::rollup))
         .route("/coverage/rollup/layers", get(rollup::layers))
+        .route("/resources/nearest", get(access::nearest))
+        .route("/access/gaps", get(access::gaps))
+        .route("/access/rollup", get(access::rollup))
         .route("/people", get(people::list).post(people::create))
         .route("/people/import", post(people::import))
         .route("/people/{id}", get(people::get_one).patch(people::update).delete(people::delete))

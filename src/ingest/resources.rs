@@ -4,6 +4,10 @@
 //! with a CRS), `address`, `phone`, `email`, `url`; every other column is kept as an attribute.
 //! GeoJSON: Point features; common LA County field names (`org_name`, `cat1`/`cat2`,
 //! `addrln1`, `phones`, `link`) are understood.
+//!
+//! Optional everywhere: `hours` and `languages` (text, kept as imported) and `capacity` (beds,
+//! seats or slots: a number of at least 0, else the record is rejected); see
+//! [`normalise_access_fields`] for the other field names read as these.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -12,6 +16,7 @@ use serde_json::Value;
 
 use super::tabular::{Header, LocationColumns, cell, data_rows, line_of, reject_at};
 use super::{Crs, IngestError, Rejection};
+use crate::core::resource::normalise_access_fields;
 use crate::core::{Attributes, Resource};
 
 /// How to read resources.
@@ -128,6 +133,10 @@ pub fn read_resources_csv<R: Read>(
                 attributes.insert(key.clone(), Value::String(value.trim().to_string()));
             }
         }
+        if let Err((field, reason)) = normalise_access_fields(&mut attributes) {
+            out.rejected.push(reject(&field, reason));
+            continue;
+        }
         out.resources.push(Resource {
             id,
             name,
@@ -187,6 +196,10 @@ pub fn resources_from_points(read: super::geojson::PointRead, file: &str, opts: 
         let phone = text(&mut props, PHONE);
         let email = text(&mut props, EMAIL);
         let url = text(&mut props, URL);
+        if let Err((field, reason)) = normalise_access_fields(&mut props) {
+            out.rejected.push(reject(&field, reason));
+            continue;
+        }
         out.resources.push(Resource {
             id,
             name,

@@ -56,6 +56,11 @@ impl PgDb {
         &self.url
     }
 
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A new empty database on the server at admin URL `admin`.
     pub fn create(admin: &str) -> PgDb {
         let name = format!("belong_it_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
@@ -92,6 +97,16 @@ fn pg_bin() -> Option<PathBuf> {
     versions.pop()
 }
 
+/// TLS for a cluster of a test's own.
+pub struct ServerTls {
+    /// The server's certificate chain (PEM).
+    pub cert_pem: String,
+    /// Its private key (PEM); written with mode 0600, owned by the server's user.
+    pub key_pem: String,
+    /// Refuse plain TCP connections (`pg_hba.conf` has `hostssl` lines only).
+    pub tls_only: bool,
+}
+
 /// A PostgreSQL cluster of a test's own (initdb in a temporary folder, a free port, run as the
 /// `postgres` user when the test runs as root), so the test can stop and restart the server.
 pub struct Cluster {
@@ -104,6 +119,16 @@ pub struct Cluster {
 impl Cluster {
     /// Start one, or `None` (after a loud message) when PostgreSQL is not installed.
     pub fn start() -> Option<Cluster> {
+        Cluster::start_with(None)
+    }
+
+    /// Start one with `ssl = on` and the given certificate, or `None` (after a loud message)
+    /// when PostgreSQL is not installed.
+    pub fn start_tls(tls: &ServerTls) -> Option<Cluster> {
+        Cluster::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&ServerTls>) -> Option<Cluster> {
         let Some(bin) = pg_bin() else {
             return missing("PostgreSQL's server programs in /usr/lib/postgresql/*/bin").map(|n| match n {});
         };
@@ -116,8 +141,38 @@ impl Cluster {
         }
         let data = cluster.data();
         cluster.run("initdb", &["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8"]);
+        if let Some(tls) = tls {
+            cluster.configure_tls(tls);
+        }
         cluster.pg_ctl("start");
         Some(cluster)
+    }
+
+    /// Certificate and key into the data folder, `ssl = on`, and pg_hba lines for TCP over
+    /// TLS (and plain TCP unless `tls_only`).
+    fn configure_tls(&self, tls: &ServerTls) {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let data = self.data();
+        std::fs::write(data.join("server.crt"), &tls.cert_pem).unwrap();
+        std::fs::write(data.join("server.key"), &tls.key_pem).unwrap();
+        // PostgreSQL refuses a key file others can read.
+        std::fs::set_permissions(data.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut conf = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).unwrap();
+        writeln!(conf, "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'").unwrap();
+        let mut hba = String::from("local all all trust\n");
+        for net in ["127.0.0.1/32", "::1/128"] {
+            hba.push_str(&format!("hostssl all all {net} trust\n"));
+            if !tls.tls_only {
+                hba.push_str(&format!("hostnossl all all {net} trust\n"));
+            }
+        }
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+        if self.as_postgres {
+            let files = ["server.crt", "server.key", "postgresql.conf", "pg_hba.conf"].map(|f| data.join(f));
+            let ok = Command::new("chown").arg("postgres:postgres").args(files).status();
+            assert!(ok.is_ok_and(|s| s.success()), "chown of the TLS files to postgres");
+        }
     }
 
     fn data(&self) -> PathBuf {
@@ -162,6 +217,11 @@ impl Cluster {
     /// Start it again on the same port.
     pub fn restart(&self) {
         self.pg_ctl("start");
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The admin URL (`postgres` database).

@@ -353,6 +353,32 @@ impl AmbassadorIndex {
         best
     }
 
+    /// Every indexed point within `radius_m` (geodesic) of WGS84 `(lon, lat)`, nearest first
+    /// (equal distances by key, then slot). A chord is never longer than its geodesic, so the
+    /// chord-radius query cannot miss one; each candidate is then measured.
+    pub fn within(&self, lon: f64, lat: f64, radius_m: f64) -> Vec<Neighbour> {
+        let mut out = Vec::new();
+        if !(lon.is_finite() && lat.is_finite() && radius_m >= 0.0) {
+            return out;
+        }
+        let here = Point::new(lon, lat);
+        let here_ecef = ecef(lon, lat);
+        let r = radius_m + SLACK_M;
+        for e in self.tree.locate_within_distance(here_ecef, r * r) {
+            if let Some(found) = self.measure(here, here_ecef, e.data)
+                && found.distance_m <= radius_m
+            {
+                out.push(found);
+            }
+        }
+        out.sort_by(|a, b| match (a.index == b.index, self.before(a, b)) {
+            (true, _) => std::cmp::Ordering::Equal,
+            (false, true) => std::cmp::Ordering::Less,
+            (false, false) => std::cmp::Ordering::Greater,
+        });
+        out
+    }
+
     /// [`AmbassadorIndex::nearest`] for many queries (`None`: no point, no neighbours), in
     /// the same order. They are answered in Z-order, so that consecutive ones are mostly near
     /// each other and each search starts from the previous answer.

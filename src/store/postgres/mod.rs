@@ -9,10 +9,14 @@
 //! Bulk paths: people, resources and indicators (100+ rows with distinct keys), blocks, a
 //! block import's reassignments of people and `db copy` (see [`dump`]) go through `COPY`. Still
 //! one statement per row: areas and a block import's reassignments of resources (a few thousand
-//! at most). Not done yet: TLS (`sslmode=require` fails: `NoTls` only).
+//! at most).
+//!
+//! Every connection, the listener's too, goes through one TLS connector (see [`tls`]) that
+//! follows the URL's `sslmode` and `sslrootcert` as libpq does.
 
 mod dump;
 mod schema;
+mod tls;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -25,8 +29,10 @@ use geo::{Geometry, MultiPolygon};
 use geozero::wkb::Wkb;
 use geozero::{CoordDimensions, ToGeo, ToWkb};
 use postgres::types::ToSql;
-use postgres::{Client, Config, GenericClient, IsolationLevel, NoTls, Row, Transaction};
+use postgres::{Client, Config, GenericClient, IsolationLevel, Row, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::target::{PgTls, SslMode};
 use super::{
     AreasReplaced, BlocksReplaced, CoverageRow, DumpBatch, HistoryRow, Located, PeopleFilter, Reassignment, Store,
     StoreError, TableCounts, TokenInfo, Upserted,
@@ -54,6 +60,11 @@ const IDLE: usize = 8;
 /// PostgreSQL-backed [`Store`].
 pub struct PostgresStore {
     config: Config,
+    /// The URL's `sslmode`/`sslrootcert`, and the connector that applies them.
+    tls: PgTls,
+    connector: MakeRustlsConnect,
+    /// `host:port` of the server(s), for messages.
+    server: String,
     idle: Mutex<Vec<Client>>,
     listener: Mutex<Option<Client>>,
 }
@@ -91,21 +102,44 @@ fn timestamp(at: DateTime<Utc>) -> String {
 impl PostgresStore {
     /// Connect to `url`, enable PostGIS when missing and migrate.
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        let mut config = Config::from_str(url)
-            .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL '{}': {e}", super::redact(url)).into()))?;
+        let bad = |e: String| StoreError::Database(format!("bad PostgreSQL URL '{}': {e}", super::redact(url)).into());
+        let (driver_url, tls) = super::target::split_postgres_url(url).map_err(bad)?;
+        let mut config = Config::from_str(&driver_url).map_err(|e| bad(e.to_string()))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
         config.application_name("belong");
-        let store = PostgresStore { config, idle: Mutex::new(Vec::new()), listener: Mutex::new(None) };
+        let server = server_name(&config);
+        let connector = tls::connector(&tls).map_err(|e| {
+            StoreError::Database(format!("TLS for PostgreSQL at {server} (sslmode={}): {e}", tls.mode).into())
+        })?;
+        let store =
+            PostgresStore { config, tls, connector, server, idle: Mutex::new(Vec::new()), listener: Mutex::new(None) };
         let mut client = store.connect()?;
         schema::migrate(&mut client)?;
         lock(&store.idle).push(client);
         Ok(store)
     }
 
+    /// A session of its own on the store's database, outside the pool, with the URL's TLS
+    /// settings: for tools and tests that need a transaction the store does not offer.
+    pub fn session(&self) -> Result<Client, StoreError> {
+        self.connect()
+    }
+
+    /// A new session, TLS as the URL says.
     fn connect(&self) -> Result<Client, StoreError> {
-        Ok(self.config.connect(NoTls)?)
+        match self.config.connect(self.connector.clone()) {
+            Ok(client) => Ok(client),
+            // libpq's prefer: when the TLS attempt fails, try again without TLS.
+            Err(e) if self.tls.mode == SslMode::Prefer && tls::is_handshake_error(&e) => {
+                tracing::warn!(server = %self.server, "TLS with PostgreSQL failed ({e}); sslmode=prefer: connecting without TLS");
+                let mut plain = self.config.clone();
+                plain.ssl_mode(postgres::config::SslMode::Disable);
+                plain.connect(self.connector.clone()).map_err(|e| tls::explain(e, &self.server, &self.tls))
+            }
+            Err(e) => Err(tls::explain(e, &self.server, &self.tls)),
+        }
     }
 
     /// Run `f` on a pooled connection; a connection that failed is closed, not pooled.
@@ -160,6 +194,25 @@ impl PostgresStore {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+/// `host:port` of each server the config names, for messages (never the password).
+fn server_name(config: &Config) -> String {
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                #[cfg(unix)]
+                postgres::config::Host::Unix(dir) => format!("{}/.s.PGSQL.{port}", dir.display()),
+            }
+        })
+        .collect();
+    if hosts.is_empty() { "(no host)".to_string() } else { hosts.join(",") }
+}
 
 fn encode_geometry(what: &'static str, id: &str, mp: &MultiPolygon<f64>) -> Result<Vec<u8>, StoreError> {
     Geometry::MultiPolygon(mp.clone()).to_wkb(CoordDimensions::xy()).map_err(|e| StoreError::Corrupt {
