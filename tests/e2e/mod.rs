@@ -90,3 +90,55 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
     let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, body.to_string())
 }
+
+/// How a browser script (`node web/test/*.mjs`) ended.
+pub struct ScriptRun {
+    /// Its exit status; `None` when it was killed for running past the limit.
+    pub status: Option<std::process::ExitStatus>,
+    /// Everything it printed.
+    pub stdout: String,
+    /// Everything it printed to stderr.
+    pub stderr: String,
+}
+
+/// Run `node SCRIPT ARGS...` with `envs`, killing it after `limit`; stdout and stderr are read
+/// as it runs (a full pipe would stall it).
+pub fn run_node(script: &Path, args: &[String], envs: &[(&str, &OsStr)], limit: Duration) -> ScriptRun {
+    let mut cmd = Command::new("node");
+    cmd.arg(script).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("starting node");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let stdout = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    ScriptRun { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
+}
+
+/// The last `n` lines of a server's log, for a failure message.
+pub fn log_tail(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

@@ -113,31 +113,6 @@ export async function nearestOnline(origin, { categories = [], limit = 10 } = {}
   return res.json();
 }
 
-/** Whether an error says the service has no `/resources/nearest` at all (an older service). */
-export function isMissingEndpoint(e) {
-  return e instanceof HttpError && e.status === 404 && /^no resource at /.test(e.detail || '');
-}
-
-/** A block's centre (of its bounding box) from the blocks collection; null when there is no such block. */
-export async function blockCentre(id) {
-  const res = await fetchWithin(url(`collections/blocks/items/${encodeURIComponent(id)}`), 12_000,
-    { headers: { Accept: 'application/geo+json' } });
-  if (res.status === 404) return null;
-  if (!res.ok) throw new HttpError(res.status, await problem(res));
-  const feature = await res.json();
-  let [minX, minY, maxX, maxY] = feature.bbox || [Infinity, Infinity, -Infinity, -Infinity];
-  if (!feature.bbox) {
-    const walk = (c) => {
-      if (typeof c[0] === 'number') {
-        minX = Math.min(minX, c[0]); minY = Math.min(minY, c[1]);
-        maxX = Math.max(maxX, c[0]); maxY = Math.max(maxY, c[1]);
-      } else c.forEach(walk);
-    };
-    walk(feature.geometry.coordinates);
-  }
-  return { lon: (minX + maxX) / 2, lat: (minY + maxY) / 2 };
-}
-
 /** A phone number as a `tel:` URI: digits (and a leading +) of the part before any extension. */
 export function telUri(phone) {
   const main = String(phone).split(/\s*(?:x|ext\.?|extension|#)\s*\d/i)[0];

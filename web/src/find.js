@@ -210,7 +210,18 @@ function locate() {
 function setOrigin(origin) {
   state.origin = origin;
   state.limit = PAGE;
-  search();
+  // On a phone the list is below the choices: bring the map and the list's start into view
+  // (not after a tap on the map, which is in view already).
+  const reveal = origin.kind !== 'point' && window.matchMedia('(max-width: 859px)').matches;
+  search().then(() => {
+    if (reveal && state.origin === origin && state.results.length) {
+      $('map').closest('.map-wrap').scrollIntoView({ block: 'start', behavior: reducedMotion() ? 'auto' : 'smooth' });
+    }
+  });
+}
+
+function reducedMotion() {
+  return window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 }
 
 function blockError(key, id = '') {
@@ -244,7 +255,7 @@ function submitBlock(e) {
 // ---------------------------------------------------------------------------------------------
 // Searching
 
-/** The nearest places to the origin: from the service, else (offline, or an older service) from the layer. */
+/** The nearest places to the origin: from the service, else (offline) from the saved layer. */
 async function search() {
   const token = ++state.search;
   const origin = state.origin;
@@ -265,33 +276,22 @@ async function search() {
     setOffline(false);
   } catch (e) {
     if (token !== state.search) return;
-    if (e instanceof data.NetworkError) setOffline(true);
-    else if (!data.isMissingEndpoint(e)) {
+    if (!(e instanceof data.NetworkError)) {
       done();
       if (origin.kind === 'block' && (e.status === 404 || e.status === 400)) blockError('error_block_unknown', origin.blockId);
       else setStatus(() => t('error_search'), { error: true });
       return;
     }
+    // Offline (or no answer in time): the nearest from the saved layer, measured here.
+    setOffline(true);
     if (origin.kind === 'block') {
-      const centre = state.offline ? undefined : await data.blockCentre(origin.blockId).catch((err) => err);
-      if (token !== state.search) return;
-      if (centre === undefined || centre instanceof data.NetworkError) {
-        if (centre) setOffline(true);
-        done();
-        blockError('error_block_offline');
-        return;
-      }
-      if (centre === null || centre instanceof Error) {
-        done();
-        if (centre === null) blockError('error_block_unknown', origin.blockId);
-        else setStatus(() => t('error_search'), { error: true });
-        return;
-      }
-      resolved = { ...origin, ...centre };
+      done();
+      blockError('error_block_offline');
+      return;
     }
     if (!state.layer?.features.length) {
       done();
-      setStatus(() => t(state.offline ? 'offline_empty' : 'error_layer'), { error: true });
+      setStatus(() => t('offline_empty'), { error: true });
       return;
     }
     features = data.nearestLocal(state.layer.features, [resolved.lon, resolved.lat], { categories, limit });
@@ -414,7 +414,7 @@ function choose(i) {
   for (const [j, li] of [...$('results').children].entries()) li.classList.toggle('current', j === i);
   pins.forEach((pin, j) => pin.getElement().classList.toggle('current', j === i));
   const heading = $(`result-${i}-name`);
-  heading?.closest('li')?.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  heading?.closest('li')?.scrollIntoView({ block: 'nearest', behavior: reducedMotion() ? 'auto' : 'smooth' });
   heading?.focus({ preventScroll: true });
 }
 
@@ -559,7 +559,7 @@ function showOnMap() {
     pins.push(new maplibregl.Marker({ element: node }).setLngLat([x, y]).addTo(map));
   });
   const bounds = [[minX, minY], [maxX, maxY]];
-  map.fitBounds(bounds, { padding: 40, maxZoom: 16, duration: window.matchMedia('(prefers-reduced-motion: reduce)').matches ? 0 : 600 });
+  map.fitBounds(bounds, { padding: 40, maxZoom: 16, duration: reducedMotion() ? 0 : 600 });
 }
 
 // ---------------------------------------------------------------------------------------------
