@@ -54,6 +54,17 @@ fn find_page_works_in_headless_chromium_in_english_spanish_and_offline() {
     );
     let dir = tempfile::tempdir().unwrap();
     let (db, log) = (dir.path().join("belong.db"), dir.path().join("serve.log"));
+    // A manager token lets the script add a place with the optional fields (hours, languages,
+    // capacity) that the demo resources lack.
+    let created = Command::new(env!("CARGO_BIN_EXE_belong"))
+        .arg("--db")
+        .arg(&db)
+        .args(["token", "create", "--role", "manager", "--name", "find browser test"])
+        .env_remove("BELONG_DB")
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
+    let token = String::from_utf8_lossy(&created.stdout).lines().last().unwrap_or_default().trim().to_string();
     let server = e2e::serve(&db, "info", &log);
     let (status, config) = e2e::http_get(server.port, "/map/config.json");
     assert_eq!(status, 200, "{config}");
@@ -73,6 +84,7 @@ fn find_page_works_in_headless_chromium_in_english_spanish_and_offline() {
             ("CHROMIUM", chromium.as_os_str()),
             ("FIND_TEST_SCREENSHOTS", shots.as_os_str()),
             ("BELONG_SERVER_PID", pid.as_ref()),
+            ("BELONG_TOKEN", token.as_ref()),
         ],
         LIMIT,
     );

@@ -120,7 +120,8 @@ pub async fn page(q: QueryPairs, headers: HeaderMap) -> Result<Response, AppErro
     let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let lang = negotiate(q.get("lang"), accept);
     let pages = PAGES.as_ref().map_err(|e| AppError::Internal(e.clone()))?;
-    let (_, page) = pages.iter().find(|(l, _)| *l == lang).ok_or_else(|| AppError::Internal("no finder page".into()))?;
+    let (_, page) =
+        pages.iter().find(|(l, _)| *l == lang).ok_or_else(|| AppError::Internal("no finder page".into()))?;
     let mut res = page.respond(&headers);
     let h = res.headers_mut();
     h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
@@ -212,8 +213,7 @@ mod tests {
 
     #[test]
     fn render_escapes_and_names_what_is_missing() {
-        let strings: Map<String, Value> =
-            serde_json::from_str(r#"{"en": {"a": "<b> & \"c\""}, "es": {}}"#).unwrap();
+        let strings: Map<String, Value> = serde_json::from_str(r#"{"en": {"a": "<b> & \"c\""}, "es": {}}"#).unwrap();
         assert_eq!(render("{{lang}}: {{a}}", Lang::En, &strings).unwrap(), "en: &lt;b&gt; &amp; &quot;c&quot;");
         let err = render("{{a}} {{b}}", Lang::Es, &strings).unwrap_err();
         assert!(err.contains("\"a\"") && err.contains("\"b\""), "{err}");

@@ -79,7 +79,10 @@ fn media_type(name: &str) -> &'static str {
 
 /// The files of `web/src/`, by name.
 pub(super) static WEB_SRC: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
-    embedded::WEB_SRC.iter().map(|(name, bytes)| (*name, Asset::new(name, Bytes::from_static(bytes), REVALIDATE))).collect()
+    embedded::WEB_SRC
+        .iter()
+        .map(|(name, bytes)| (*name, Asset::new(name, Bytes::from_static(bytes), REVALIDATE)))
+        .collect()
 });
 
 /// MapLibre's files, by the name they are served under in `/map/vendor/`; empty when MapLibre

@@ -153,7 +153,12 @@ pub async fn landing(BaseUrl(base): BaseUrl, q: QueryPairs, headers: HeaderMap) 
             Link::new(format!("{base}/conformance"), "conformance", JSON, "Conformance classes implemented"),
             Link::new(format!("{base}/collections"), "data", JSON, "The feature collections"),
             Link::new(format!("{base}/map"), "alternate", "text/html", "Coverage map"),
-            Link::new(format!("{base}/find"), "alternate", "text/html", "Find help nearby (resource finder, English and Spanish)"),
+            Link::new(
+                format!("{base}/find"),
+                "alternate",
+                "text/html",
+                "Find help nearby (resource finder, English and Spanish)",
+            ),
         ],
     })
     .into_response())

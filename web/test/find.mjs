@@ -9,7 +9,9 @@
 //
 // Env: CHROMIUM (default /usr/bin/chromium), FIND_TEST_SCREENSHOTS (folder for screenshots),
 // BELONG_SERVER_PID (the server's process: stopped before the offline checks, so "offline" is
-// real; without it only the browser is put offline), FIND_TEST_LIMIT_SECS (default 280).
+// real; without it only the browser is put offline), BELONG_TOKEN (a manager token: first add a
+// place with hours, languages and capacity beside the origin, and check they are shown),
+// FIND_TEST_LIMIT_SECS (default 280).
 // Prints one JSON summary and an "N passed, M failed" line; exits 1 when a check fails, 2 when
 // the browser cannot be started.
 
@@ -24,6 +26,7 @@ const require = createRequire(import.meta.url);
 const base = (process.argv[2] || process.env.BELONG_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const serverPid = Number(process.env.BELONG_SERVER_PID || 0);
+const token = process.env.BELONG_TOKEN || '';
 const shots = process.env.FIND_TEST_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'belong-find-shots-'));
 mkdirSync(shots, { recursive: true });
 const TIMEOUT = 90_000;
@@ -34,6 +37,11 @@ const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isM
 const DESKTOP = { viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 };
 // Near the Children's Bureau headquarters, inside the demo catchment.
 const HERE = { latitude: 34.0409, longitude: -118.2856 };
+// A place ~30 m from HERE with the optional fields (added when there is a token), as imported.
+const EXTRA = {
+  id: 'FINDTEST1', name: 'Centro de Ayuda Familiar', category: 'food_bank', lon: -118.2858, lat: 34.0411,
+  phone: '(213) 555-0199 ext. 4', hours: 'Mon–Fri 9:00–17:00', languages: 'English, Español', capacity: '40',
+};
 
 const checks = [];
 const problems = [];
@@ -210,10 +218,19 @@ async function phoneEnglish(browser) {
   const byId = new Map(layer.map((f) => [String(f.properties.id ?? f.id), f]));
   const tels = shown.map((r) => {
     const phone = byId.get(r.id)?.properties.phone;
-    return { id: r.id, phone, tel: r.tel, ok: phone ? r.tel === `tel:${phone.replace(/[^\d+]/g, '')}` : r.tel === null };
+    const dial = phone?.split(/\s*ext\.?\s*/i)[0];
+    return { id: r.id, phone, tel: r.tel, ok: phone ? r.tel === `tel:${dial.replace(/[^\d+]/g, '')}` : r.tel === null };
   });
   check('phone en: every place with a phone has a tap-to-call tel: link', tels.every((x) => x.ok) && tels.some((x) => x.tel),
     JSON.stringify(tels.filter((x) => !x.ok)));
+  if (token) {
+    const facts = await page.$$eval(`#results > li[data-id="${EXTRA.id}"] .facts > *`, (n) => n.map((x) => x.textContent));
+    check('phone en: hours, languages and capacity are shown as imported', JSON.stringify(facts) === JSON.stringify(
+      [STRINGS.en.hours, EXTRA.hours, STRINGS.en.languages, EXTRA.languages, STRINGS.en.capacity, EXTRA.capacity]),
+    JSON.stringify(facts));
+    check('phone en: a phone number with an extension dials the number', shown.find((r) => r.id === EXTRA.id)?.tel
+      === 'tel:2135550199', JSON.stringify(shown.find((r) => r.id === EXTRA.id)));
+  }
   const first = byId.get(shown[0].id);
   const [lon, lat] = first.geometry.coordinates;
   check('phone en: a directions link to the place', shown[0].directions
@@ -316,6 +333,12 @@ async function spanish(browser, { label, query, locale, size }) {
     || shown[0].distance === `a ${meters.format(Math.max(10, Math.round(d0 / 10) * 10))}`, shown[0].distance);
   const call = await page.textContent('#results a.call');
   check(`${label}: call links in Spanish`, call.startsWith('Llamar al '), call);
+  if (token) {
+    const facts = await page.$$eval(`#results > li[data-id="${EXTRA.id}"] .facts > *`, (n) => n.map((x) => x.textContent));
+    check(`${label}: the place's fields are labelled in Spanish, its data as imported`, JSON.stringify(facts) === JSON.stringify(
+      [STRINGS.es.hours, EXTRA.hours, STRINGS.es.languages, EXTRA.languages, STRINGS.es.capacity, EXTRA.capacity]),
+    JSON.stringify(facts));
+  }
   // The map's own controls, once drawn.
   await page.waitForSelector('body[data-map-ready="1"]', { timeout: TIMEOUT });
   const zoom = await page.getAttribute('.maplibregl-ctrl-zoom-in', 'aria-label');
@@ -420,7 +443,18 @@ async function offline(context, page) {
   await screenshot(page, 'phone-es-offline');
 }
 
+async function addExtraPlace() {
+  const columns = Object.keys(EXTRA);
+  const quote = (v) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+  const csv = `${columns.join(',')}\n${columns.map((c) => quote(String(EXTRA[c]))).join(',')}\n`;
+  const res = await fetch(`${base}/imports/resources`, {
+    method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/csv' }, body: csv,
+  });
+  if (!res.ok) throw new Error(`POST /imports/resources: ${res.status} ${await res.text()}`);
+}
+
 async function main() {
+  if (token) await addExtraPlace();
   const res = await fetch(`${base}/collections/resources/items?f=geojson&limit=10000`);
   layer = (await res.json()).features.filter((f) => f.geometry?.type === 'Point');
   let browser;
