@@ -206,6 +206,7 @@ pub fn demo_load(store: &dyn Store, dir: &Path, quiet: bool) -> Result<Outcome> 
                 name_field: None,
                 source_crs: None,
                 skip_invalid: false,
+                region: args::RegionArgs::default(),
             }),
         ),
         ("residents.csv", Import::Residents(args::ImportPeople { path: dir.join("residents.csv"), crs: None })),
@@ -298,6 +299,14 @@ fn upsert_summary(
     )
 }
 
+/// The summary line, then what `--where` / `--within` kept (`kept 187 of 2495 features (...)`).
+fn with_filter_report(summary: String, filtered: Option<&belong::ingest::FilterReport>) -> String {
+    match filtered {
+        Some(f) => format!("{summary}\n{f}"),
+        None => summary,
+    }
+}
+
 fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
     match what {
         Import::Blocks(b) => {
@@ -306,6 +315,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 name_field: b.name_field.clone(),
                 source_crs: parse_crs(b.source_crs.as_deref())?,
                 skip_invalid: b.skip_invalid,
+                filter: b.region.filter(),
             };
             let spinner = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
             spinner.set_message(format!("reading {}", b.path.display()));
@@ -326,6 +336,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 s.people_reassigned,
                 s.resources_reassigned
             );
+            let summary = with_filter_report(summary, r.filtered.as_ref());
             Ok(finish(&r, quiet, summary, &r.warnings))
         }
         Import::Residents(p) | Import::Ambassadors(p) => {
@@ -371,6 +382,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 name_field: a.name_field.clone(),
                 source_crs: parse_crs(a.source_crs.as_deref())?,
                 skip_invalid: a.skip_invalid,
+                filter: a.region.filter(),
             };
             let r = app::rollup::import_areas(store, &a.path, &a.name, &opts)?;
             let summary = format!(
@@ -385,6 +397,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 r.replaced.previous,
                 r.replaced.layer
             );
+            let summary = with_filter_report(summary, r.filtered.as_ref());
             Ok(finish(&r, quiet, summary, &r.warnings))
         }
     }
