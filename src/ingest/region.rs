@@ -145,6 +145,8 @@ struct FieldTest {
     /// `where spa=7` or `where spa=7 or spa=8`.
     label: String,
     values: Vec<String>,
+    /// Features each value matched.
+    hits: Vec<usize>,
     /// Some of the values the field has, for the message when nothing matched.
     seen: BTreeSet<String>,
     more_seen: bool,
@@ -160,9 +162,33 @@ impl FieldTest {
         } else if !self.more_seen && !self.seen.contains(&shown) {
             self.more_seen = true;
         }
-        let keep = self.values.iter().any(|v| value_matches(value, v));
-        self.dropped += usize::from(!keep);
-        keep
+        match self.values.iter().position(|v| value_matches(value, v)) {
+            Some(i) => {
+                self.hits[i] += 1;
+                true
+            }
+            None => {
+                self.dropped += 1;
+                false
+            }
+        }
+    }
+}
+
+impl FieldTest {
+    /// ` (did you mean spa=SPA 7 - East?)` for each value that matched nothing but is a word of
+    /// exactly one of the values seen (`spa=7` on a file that says `SPA 7 - East`).
+    fn suggestions(&self) -> String {
+        let mut out = String::new();
+        for (value, _) in self.values.iter().zip(&self.hits).filter(|(v, hits)| **hits == 0 && !v.is_empty()) {
+            let mut words = self.seen.iter().filter(|seen| {
+                seen.split(|c: char| !c.is_alphanumeric()).any(|w| w.eq_ignore_ascii_case(value))
+            });
+            if let (Some(only), None) = (words.next(), words.next()) {
+                out.push_str(&format!(" (did you mean {}={only}?)", self.field));
+            }
+        }
+        out
     }
 }
 
@@ -209,11 +235,13 @@ impl AppliedFilter {
                 Some(t) => {
                     t.label.push_str(&format!(" or {clause}"));
                     t.values.push(clause.value.clone());
+                    t.hits.push(0);
                 }
                 None => tests.push(FieldTest {
                     field,
                     label: format!("where {clause}"),
                     values: vec![clause.value.clone()],
+                    hits: vec![0],
                     seen: BTreeSet::new(),
                     more_seen: false,
                     dropped: 0,
@@ -265,7 +293,7 @@ impl AppliedFilter {
                     let list: Vec<&str> =
                         t.seen.iter().map(|v| if v.is_empty() { "(empty)" } else { v.as_str() }).collect();
                     let more = if t.more_seen { ", ..." } else { "" };
-                    format!("{} has values like: {}{more}", t.field, list.join(", "))
+                    format!("{} has values like: {}{more}{}", t.field, list.join(", "), t.suggestions())
                 })
                 .collect();
             return Err(IngestError::NothingKept { path: path.to_path_buf(), report, values });
@@ -390,7 +418,7 @@ mod tests {
         let err = applied.finish(Path::new("t.shp")).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("kept 0 of 2 features (where spa=7: dropped 2)"), "{msg}");
-        assert!(msg.contains("SPA 4 - Metro, SPA 7 - East"), "{msg}");
+        assert!(msg.contains("SPA 4 - Metro, SPA 7 - East (did you mean spa=SPA 7 - East?)"), "{msg}");
 
         let none = AppliedFilter::new(Path::new("t.shp"), &FeatureFilter::default(), &fields, &mut Vec::new());
         assert_eq!(none.unwrap().finish(Path::new("t.shp")).unwrap(), None);
