@@ -66,7 +66,8 @@ fn where_spa_keeps_exactly_the_tracts_of_that_spa() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
     let where_spa = format!("spa={SPA7}");
-    let out = run_ok(&db, &["import", "blocks", shp.to_str().unwrap(), "--id-field", "tract", "--where", &where_spa], 0);
+    let out =
+        run_ok(&db, &["import", "blocks", shp.to_str().unwrap(), "--id-field", "tract", "--where", &where_spa], 0);
     let dropped = records.len() - expected.len();
     let line = format!("kept {} of {} features (where spa={SPA7}: dropped {dropped})", expected.len(), records.len());
     assert!(stdout(&out).contains(&line), "{}", stdout(&out));
@@ -79,8 +80,7 @@ fn where_spa_keeps_exactly_the_tracts_of_that_spa() {
         other => panic!("below_fpl: {other:?}"),
     };
     let n = numeric(&records[0]).unwrap();
-    let same: BTreeSet<String> =
-        records.iter().filter(|r| numeric(r) == Some(n)).map(|r| text(r, "tract")).collect();
+    let same: BTreeSet<String> = records.iter().filter(|r| numeric(r) == Some(n)).map(|r| text(r, "tract")).collect();
     let where_n = format!("BELOW_FPL={n:.1}");
     run_ok(&db, &["import", "blocks", shp.to_str().unwrap(), "--id-field", "tract", "--where", &where_n], 0);
     assert_eq!(block_ids(&db), same);
@@ -89,7 +89,10 @@ fn where_spa_keeps_exactly_the_tracts_of_that_spa() {
     // what the values look like.
     let out = run_ok(&db, &["import", "blocks", shp.to_str().unwrap(), "--id-field", "tract", "--where", "spa=7"], 1);
     let err = stderr(&out);
-    assert!(err.contains(&format!("kept 0 of {} features (where spa=7: dropped {})", records.len(), records.len())), "{err}");
+    assert!(
+        err.contains(&format!("kept 0 of {} features (where spa=7: dropped {})", records.len(), records.len())),
+        "{err}"
+    );
     assert!(err.contains(&format!("did you mean spa={SPA7}?")), "{err}");
     assert_eq!(block_ids(&db), same);
 }
@@ -147,7 +150,8 @@ fn within_gives_the_same_tracts_whatever_the_area_crs() {
     let mut results = Vec::new();
     for area in [&wgs84, &geojson_2229, &shp_2229] {
         let db = dir.path().join(format!("{}.db", area.file_name().unwrap().to_string_lossy()));
-        let args = ["import", "blocks", shp.to_str().unwrap(), "--id-field", "tract", "--within", area.to_str().unwrap()];
+        let args =
+            ["import", "blocks", shp.to_str().unwrap(), "--id-field", "tract", "--within", area.to_str().unwrap()];
         let out = run_ok(&db, &args, 0);
         let ids = block_ids(&db);
         let name = area.file_name().unwrap().to_string_lossy();
@@ -181,7 +185,10 @@ fn within_gives_the_same_tracts_whatever_the_area_crs() {
     run_ok(&db, &["import", "blocks", shp.to_str().unwrap(), "--id-field", "tract"], 0);
     let out = run_ok(&db, &args, 0);
     let o = stdout(&out);
-    let prefix = format!("of 2495 features (where spa=SPA 4 - Metro: dropped {}; within hq-4326.geojson: dropped ", 2495 - metro);
+    let prefix = format!(
+        "of 2495 features (where spa=SPA 4 - Metro: dropped {}; within hq-4326.geojson: dropped ",
+        2495 - metro
+    );
     assert!(o.contains(&prefix), "{o}");
     let rollup = run_ok(&db, &["coverage", "--by", "hq", "--format", "json"], 0);
     let rows: Value = serde_json::from_slice(&rollup.stdout).unwrap();
@@ -223,7 +230,8 @@ fn filters_that_cannot_work_change_nothing() {
     assert!(err.contains("kept 0 of 3 features (where kind=home: dropped 1; where n=9: dropped 2)"), "{err}");
     assert!(err.contains("nothing was imported"), "{err}");
 
-    let far = write(dir.path(), "far.geojson", &polygon_geojson(&[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0)], None));
+    let far =
+        write(dir.path(), "far.geojson", &polygon_geojson(&[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0)], None));
     let out = run_ok(&db, &["import", "blocks", three, "--within", far.to_str().unwrap()], 1);
     assert!(stderr(&out).contains("kept 0 of 3 features (within far.geojson: dropped 3)"), "{}", stderr(&out));
 
@@ -257,15 +265,15 @@ async fn http_imports_take_repeatable_where() {
     let before = get(&t, "/coverage").await.json();
 
     let post = |uri: &str| req(Method::POST, uri).token(&m).body("application/geo+json", body.clone());
-    let detail = post("/imports/blocks?where=colour%3Dred").send(&t).await.problem_detail(StatusCode::UNPROCESSABLE_ENTITY);
+    let detail =
+        post("/imports/blocks?where=colour%3Dred").send(&t).await.problem_detail(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("no field 'colour'") && detail.contains("KIND, block_id, n"), "{detail}");
     assert!(!detail.contains("belong-upload"), "{detail}");
     let detail = post("/imports/blocks?where=n%3D9").send(&t).await.problem_detail(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("kept 0 of 3 features (where n=9: dropped 3)"), "{detail}");
     let detail = post("/imports/blocks?where=n").send(&t).await.problem_detail(StatusCode::BAD_REQUEST);
     assert!(detail.contains("FIELD=VALUE"), "{detail}");
-    let detail =
-        post("/imports/blocks?id_field=a&id_field=b").send(&t).await.problem_detail(StatusCode::BAD_REQUEST);
+    let detail = post("/imports/blocks?id_field=a&id_field=b").send(&t).await.problem_detail(StatusCode::BAD_REQUEST);
     assert!(detail.contains("more than once"), "{detail}");
     assert_eq!(get(&t, "/coverage").await.json(), before);
 

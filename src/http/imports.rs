@@ -14,8 +14,8 @@ use super::upload::{TempUpload, Upload, import_error, summary};
 use super::{AppError, AppState, run_on_store};
 use crate::app::{self, BlockImport, IndicatorImport, ResourceImport};
 use crate::ingest::blocks::BlockReadOptions;
-use crate::ingest::{Crs, FeatureFilter, WhereClause};
 use crate::ingest::resources::ResourceOptions;
+use crate::ingest::{Crs, FeatureFilter, WhereClause};
 
 fn parse_crs(q: &QueryPairs, name: &str) -> Result<Option<Crs>, AppError> {
     q.get(name).map(Crs::parse).transpose().map_err(|e| AppError::BadRequest(format!("{name}: {e}")))

@@ -12,10 +12,10 @@ use geo::{Coord, MapCoords, MultiPolygon};
 use serde_json::Value;
 
 use super::geometry;
+use super::region::AppliedFilter;
 use super::source::{
     LonLatScan, SourceFeature, SourceFile, SourceGeometry, non_finite, outside_lonlat, resolve_crs, value_to_text,
 };
-use super::region::AppliedFilter;
 use super::{Crs, FeatureFilter, FilterReport, IngestError, Rejection};
 use crate::core::Block;
 

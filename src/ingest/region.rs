@@ -181,9 +181,10 @@ impl FieldTest {
     fn suggestions(&self) -> String {
         let mut out = String::new();
         for (value, _) in self.values.iter().zip(&self.hits).filter(|(v, hits)| **hits == 0 && !v.is_empty()) {
-            let mut words = self.seen.iter().filter(|seen| {
-                seen.split(|c: char| !c.is_alphanumeric()).any(|w| w.eq_ignore_ascii_case(value))
-            });
+            let mut words = self
+                .seen
+                .iter()
+                .filter(|seen| seen.split(|c: char| !c.is_alphanumeric()).any(|w| w.eq_ignore_ascii_case(value)));
             if let (Some(only), None) = (words.next(), words.next()) {
                 out.push_str(&format!(" (did you mean {}={only}?)", self.field));
             }
@@ -318,7 +319,10 @@ fn read_region(path: &Path, warnings: &mut Vec<String>) -> Result<Region, Ingest
         polygons.push((f.number.to_string(), polygon));
     }
     if polygons.is_empty() {
-        return Err(IngestError::Format { path: path.to_path_buf(), reason: "no polygon to keep features within".into() });
+        return Err(IngestError::Format {
+            path: path.to_path_buf(),
+            reason: "no polygon to keep features within".into(),
+        });
     }
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     warnings.extend(notes.into_iter().map(|w| format!("{name}: {w}")));
@@ -398,7 +402,10 @@ mod tests {
             assert_eq!(applied.keeps_attributes(&p), expected, "{spa} {csa}");
         }
         let report = applied.finish(Path::new("t.shp")).unwrap().unwrap();
-        assert_eq!(report.to_string(), "kept 2 of 4 features (where spa=7 or Spa=8: dropped 1; where csa=Bell: dropped 1)");
+        assert_eq!(
+            report.to_string(),
+            "kept 2 of 4 features (where spa=7 or Spa=8: dropped 1; where csa=Bell: dropped 1)"
+        );
     }
 
     #[test]
