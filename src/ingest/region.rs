@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use geo::{InteriorPoint, MultiPolygon};
+use geo::{BoundingRect, InteriorPoint, MultiPolygon};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -265,10 +265,13 @@ impl AppliedFilter {
         let Some(region) = &mut self.region else {
             return true;
         };
-        let Some(p) = wgs84.interior_point() else {
+        let Some(bbox) = wgs84.bounding_rect() else {
             return true;
         };
-        let keep = region.index.locate_rank(p.x(), p.y()).is_some();
+        // The interior point is inside the feature's envelope: most features of a county file
+        // are dropped here without computing it.
+        let near = !region.index.ranks_in_envelope([bbox.min().x, bbox.min().y, bbox.max().x, bbox.max().y]).is_empty();
+        let keep = near && wgs84.interior_point().is_none_or(|p| region.index.locate_rank(p.x(), p.y()).is_some());
         region.dropped += usize::from(!keep);
         keep
     }
