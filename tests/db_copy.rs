@@ -2,6 +2,7 @@
 //! the real binary, then compared table by table through the store API with the original;
 //! refusals (non-empty destination, the same database twice), passwords never shown, and all
 //! or nothing (an error mid-restore, or a `kill -9` mid-copy, leaves the destination empty).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod common;
 mod pg;

@@ -13,7 +13,7 @@ use crate::ingest::blocks::{BlockReadOptions, read_blocks};
 use crate::ingest::indicators::read_indicators;
 use crate::ingest::people::read_people;
 use crate::ingest::resources::{ResourceOptions, read_resources_csv, resources_from_points};
-use crate::ingest::{Crs, Rejection};
+use crate::ingest::{Crs, FilterReport, Rejection};
 use crate::store::{BlocksReplaced, Reassignment, Store, Upserted};
 
 fn open(path: &Path) -> Result<BufReader<File>, AppError> {
@@ -37,6 +37,9 @@ pub struct BlockImport {
     pub rejected: Vec<Rejection>,
     /// Notes about the file.
     pub warnings: Vec<String>,
+    /// What `--where` / `--within` kept and dropped (absent without filters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<FilterReport>,
 }
 
 impl HasRejections for BlockImport {
@@ -63,6 +66,7 @@ pub fn import_blocks(store: &dyn Store, path: &Path, opts: &BlockReadOptions) ->
         replaced,
         rejected: read.rejected,
         warnings: read.warnings,
+        filtered: read.filtered,
     })
 }
 

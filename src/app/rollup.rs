@@ -15,7 +15,7 @@ use crate::core::coverage::BlockCoverage;
 use crate::core::rollup::{RollupRow, by_tract, rollup};
 use crate::core::{Area, AreaLayer};
 use crate::ingest::blocks::{BlockReadOptions, read_blocks};
-use crate::ingest::{IngestError, Rejection};
+use crate::ingest::{FilterReport, IngestError, Rejection};
 use crate::store::{AreasReplaced, Store};
 
 /// Why a roll-up or an area import could not be done.
@@ -152,6 +152,9 @@ pub struct AreaImport {
     pub rejected: Vec<Rejection>,
     /// Notes about the file.
     pub warnings: Vec<String>,
+    /// What `--where` / `--within` kept and dropped (absent without filters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<FilterReport>,
 }
 
 impl HasRejections for AreaImport {
@@ -208,6 +211,7 @@ pub fn import_areas(
         replaced,
         rejected: reword_rejections(read.rejected),
         warnings: read.warnings,
+        filtered: read.filtered,
     })
 }
 

@@ -206,6 +206,36 @@ pub struct ImportAreas {
     /// Import the valid features and list the rejected ones instead of refusing the file.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Which features to keep.
+    #[command(flatten)]
+    pub region: RegionArgs,
+}
+
+/// Picking a region out of a bigger file (`import blocks`, `import areas`). Filters run before
+/// validation; the report says how many features each one dropped. A filter that keeps nothing
+/// is an error and nothing is imported.
+#[derive(Debug, Args, Default)]
+pub struct RegionArgs {
+    /// Keep only features whose attribute FIELD equals VALUE, e.g. `--where spa=7`. Repeatable:
+    /// different fields must all match (AND); the same field given again adds an alternative
+    /// value (OR: `--where spa=7 --where spa=8`). FIELD ignores case; VALUE is compared as a
+    /// number when both sides are numbers (7 matches 7.0), else as text after trimming (case
+    /// matters). `FIELD=` keeps features where it is empty. No comma lists: a comma is part of
+    /// VALUE.
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    pub wheres: Vec<belong::ingest::WhereClause>,
+    /// Keep only features whose interior point lies inside (or on the edge of) a polygon of
+    /// this file: a shapefile (.shp/.zip, CRS from its .prj) or GeoJSON (lon/lat, or a legacy
+    /// `crs` member); validity of its polygons is not required.
+    #[arg(long, value_name = "AREA")]
+    pub within: Option<PathBuf>,
+}
+
+impl RegionArgs {
+    /// The filter for the reader.
+    pub fn filter(&self) -> belong::ingest::FeatureFilter {
+        belong::ingest::FeatureFilter { wheres: self.wheres.clone(), within: self.within.clone() }
+    }
 }
 
 fn parse_layer_name(name: &str) -> Result<String, String> {
@@ -230,6 +260,9 @@ pub struct ImportBlocks {
     /// Import the valid features and list the rejected ones instead of refusing the file.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Which features to keep.
+    #[command(flatten)]
+    pub region: RegionArgs,
 }
 
 /// `import residents|ambassadors`.

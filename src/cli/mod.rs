@@ -209,6 +209,7 @@ pub fn demo_load(store: &dyn Store, dir: &Path, quiet: bool) -> Result<Outcome> 
                 name_field: None,
                 source_crs: None,
                 skip_invalid: false,
+                region: args::RegionArgs::default(),
             }),
         ),
         ("residents.csv", Import::Residents(args::ImportPeople { path: dir.join("residents.csv"), crs: None })),
@@ -301,6 +302,14 @@ fn upsert_summary(
     )
 }
 
+/// The summary line, then what `--where` / `--within` kept (`kept 187 of 2495 features (...)`).
+fn with_filter_report(summary: String, filtered: Option<&belong::ingest::FilterReport>) -> String {
+    match filtered {
+        Some(f) => format!("{summary}\n{f}"),
+        None => summary,
+    }
+}
+
 fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
     match what {
         Import::Blocks(b) => {
@@ -309,6 +318,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 name_field: b.name_field.clone(),
                 source_crs: parse_crs(b.source_crs.as_deref())?,
                 skip_invalid: b.skip_invalid,
+                filter: b.region.filter(),
             };
             let spinner = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
             spinner.set_message(format!("reading {}", b.path.display()));
@@ -329,6 +339,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 s.people_reassigned,
                 s.resources_reassigned
             );
+            let summary = with_filter_report(summary, r.filtered.as_ref());
             Ok(finish(&r, quiet, summary, &r.warnings))
         }
         Import::Residents(p) | Import::Ambassadors(p) => {
@@ -374,6 +385,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 name_field: a.name_field.clone(),
                 source_crs: parse_crs(a.source_crs.as_deref())?,
                 skip_invalid: a.skip_invalid,
+                filter: a.region.filter(),
             };
             let r = app::rollup::import_areas(store, &a.path, &a.name, &opts)?;
             let summary = format!(
@@ -388,6 +400,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 r.replaced.previous,
                 r.replaced.layer
             );
+            let summary = with_filter_report(summary, r.filtered.as_ref());
             Ok(finish(&r, quiet, summary, &r.warnings))
         }
     }

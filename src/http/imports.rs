@@ -4,7 +4,8 @@
 //! workers; the layers are republished before answering.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
 use serde_json::Value;
 
 use super::auth::{Manager, Require};
@@ -12,9 +13,9 @@ use super::format::QueryPairs;
 use super::upload::{TempUpload, Upload, import_error, summary};
 use super::{AppError, AppState, run_on_store};
 use crate::app::{self, BlockImport, IndicatorImport, ResourceImport};
-use crate::ingest::Crs;
 use crate::ingest::blocks::BlockReadOptions;
 use crate::ingest::resources::ResourceOptions;
+use crate::ingest::{Crs, FeatureFilter, WhereClause};
 
 fn parse_crs(q: &QueryPairs, name: &str) -> Result<Option<Crs>, AppError> {
     q.get(name).map(Crs::parse).transpose().map_err(|e| AppError::BadRequest(format!("{name}: {e}")))
@@ -36,15 +37,51 @@ const ZIP: &[(&str, &str)] = &[
 ];
 const CSV_TYPES: &[&str] = &["text/csv", "application/csv", "text/plain"];
 
-/// How to read an uploaded polygon layer (blocks or areas), from the query.
-fn polygon_options(q: &QueryPairs) -> Result<BlockReadOptions, AppError> {
+/// The query of a polygon upload: `where=FIELD=VALUE` may be repeated (AND across fields, OR
+/// within one field, as `--where`); every other parameter may be given once.
+pub struct PolygonQuery {
+    pairs: QueryPairs,
+    wheres: Vec<WhereClause>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PolygonQuery {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Query(all) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| AppError::BadRequest(format!("malformed query string: {}", e.body_text())))?;
+        let (wheres, pairs): (Vec<_>, Vec<_>) = all.into_iter().partition(|(k, _)| k == "where");
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+                return Err(AppError::BadRequest(format!("query parameter '{k}' is given more than once")));
+            }
+        }
+        let wheres = wheres
+            .into_iter()
+            .map(|(_, v)| v.parse::<WhereClause>().map_err(|e| AppError::BadRequest(format!("where: {e}"))))
+            .collect::<Result<_, _>>()?;
+        Ok(PolygonQuery { pairs: QueryPairs(pairs), wheres })
+    }
+}
+
+/// How to read an uploaded polygon layer (blocks or areas), from the query. `within` is not
+/// offered over HTTP: the body is the one file.
+fn polygon_options(q: &PolygonQuery) -> Result<BlockReadOptions, AppError> {
+    let p = &q.pairs;
     Ok(BlockReadOptions {
-        id_field: q.get("id_field").map(str::to_string),
-        name_field: q.get("name_field").map(str::to_string),
-        source_crs: parse_crs(q, "source_crs")?,
-        skip_invalid: parse_flag(q, "skip_invalid")?,
+        id_field: p.get("id_field").map(str::to_string),
+        name_field: p.get("name_field").map(str::to_string),
+        source_crs: parse_crs(p, "source_crs")?,
+        skip_invalid: parse_flag(p, "skip_invalid")?,
+        filter: FeatureFilter { wheres: q.wheres.clone(), within: None },
     })
 }
+
+/// The `where` parameter's documentation, shared by both polygon imports.
+const WHERE_DOC: &str = "Keep only features whose attribute FIELD equals VALUE (`where=spa=7`, URL-encoded \
+    `where=spa%3D7`); repeatable: different fields must all match, values of one field are alternatives. \
+    Field names ignore case; values compare as numbers when both are numbers, else as trimmed text. \
+    An unknown field, or a filter that keeps nothing, is 422 and nothing changes.";
 
 /// Replace the catchment with uploaded block boundaries (manager token). All or nothing: on any
 /// invalid feature (without `skip_invalid`) the stored catchment is unchanged.
@@ -52,7 +89,8 @@ fn polygon_options(q: &QueryPairs) -> Result<BlockReadOptions, AppError> {
     params(("id_field" = Option<String>, Query, description = "Attribute holding block ids (default: detected)"),
            ("name_field" = Option<String>, Query, description = "Attribute holding block names"),
            ("source_crs" = Option<String>, Query, description = "CRS of the coordinates, overriding the .prj"),
-           ("skip_invalid" = Option<bool>, Query, description = "Import the valid blocks and list the others")),
+           ("skip_invalid" = Option<bool>, Query, description = "Import the valid blocks and list the others"),
+           ("where" = Option<Vec<String>>, Query, description = WHERE_DOC)),
     request_body(content = Vec<u8>, description = "A zipped shapefile (application/zip) or GeoJSON (application/geo+json)",
         content_type = "application/zip"),
     security(("bearer" = [])),
@@ -65,10 +103,10 @@ fn polygon_options(q: &QueryPairs) -> Result<BlockReadOptions, AppError> {
 pub async fn blocks(
     _: Require<Manager>,
     State(state): State<AppState>,
-    q: QueryPairs,
+    q: PolygonQuery,
     upload: Upload,
 ) -> Result<Json<Value>, AppError> {
-    q.only(&["id_field", "name_field", "source_crs", "skip_invalid"])?;
+    q.pairs.only(&["id_field", "name_field", "source_crs", "skip_invalid", "where"])?;
     let opts = polygon_options(&q)?;
     let file = upload.save(ZIP)?;
     let (r, file): (BlockImport, TempUpload) = run_on_store(&state, move |store| {
@@ -154,7 +192,8 @@ pub async fn indicators(
            ("id_field" = Option<String>, Query, description = "Attribute holding area ids (default: detected)"),
            ("name_field" = Option<String>, Query, description = "Attribute holding area names"),
            ("source_crs" = Option<String>, Query, description = "CRS of the coordinates, overriding the .prj"),
-           ("skip_invalid" = Option<bool>, Query, description = "Import the valid areas and list the others")),
+           ("skip_invalid" = Option<bool>, Query, description = "Import the valid areas and list the others"),
+           ("where" = Option<Vec<String>>, Query, description = WHERE_DOC)),
     request_body(content = Vec<u8>, description = "A zipped shapefile (application/zip) or GeoJSON (application/geo+json)",
         content_type = "application/zip"),
     security(("bearer" = [])),
@@ -168,11 +207,11 @@ pub async fn indicators(
 pub async fn areas(
     _: Require<Manager>,
     State(state): State<AppState>,
-    q: QueryPairs,
+    q: PolygonQuery,
     upload: Upload,
 ) -> Result<Json<Value>, AppError> {
-    q.only(&["name", "id_field", "name_field", "source_crs", "skip_invalid"])?;
-    let layer = q.get("name").ok_or_else(|| AppError::BadRequest("name is required: the layer's name".into()))?;
+    q.pairs.only(&["name", "id_field", "name_field", "source_crs", "skip_invalid", "where"])?;
+    let layer = q.pairs.get("name").ok_or_else(|| AppError::BadRequest("name is required: the layer's name".into()))?;
     crate::core::area::check_layer_name(layer).map_err(AppError::BadRequest)?;
     let layer = layer.to_string();
     let opts = polygon_options(&q)?;

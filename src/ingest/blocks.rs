@@ -12,10 +12,11 @@ use geo::{Coord, MapCoords, MultiPolygon};
 use serde_json::Value;
 
 use super::geometry;
+use super::region::AppliedFilter;
 use super::source::{
     LonLatScan, SourceFeature, SourceFile, SourceGeometry, non_finite, outside_lonlat, resolve_crs, value_to_text,
 };
-use super::{Crs, IngestError, Rejection};
+use super::{Crs, FeatureFilter, FilterReport, IngestError, Rejection};
 use crate::core::Block;
 
 /// How to read a block file. Everything is optional: ids, names and the CRS are detected.
@@ -30,6 +31,8 @@ pub struct BlockReadOptions {
     pub source_crs: Option<Crs>,
     /// Import the valid blocks and report the others, instead of refusing the whole file.
     pub skip_invalid: bool,
+    /// Keep only the features of a region (`--where`, `--within`); applied before validation.
+    pub filter: FeatureFilter,
 }
 
 /// What [`read_blocks`] found.
@@ -48,6 +51,8 @@ pub struct BlockRead {
     pub name_field: Option<String>,
     /// Things the admin should know that did not stop the import (e.g. an assumed CRS).
     pub warnings: Vec<String>,
+    /// What the filters kept and dropped; `None` without filters.
+    pub filtered: Option<FilterReport>,
 }
 
 /// Id fields tried in order, case-insensitively, when none is given.
@@ -64,23 +69,29 @@ const FEATURE_ID: &str = "(feature id)";
 /// Unless `opts.skip_invalid` is set, one invalid feature refuses the whole file with
 /// [`IngestError::Invalid`] listing every invalid feature.
 pub fn read_blocks(path: &Path, opts: &BlockReadOptions) -> Result<BlockRead, IngestError> {
+    let source = read_polygon_file(path, "blocks")?;
+    build_blocks(path, source, opts)
+}
+
+/// The features of a polygon file by its extension, in the file's CRS; `what` names what is
+/// read, for the message about an unknown extension ("blocks", "a region").
+pub(crate) fn read_polygon_file(path: &Path, what: &str) -> Result<SourceFile, IngestError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let source = match ext.as_str() {
-        "shp" => super::shapefile::read_shp(path)?,
-        "zip" => super::shapefile::read_zip(path)?,
-        "geojson" | "json" => super::geojson::read_area_features(path)?,
+    match ext.as_str() {
+        "shp" => super::shapefile::read_shp(path),
+        "zip" => super::shapefile::read_zip(path),
+        "geojson" | "json" => super::geojson::read_area_features(path),
         _ => {
-            let what = if ext.is_empty() { "a file without extension".to_string() } else { format!("a .{ext} file") };
-            return Err(IngestError::Format {
+            let kind = if ext.is_empty() { "a file without extension".to_string() } else { format!("a .{ext} file") };
+            Err(IngestError::Format {
                 path: path.to_path_buf(),
                 reason: format!(
-                    "cannot read blocks from {what}; supported: a shapefile (.shp with .shx, .dbf and .prj beside it), \
+                    "cannot read {what} from {kind}; supported: a shapefile (.shp with .shx, .dbf and .prj beside it), \
                      a zipped shapefile (.zip) or GeoJSON (.geojson, .json)"
                 ),
-            });
+            })
         }
-    };
-    build_blocks(path, source, opts)
+    }
 }
 
 fn build_blocks(path: &Path, source: SourceFile, opts: &BlockReadOptions) -> Result<BlockRead, IngestError> {
@@ -94,6 +105,7 @@ fn build_blocks(path: &Path, source: SourceFile, opts: &BlockReadOptions) -> Res
         None => NAME_FIELDS.iter().find_map(|c| find_field(&fields, c)).filter(|n| Some(n) != id_source.field()),
     };
     let id_label = id_source.field().map_or(FEATURE_ID, String::as_str).to_string();
+    let mut filter = AppliedFilter::new(path, &opts.filter, &fields, &mut warnings)?;
 
     let file = path.display().to_string();
     let mut blocks = Vec::with_capacity(features.len());
@@ -101,6 +113,17 @@ fn build_blocks(path: &Path, source: SourceFile, opts: &BlockReadOptions) -> Res
     let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(features.len());
     for feature in features {
         let SourceFeature { number, geometry, mut properties, feature_id } = feature;
+        if !filter.keeps_attributes(&properties) {
+            continue;
+        }
+        // A feature that cannot be reprojected is kept: whether it is in the region is unknown,
+        // and validation reports it.
+        let geometry = to_wgs84(geometry, &crs);
+        if let Ok(g) = &geometry
+            && !filter.keeps_geometry(g)
+        {
+            continue;
+        }
         let reject = |field: Option<&str>, reason: String| Rejection {
             file: file.clone(),
             location: format!("feature {number}"),
@@ -135,7 +158,7 @@ fn build_blocks(path: &Path, source: SourceFile, opts: &BlockReadOptions) -> Res
                 None
             }
         };
-        let geometry = match build_geometry(geometry, &crs) {
+        let geometry = match geometry.and_then(|g| geometry::check_valid(&g).map(|()| g)) {
             Ok(g) => Some(g),
             Err(reason) => {
                 problems.push(reject(None, reason));
@@ -153,14 +176,16 @@ fn build_blocks(path: &Path, source: SourceFile, opts: &BlockReadOptions) -> Res
             _ => rejected.extend(problems),
         }
     }
+    let filtered = filter.finish(path)?;
     if !opts.skip_invalid && !rejected.is_empty() {
         return Err(IngestError::Invalid { path: path.to_path_buf(), rejections: rejected });
     }
-    Ok(BlockRead { blocks, rejected, crs: crs.label().to_string(), id_field: id_label, name_field, warnings })
+    Ok(BlockRead { blocks, rejected, crs: crs.label().to_string(), id_field: id_label, name_field, warnings, filtered })
 }
 
-/// Source geometry → WGS84 multipolygon with RFC 7946 winding, or why not.
-fn build_geometry(geometry: SourceGeometry, crs: &Crs) -> Result<MultiPolygon<f64>, String> {
+/// Source geometry → WGS84 multipolygon with RFC 7946 winding, or why not. Validity is not
+/// checked here ([`geometry::check_valid`]): a region file need not be valid.
+pub(crate) fn to_wgs84(geometry: SourceGeometry, crs: &Crs) -> Result<MultiPolygon<f64>, String> {
     let source = match geometry {
         SourceGeometry::Empty => return Err("empty geometry".into()),
         SourceGeometry::Unsupported(kind) => {
@@ -187,9 +212,7 @@ fn build_geometry(geometry: SourceGeometry, crs: &Crs) -> Result<MultiPolygon<f6
     if let Some(c) = geometry::first_outside_lonlat(&wgs84) {
         return Err(outside_lonlat(&c, crs));
     }
-    let oriented = geometry::orient_rfc7946(&wgs84);
-    geometry::check_valid(&oriented)?;
-    Ok(oriented)
+    Ok(geometry::orient_rfc7946(&wgs84))
 }
 
 /// Where block ids come from.
@@ -239,7 +262,7 @@ fn pick_id_field(
 }
 
 /// `wanted` exactly, else the first field equal to it ignoring case.
-fn find_field(fields: &[String], wanted: &str) -> Option<String> {
+pub(crate) fn find_field(fields: &[String], wanted: &str) -> Option<String> {
     fields.iter().find(|f| *f == wanted).or_else(|| fields.iter().find(|f| f.eq_ignore_ascii_case(wanted))).cloned()
 }
 

@@ -11,10 +11,12 @@ pub mod blocks;
 pub mod crs;
 pub mod geojson;
 mod geometry;
+pub mod region;
 mod shapefile;
 mod source;
 
 pub use crs::{Crs, CrsError};
+pub use region::{FeatureFilter, FilterReport, WhereClause};
 
 /// One input record that was not accepted, and why. `location` is a 1-based CSV line number
 /// (counting the header as line 1) or a 1-based feature number.
@@ -75,6 +77,27 @@ pub enum IngestError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A `--where` filter names a field the file does not have; nothing was imported.
+    #[error("{path}: there is no field '{field}' to filter on; the fields are: {}", if fields.is_empty() { "(none)".to_string() } else { fields.join(", ") })]
+    UnknownField {
+        /// The file.
+        path: PathBuf,
+        /// The field as given.
+        field: String,
+        /// The file's attribute names.
+        fields: Vec<String>,
+    },
+    /// The filters dropped every feature; nothing was imported (an empty catchment would
+    /// unassign everyone).
+    #[error("{path}: no feature passed the filters, so nothing was imported: {report}{}", values.iter().map(|v| format!("; {v}")).collect::<String>())]
+    NothingKept {
+        /// The file.
+        path: PathBuf,
+        /// What each filter dropped.
+        report: FilterReport,
+        /// Some values of each filtered field, e.g. `spa has values like: SPA 1, SPA 2`.
+        values: Vec<String>,
     },
     /// Some records were invalid and the import is all-or-nothing.
     #[error("{path}: {} invalid record(s); nothing was imported:\n{}", rejections.len(), list(rejections))]
