@@ -75,6 +75,8 @@ async function networkFirst(request, cacheName, { key = request, fallback = {} }
   try {
     const res = await within(fetch(request), NETWORK_WAIT_MS);
     if (res.ok) await cache.put(key, res.clone());
+    // A service that is starting or failing (5xx): the copy is more use than the error.
+    if (res.status >= 500) return (await cache.match(key, { ignoreVary: true, ...fallback })) || res;
     return res;
   } catch (e) {
     const hit = await cache.match(key, { ignoreVary: true, ...fallback });

@@ -275,7 +275,7 @@ async function phoneEnglish(browser) {
   await page.fill('#block-id', '');
 
   // A tap on the map as the origin (once the map is drawn).
-  await page.click('#clear-categories');
+  await waitSearch(page, () => page.click('#clear-categories'));
   await page.waitForSelector('body[data-map-ready="1"]', { timeout: TIMEOUT });
   await page.waitForFunction(() => !window.belongFindMap.isMoving(), null, { timeout: TIMEOUT });
   await page.locator('#map').scrollIntoViewIfNeeded();
