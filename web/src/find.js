@@ -30,6 +30,8 @@ const state = {
   selected: new Set(savedCategories()),
   /** `{kind: 'location'|'point'|'block', lon, lat, blockId}`. */
   origin: null,
+  /** The origin of the list shown. */
+  shownOrigin: null,
   limit: PAGE,
   results: [],
   offline: navigator.onLine === false,
@@ -278,14 +280,18 @@ async function search() {
     if (token !== state.search) return;
     if (!(e instanceof data.NetworkError)) {
       done();
-      if (origin.kind === 'block' && (e.status === 404 || e.status === 400)) blockError('error_block_unknown', origin.blockId);
-      else setStatus(() => t('error_search'), { error: true });
+      if (origin.kind === 'block' && (e.status === 404 || e.status === 400)) {
+        // Not an origin: the list (and later category changes) stay with the last good one.
+        state.origin = state.shownOrigin;
+        blockError('error_block_unknown', origin.blockId);
+      } else setStatus(() => t('error_search'), { error: true });
       return;
     }
     // Offline (or no answer in time): the nearest from the saved layer, measured here.
     setOffline(true);
     if (origin.kind === 'block') {
       done();
+      state.origin = state.shownOrigin;
       blockError('error_block_offline');
       return;
     }
@@ -298,6 +304,7 @@ async function search() {
   }
   done();
   state.results = features;
+  state.shownOrigin = origin;
   state.resolved = resolved;
   state.current = null;
   renderResults();
