@@ -248,6 +248,14 @@ async function phoneEnglish(browser) {
   await screenshot(page, 'phone-en-location');
   await screenshot(page, 'phone-en-top', { fullPage: false });
 
+  // More places: the next ten, in order, with the keyboard focus on the first new one.
+  await waitSearch(page, () => page.click('#more'));
+  const more = await shownResults(page);
+  issues = sameOrder(more.map((r) => r.id), expectedOrder());
+  const focusedMore = await page.evaluate(() => document.activeElement?.id);
+  check('phone en: "show more places" lists the 20 nearest in order and focuses the 11th', more.length === 20
+    && !issues.length && focusedMore === 'result-10-name', `${more.length} places, focus ${focusedMore}\n${issues.join('\n')}`);
+
   // A category chip narrows the list.
   await waitSearch(page, () => page.click('#chips .chip:has(input[value="food_bank"])'));
   shown = await shownResults(page);
