@@ -48,7 +48,16 @@ pub enum AccessError {
 pub struct AccessCache {
     finder: Mutex<Option<(CollectionKey, Arc<Finder>)>>,
     /// The most recently asked radii (the defaults, almost always), per blocks and resources.
-    tables: Mutex<Vec<(CollectionKey, CollectionKey, Radii, Arc<AccessTable>)>>,
+    tables: Mutex<Vec<CachedTable>>,
+}
+
+/// An access table with what it was measured on.
+#[derive(Debug)]
+struct CachedTable {
+    blocks: CollectionKey,
+    resources: CollectionKey,
+    radii: Radii,
+    table: Arc<AccessTable>,
 }
 
 /// Tables kept for different radii.
@@ -93,18 +102,18 @@ impl AccessCache {
         };
         {
             let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, _, _, t)) =
-                tables.iter().find(|(b, r, q, _)| b.matches(blocks) && r.matches(resources) && *q == radii)
+            if let Some(t) =
+                tables.iter().find(|t| t.blocks.matches(blocks) && t.resources.matches(resources) && t.radii == radii)
             {
-                return t.clone();
+                return t.table.clone();
             }
         }
         // Built outside the lock: readers of other radii are not held up.
         let points: Vec<Option<(f64, f64)>> = blocks.features.iter().map(|f| f.point).collect();
         let table = Arc::new(AccessTable::new(&finder, &points, radii));
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        tables.retain(|(b, r, _, _)| b.matches(blocks) && r.matches(resources));
-        tables.insert(0, (blocks.key(), resources.key(), radii, table.clone()));
+        tables.retain(|t| t.blocks.matches(blocks) && t.resources.matches(resources));
+        tables.insert(0, CachedTable { blocks: blocks.key(), resources: resources.key(), radii, table: table.clone() });
         tables.truncate(TABLES_KEPT);
         table
     }
@@ -153,11 +162,23 @@ pub struct ResolvedOrigin {
 pub struct NearestAnswer {
     /// Where distances were measured from.
     pub origin: ResolvedOrigin,
-    /// `(feature, distance)`, nearest first: the resources collection's features (properties
-    /// as in `/collections/resources/items`).
-    pub found: Vec<(String, [f64; 2], Map<String, Value>, f64)>,
+    /// Nearest first.
+    pub found: Vec<FoundResource>,
     /// Every category with its number of resources (whole layer).
     pub categories: Vec<(String, usize)>,
+}
+
+/// One resource of a [`NearestAnswer`]: a feature of the resources collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundResource {
+    /// Resource id.
+    pub id: String,
+    /// WGS84 lon, lat (as in the collection's GeoJSON).
+    pub lon_lat: [f64; 2],
+    /// Properties as in `/collections/resources/items`.
+    pub properties: Map<String, Value>,
+    /// Geodesic metres from the origin.
+    pub distance_m: f64,
 }
 
 /// Answer a nearest-resources query on `layers`; `locate` finds the block a point lies in.
@@ -207,7 +228,12 @@ pub fn nearest(
         .filter_map(|f| {
             let feature = resources?.features.get(f.site)?;
             let (lon, lat) = feature.point?;
-            Some((feature.id.clone(), [lon, lat], feature.properties(), f.distance_m))
+            Some(FoundResource {
+                id: feature.id.clone(),
+                lon_lat: [lon, lat],
+                properties: feature.properties(),
+                distance_m: f.distance_m,
+            })
         })
         .collect();
     Ok(NearestAnswer {

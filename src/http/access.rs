@@ -126,7 +126,8 @@ pub async fn nearest(State(state): State<AppState>, q: QueryPairs) -> Result<Res
         ];
         let internal = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
         w.write_record(columns).map_err(internal)?;
-        for (_, [lon, lat], props, d) in &answer.found {
+        for found in &answer.found {
+            let (props, [lon, lat], d) = (&found.properties, found.lon_lat, found.distance_m);
             let cell = |k: &str| match props.get(k) {
                 None | Some(Value::Null) => String::new(),
                 Some(Value::String(s)) => s.clone(),
@@ -145,8 +146,9 @@ pub async fn nearest(State(state): State<AppState>, q: QueryPairs) -> Result<Res
         let features: Vec<Value> = answer
             .found
             .into_iter()
-            .map(|(id, [lon, lat], mut props, d)| {
-                props.insert("distance_m".into(), json!((d * 10.0).round() / 10.0));
+            .map(|found| {
+                let (id, [lon, lat], mut props) = (found.id, found.lon_lat, found.properties);
+                props.insert("distance_m".into(), json!((found.distance_m * 10.0).round() / 10.0));
                 json!({"type": "Feature", "id": id, "geometry": {"type": "Point", "coordinates": [lon, lat]},
                        "properties": Value::Object(props)})
             })

@@ -127,8 +127,24 @@ pub fn value_matches(value: Option<&Value>, wanted: &str) -> bool {
     let text = text.unwrap_or_default();
     match (number(&text), number(wanted)) {
         (Some(a), Some(b)) => a == b,
+        (None, Some(b)) => text == wanted || label_number(&text) == Some(b),
         _ => text == wanted,
     }
+}
+
+/// The number of a coded label such as LA County's `SPA 7 - East` or `District 5`: words, a
+/// number, then nothing or ` - NAME`. So `--where spa=7` keeps service planning area 7, as a
+/// coalition would write it.
+fn label_number(text: &str) -> Option<f64> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let (words, rest) = text.split_at(start);
+    if words.trim().is_empty() || !words.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '.') {
+        return None;
+    }
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let (digits, tail) = rest.split_at(end);
+    let tail = tail.trim_start();
+    (tail.is_empty() || tail.starts_with('-')).then(|| number(digits)).flatten()
 }
 
 fn number(s: &str) -> Option<f64> {
@@ -355,6 +371,23 @@ mod tests {
     }
 
     #[test]
+    fn numbers_match_coded_labels() {
+        for (text, wanted, hit) in [
+            ("SPA 7 - East", "7", true),
+            ("SPA 7 - East", "7.0", true),
+            ("SPA 7 - East", "8", false),
+            ("SPA 17 - East", "7", false),
+            ("District 5", "5", true),
+            ("District 5", "District 5", true),
+            ("Route 66 Diner", "66", false),
+            ("7 Eleven", "7", false),
+            ("A-7", "7", false),
+        ] {
+            assert_eq!(value_matches(Some(&json!(text)), wanted), hit, "{text} = {wanted}");
+        }
+    }
+
+    #[test]
     fn values_match_as_numbers_when_both_are_numbers() {
         let cases = [
             (json!(7), "7", true),
@@ -364,7 +397,7 @@ mod tests {
             (json!("007"), "7", true),
             (json!(7.5), "7", false),
             (json!(8), "7", false),
-            (json!("SPA 7 - East"), "7", false),
+            (json!("SPA 7 - East"), "7", true),
             (json!("SPA 7 - East"), " SPA 7 - East ", true),
             (json!("East"), "east", false),
             (json!(true), "true", true),
@@ -420,14 +453,14 @@ mod tests {
         assert!(matches!(err, IngestError::UnknownField { .. }));
         assert!(msg.contains("'county'") && msg.contains("tract, spa"), "{msg}");
 
-        let filter = FeatureFilter { wheres: vec!["spa=7".parse().unwrap()], within: None };
+        let filter = FeatureFilter { wheres: vec!["spa=East".parse().unwrap()], within: None };
         let mut applied = AppliedFilter::new(Path::new("t.shp"), &filter, &fields, &mut Vec::new()).unwrap();
         for spa in ["SPA 4 - Metro", "SPA 7 - East"] {
             assert!(!applied.keeps_attributes(&props(&[("spa", json!(spa))])));
         }
         let err = applied.finish(Path::new("t.shp")).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("kept 0 of 2 features (where spa=7: dropped 2)"), "{msg}");
+        assert!(msg.contains("kept 0 of 2 features (where spa=East: dropped 2)"), "{msg}");
         assert!(msg.contains("SPA 4 - Metro, SPA 7 - East (did you mean spa=SPA 7 - East?)"), "{msg}");
 
         let none = AppliedFilter::new(Path::new("t.shp"), &FeatureFilter::default(), &fields, &mut Vec::new());
