@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use serde_json::{Map, Value};
 
 use super::AppError;
@@ -156,7 +156,7 @@ pub async fn service_worker(headers: HeaderMap) -> Result<Response, AppError> {
     let worker = WORKER.as_ref().map_err(|e| AppError::Internal(e.clone()))?;
     let mut res = worker.respond(&headers);
     res.headers_mut().insert("service-worker-allowed", HeaderValue::from_static("../find"));
-    Ok(res.into_response())
+    Ok(res)
 }
 
 #[cfg(test)]
