@@ -12,8 +12,7 @@
 
 mod e2e;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 /// The checks take ~40 s on two cores; allow for a loaded machine.
@@ -23,30 +22,14 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn missing_tools(chromium: &Path) -> Vec<String> {
-    let mut missing = Vec::new();
-    if Command::new("node").arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
-        missing.push("Node.js (`node`; Debian: apt-get install nodejs npm)".to_string());
-    }
-    for package in ["playwright-core", "axe-core"] {
-        if !root().join("web/node_modules").join(package).is_dir() {
-            missing.push(format!("{package} from npm (run `npm ci` in web/)"));
-        }
-    }
-    if !chromium.exists() {
-        missing.push(format!("Chromium at {} (Debian: apt-get install chromium; or set CHROMIUM)", chromium.display()));
-    }
-    missing
-}
-
 #[test]
 fn find_page_works_in_headless_chromium_in_english_spanish_and_offline() {
     if std::env::var("BELONG_SKIP_BROWSER").is_ok_and(|v| v == "1") {
         eprintln!("skipped: BELONG_SKIP_BROWSER=1 (the finder page was not tested in a browser)");
         return;
     }
-    let chromium = std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
-    let missing = missing_tools(&chromium);
+    let chromium = e2e::chromium();
+    let missing = e2e::missing_browser_tools(&chromium, &["playwright-core", "axe-core"]);
     assert!(
         missing.is_empty(),
         "the browser test of /find needs: {}.\n./scripts/test installs these; set BELONG_SKIP_BROWSER=1 to skip it",
@@ -56,23 +39,9 @@ fn find_page_works_in_headless_chromium_in_english_spanish_and_offline() {
     let (db, log) = (dir.path().join("belong.db"), dir.path().join("serve.log"));
     // A manager token lets the script add a place with the optional fields (hours, languages,
     // capacity) that the demo resources lack.
-    let created = Command::new(env!("CARGO_BIN_EXE_belong"))
-        .arg("--db")
-        .arg(&db)
-        .args(["token", "create", "--role", "manager", "--name", "find browser test"])
-        .env_remove("BELONG_DB")
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
-    let token = String::from_utf8_lossy(&created.stdout).lines().last().unwrap_or_default().trim().to_string();
+    let token = e2e::manager_token(&db, "find browser test");
     let server = e2e::serve(&db, "info", &log);
-    let (status, config) = e2e::http_get(server.port, "/map/config.json");
-    assert_eq!(status, 200, "{config}");
-    assert!(
-        !config.contains("\"maplibre\":null"),
-        "this binary was built without MapLibre GL JS (npm was missing or BELONG_SKIP_NPM was set): \
-         install Node.js with npm and rebuild, or set BELONG_SKIP_BROWSER=1"
-    );
+    e2e::assert_maplibre_embedded(server.port);
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("find-browser");
     // The script stops the server itself (by its pid) before the offline checks.

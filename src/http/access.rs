@@ -26,31 +26,6 @@ impl From<AccessError> for AppError {
     }
 }
 
-/// A number parameter, or a 400 naming it.
-fn number(q: &QueryPairs, name: &str) -> Result<Option<f64>, AppError> {
-    q.get(name)
-        .map(|v| {
-            v.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
-                AppError::BadRequest(format!("{name}={}: expected a number", crate::core::text::clip(v, 200)))
-            })
-        })
-        .transpose()
-}
-
-/// A count parameter (an integer of at least `min`), or a 400 naming it.
-fn count(q: &QueryPairs, name: &str, min: usize) -> Result<Option<usize>, AppError> {
-    q.get(name)
-        .map(|v| {
-            v.trim().parse::<usize>().ok().filter(|n| *n >= min).ok_or_else(|| {
-                AppError::BadRequest(format!(
-                    "{name}={}: expected an integer of at least {min}",
-                    crate::core::text::clip(v, 200)
-                ))
-            })
-        })
-        .transpose()
-}
-
 const NEAREST_PARAMS: &[&str] = &["lon", "lat", "block_id", "category", "limit", "within_m", "f"];
 
 /// The resources nearest to a point or a block.
@@ -80,7 +55,7 @@ pub async fn nearest(State(state): State<AppState>, q: QueryPairs) -> Result<Res
             )));
         }
     };
-    let origin = match (q.get("block_id"), number(&q, "lon")?, number(&q, "lat")?) {
+    let origin = match (q.get("block_id"), q.number("lon")?, q.number("lat")?) {
         (Some(id), None, None) => Origin::Block(id.to_string()),
         (None, Some(lon), Some(lat)) => Origin::Point { lon, lat },
         (Some(_), _, _) => {
@@ -97,8 +72,8 @@ pub async fn nearest(State(state): State<AppState>, q: QueryPairs) -> Result<Res
     let query = NearestQuery {
         origin,
         categories,
-        limit: count(&q, "limit", 1)?.unwrap_or(DEFAULT_NEAREST),
-        within_m: number(&q, "within_m")?,
+        limit: q.count("limit", 1)?.unwrap_or(DEFAULT_NEAREST),
+        within_m: q.number("within_m")?,
     };
     let live = state.live()?.clone();
     let layers = live.layers();
@@ -176,9 +151,8 @@ fn access_query(q: &QueryPairs) -> Result<AccessQuery, AppError> {
         return Err(AppError::BadRequest("category is required (e.g. category=food_bank)".into()));
     };
     let d = Radii::default();
-    let radii =
-        Radii::new(number(q, "walk_m")?.unwrap_or(d.walk_m), number(q, "catchment_m")?.unwrap_or(d.catchment_m))
-            .map_err(AppError::BadRequest)?;
+    let radii = Radii::new(q.number("walk_m")?.unwrap_or(d.walk_m), q.number("catchment_m")?.unwrap_or(d.catchment_m))
+        .map_err(AppError::BadRequest)?;
     let demand = match q.get("demand") {
         None | Some("residents") => Demand::Residents,
         Some(field) => Demand::Attribute(field.to_string()),
@@ -204,7 +178,7 @@ pub async fn gaps(State(state): State<AppState>, q: QueryPairs) -> Result<Respon
     q.only(&[ACCESS_PARAMS, &["min_distance_m", "limit"]].concat())?;
     let csv = json_or_csv(&q)?;
     let query = access_query(&q)?;
-    let (min, limit) = (number(&q, "min_distance_m")?, count(&q, "limit", 1)?.unwrap_or(100));
+    let (min, limit) = (q.number("min_distance_m")?, q.count("limit", 1)?.unwrap_or(100));
     let layers = state.live()?.layers();
     let cache = state.access.clone();
     // The first question after an import measures every block: off the async workers.

@@ -186,18 +186,6 @@ fn ranking_options(q: &QueryPairs) -> Result<RankOptions, AppError> {
     Ok(opts)
 }
 
-fn count(q: &QueryPairs, name: &str, min: usize) -> Result<Option<usize>, AppError> {
-    q.get(name)
-        .map(|t| {
-            t.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|v| *v >= min)
-                .ok_or_else(|| AppError::BadRequest(format!("{name}={t:?}: expected an integer of at least {min}")))
-        })
-        .transpose()
-}
-
 impl From<WeightError> for AppError {
     fn from(e: WeightError) -> Self {
         AppError::BadRequest(e.to_string())
@@ -227,7 +215,7 @@ pub async fn uncovered(State(state): State<AppState>, caller: Caller, q: QueryPa
         Some(f) => return Err(AppError::BadRequest(format!("f={f:?}: expected json or csv"))),
     };
     let opts = ranking_options(&q)?;
-    let (limit, offset) = (count(&q, "limit", 1)?, count(&q, "offset", 0)?.unwrap_or(0));
+    let (limit, offset) = (q.count("limit", 1)?, q.count("offset", 0)?.unwrap_or(0));
     let people = caller.0.is_some_and(|r| r >= AccessRole::Recruiter);
     let data = recruit_data(&state).await?;
     // Ranking and serializing are CPU-heavy at county scale: both off the async workers.

@@ -139,9 +139,51 @@ impl QueryPairs {
         }
     }
 
-    /// The value of a parameter.
+    /// The query of `uri`; only the parameters in `repeatable` may be given more than once.
+    pub fn parse(uri: &axum::http::Uri, repeatable: &[&str]) -> Result<QueryPairs, AppError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|e| AppError::BadRequest(format!("malformed query string: {}", e.body_text())))?;
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if !repeatable.contains(&k.as_str()) && pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+                return Err(AppError::BadRequest(format!("query parameter '{k}' is given more than once")));
+            }
+        }
+        Ok(QueryPairs(pairs))
+    }
+
+    /// Every value of a repeatable parameter, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The value of a parameter (the first, for a repeatable one).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// An integer parameter of at least `min`, or a 400 naming it.
+    pub fn count(&self, name: &str, min: usize) -> Result<Option<usize>, AppError> {
+        self.get(name)
+            .map(|t| {
+                t.trim().parse::<usize>().ok().filter(|v| *v >= min).ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "{name}={:?}: expected an integer of at least {min}",
+                        crate::core::text::clip(t, 200)
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// A finite number parameter, or a 400 naming it.
+    pub fn number(&self, name: &str) -> Result<Option<f64>, AppError> {
+        self.get(name)
+            .map(|t| {
+                t.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+                    AppError::BadRequest(format!("{name}={:?}: expected a number", crate::core::text::clip(t, 200)))
+                })
+            })
+            .transpose()
     }
 }
 
@@ -149,14 +191,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| AppError::BadRequest(format!("malformed query string: {}", e.body_text())))?;
-        for (i, (k, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(earlier, _)| earlier == k) {
-                return Err(AppError::BadRequest(format!("query parameter '{k}' is given more than once")));
-            }
-        }
-        Ok(QueryPairs(pairs))
+        QueryPairs::parse(&parts.uri, &[])
     }
 }
 

@@ -4,7 +4,7 @@
 //! workers; the layers are republished before answering.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use serde_json::Value;
 
@@ -48,19 +48,12 @@ impl<S: Send + Sync> FromRequestParts<S> for PolygonQuery {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let Query(all) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| AppError::BadRequest(format!("malformed query string: {}", e.body_text())))?;
-        let (wheres, pairs): (Vec<_>, Vec<_>) = all.into_iter().partition(|(k, _)| k == "where");
-        for (i, (k, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(earlier, _)| earlier == k) {
-                return Err(AppError::BadRequest(format!("query parameter '{k}' is given more than once")));
-            }
-        }
-        let wheres = wheres
-            .into_iter()
-            .map(|(_, v)| v.parse::<WhereClause>().map_err(|e| AppError::BadRequest(format!("where: {e}"))))
+        let pairs = QueryPairs::parse(&parts.uri, &["where"])?;
+        let wheres = pairs
+            .all("where")
+            .map(|v| v.parse::<WhereClause>().map_err(|e| AppError::BadRequest(format!("where: {e}"))))
             .collect::<Result<_, _>>()?;
-        Ok(PolygonQuery { pairs: QueryPairs(pairs), wheres })
+        Ok(PolygonQuery { pairs, wheres })
     }
 }
 

@@ -142,3 +142,52 @@ pub fn log_tail(log: &Path, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// The browser the page tests drive: env `CHROMIUM`, else Debian's `/usr/bin/chromium`.
+pub fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into())
+}
+
+/// What a page test in `web/test/` lacks (Node.js, the npm `packages` in `web/node_modules`,
+/// Chromium), each with how to install it.
+pub fn missing_browser_tools(chromium: &Path, packages: &[&str]) -> Vec<String> {
+    let mut missing = Vec::new();
+    if Command::new("node").arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
+        missing.push("Node.js (`node`; Debian: apt-get install nodejs npm)".to_string());
+    }
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/node_modules");
+    for package in packages {
+        if !modules.join(package).is_dir() {
+            missing.push(format!("{package} from npm (run `npm ci` in web/)"));
+        }
+    }
+    if !chromium.exists() {
+        missing.push(format!("Chromium at {} (Debian: apt-get install chromium; or set CHROMIUM)", chromium.display()));
+    }
+    missing
+}
+
+/// A manager token stored in `db` (created through the CLI), for a page test that writes.
+pub fn manager_token(db: &Path, name: &str) -> String {
+    let created = Command::new(env!("CARGO_BIN_EXE_belong"))
+        .arg("--db")
+        .arg(db)
+        .args(["token", "create", "--role", "manager", "--name", name])
+        .env_remove("BELONG_DB")
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
+    String::from_utf8_lossy(&created.stdout).lines().last().unwrap_or_default().trim().to_string()
+}
+
+/// Fail clearly when the server's binary was built without MapLibre GL JS (no npm at build
+/// time): the pages cannot draw a map then.
+pub fn assert_maplibre_embedded(port: u16) {
+    let (status, config) = http_get(port, "/map/config.json");
+    assert_eq!(status, 200, "{config}");
+    assert!(
+        !config.contains("\"maplibre\":null"),
+        "this binary was built without MapLibre GL JS (npm was missing or BELONG_SKIP_NPM was set): \
+         install Node.js with npm and rebuild, or set BELONG_SKIP_BROWSER=1"
+    );
+}
