@@ -597,3 +597,156 @@ async fn rollups_add_up_to_the_catchment() {
     let detail = get(&t, "/access/rollup?category=school").await.problem_detail(StatusCode::BAD_REQUEST);
     assert!(detail.contains("by is required"), "{detail}");
 }
+
+/// The z`z` slippy-map tile holding a WGS84 point.
+fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
+    (x, y)
+}
+
+/// The properties of every feature of a tile's `resource-access` layer, by block id.
+fn access_tile(bytes: &[u8]) -> std::collections::HashMap<String, std::collections::HashMap<String, String>> {
+    use geozero::mvt::{Message, Tile};
+    let tile = Tile::decode(bytes).unwrap();
+    let layer = tile.layers.iter().find(|l| l.name == "resource-access").expect("a resource-access layer");
+    let value = |v: &geozero::mvt::tile::Value| {
+        v.string_value
+            .clone()
+            .or(v.double_value.map(|x| x.to_string()))
+            .or(v.int_value.map(|x| x.to_string()))
+            .or(v.uint_value.map(|x| x.to_string()))
+            .or(v.sint_value.map(|x| x.to_string()))
+            .or(v.float_value.map(|x| x.to_string()))
+            .unwrap_or_default()
+    };
+    layer
+        .features
+        .iter()
+        .map(|f| {
+            let tags: std::collections::HashMap<String, String> = f
+                .tags
+                .chunks(2)
+                .map(|kv| (layer.keys[kv[0] as usize].clone(), value(&layer.values[kv[1] as usize])))
+                .collect();
+            (tags["block_id"].clone(), tags)
+        })
+        .collect()
+}
+
+/// Every feature of the resource-access collection: block id → properties.
+async fn access_items(t: &TestApp) -> std::collections::HashMap<String, Value> {
+    let fc = get(t, "/collections/resource-access/items?limit=10000").await.expect(StatusCode::OK).json();
+    features(&fc).iter().map(|f| (f["id"].as_str().unwrap().to_string(), f["properties"].clone())).collect()
+}
+
+#[tokio::test]
+async fn resource_access_collection_serves_the_table_and_follows_writes() {
+    let t = demo_app().await;
+    let listed = get(&t, "/collections").await.expect(StatusCode::OK).json();
+    assert!(listed["collections"].as_array().unwrap().iter().any(|c| c["id"] == "resource-access"), "{listed}");
+    let api = get(&t, "/api").await.expect(StatusCode::OK).json();
+    assert!(api["paths"]["/collections/resource-access/items"].is_object(), "in the OpenAPI document");
+    let coverage = get(&t, "/coverage").await.json();
+    let before = access_items(&t).await;
+    assert_eq!(before.len() as u64, coverage["blocks"].as_u64().unwrap());
+
+    // The same figures as /access/gaps, for every block it lists.
+    let gaps = get(&t, "/access/gaps?category=food_bank&limit=1000").await.json();
+    assert!(!gaps.as_array().unwrap().is_empty());
+    for g in gaps.as_array().unwrap() {
+        let p = &before[g["block_id"].as_str().unwrap()];
+        assert_eq!(p["block_id"], g["block_id"]);
+        for (field, column) in [
+            ("food_bank_nearest_m", "nearest_m"),
+            ("food_bank_within_walk", "within_walk"),
+            ("food_bank_access_score", "access_score"),
+            ("residents", "residents"),
+        ] {
+            assert_eq!(p[field], g[column], "{field} of {}", g["block_id"]);
+        }
+    }
+    // Every category has its three fields; filters and CSV work as on every collection.
+    for f in ["school_nearest_m", "shelter_within_walk", "library_access_score"] {
+        assert!(before.values().all(|p| p.get(f).is_some()), "{f}");
+    }
+    let csv = get(&t, "/collections/resource-access/items?f=csv&limit=3").await.expect(StatusCode::OK).text();
+    assert!(csv.lines().next().unwrap().contains("food_bank_access_score"), "{csv}");
+    let walk = get(&t, "/collections/resource-access/items?food_bank_within_walk=0&limit=10000").await.json();
+    let none_near = before.values().filter(|p| p["food_bank_within_walk"] == 0).count();
+    assert_eq!(features(&walk).len(), none_near);
+
+    // A block with a food bank within the catchment radius: new residents there change the
+    // scores of the blocks that food bank serves.
+    let (block, _) = before
+        .iter()
+        .filter(|(_, p)| p["food_bank_access_score"].as_f64().unwrap() > 0.0)
+        .min_by_key(|(id, _)| (*id).clone())
+        .unwrap();
+    let point = t.state.layers().collection("blocks").unwrap().feature(block).unwrap().point.unwrap();
+    // Cache a z15 tile away from the block, and one over it.
+    let z = 15;
+    let home = tile_of(point.0, point.1, z);
+    let m = t.tokens.manager.clone();
+    for i in 0..3 {
+        let body = json!({"id": format!("access-{i}"), "role": "resident", "lon": point.0, "lat": point.1});
+        req(Method::POST, "/people").token(&m).json(&body).send(&t).await.expect(StatusCode::CREATED);
+    }
+    let after = access_items(&t).await;
+    assert_eq!(
+        after[block.as_str()]["residents"].as_u64().unwrap(),
+        before[block.as_str()]["residents"].as_u64().unwrap() + 3
+    );
+    let changed: Vec<&String> = after
+        .keys()
+        .filter(|id| after[*id]["food_bank_access_score"] != before[*id]["food_bank_access_score"])
+        .collect();
+    assert!(changed.len() > 1, "the food bank's other blocks changed too: {changed:?}");
+    // A changed block in another tile than the written one.
+    let blocks = t.state.layers();
+    let blocks = blocks.collection("blocks").unwrap();
+    let away = changed.iter().find_map(|id| {
+        let p = blocks.feature(id).unwrap().point.unwrap();
+        let tile = tile_of(p.0, p.1, z);
+        (tile != home).then_some(((*id).clone(), tile))
+    });
+
+    // A tile cut before the next write is forgotten by it, wherever scores changed.
+    if let Some((id, (x, y))) = &away {
+        let uri = format!("/tiles/resource-access/{z}/{x}/{y}.mvt");
+        let first = get(&t, &uri).await.expect(StatusCode::OK);
+        let tags = access_tile(&first.body);
+        assert_eq!(tags[id]["food_bank_access_score"], after[id]["food_bank_access_score"].to_string());
+        for i in 3..13 {
+            let body = json!({"id": format!("access-{i}"), "role": "resident", "lon": point.0, "lat": point.1});
+            req(Method::POST, "/people").token(&m).json(&body).send(&t).await.expect(StatusCode::CREATED);
+        }
+        let latest = access_items(&t).await;
+        assert_ne!(latest[id]["food_bank_access_score"], after[id]["food_bank_access_score"], "the premise");
+        let second = get(&t, &uri).await.expect(StatusCode::OK);
+        let tags = access_tile(&second.body);
+        assert_eq!(tags[id]["food_bank_access_score"], latest[id]["food_bank_access_score"].to_string());
+        assert_ne!(first.header(axum::http::header::ETAG), second.header(axum::http::header::ETAG));
+    } else {
+        panic!("every changed block lies in the written block's z{z} tile: pick another zoom");
+    }
+
+    // Moved and deleted people too; then the carried-forward layer equals one built afresh.
+    req(Method::PATCH, "/people/access-0")
+        .token(&m)
+        .body("application/merge-patch+json", json!({"lon": point.0 + 0.02}).to_string())
+        .send(&t)
+        .await
+        .expect(StatusCode::OK);
+    req(Method::DELETE, "/people/access-1").token(&m).send(&t).await.expect(StatusCode::NO_CONTENT);
+    let served = t.state.layers();
+    let fresh = AppState::new(SqliteStore::open(&t.db).unwrap(), ServeConfig::default()).await.unwrap();
+    let fresh = fresh.layers();
+    let (a, b) = (served.collection("resource-access").unwrap(), fresh.collection("resource-access").unwrap());
+    assert_eq!(a.features.len(), b.features.len());
+    for (x, y) in a.features.iter().zip(b.features.iter()) {
+        assert_eq!(x.json(), y.json());
+    }
+}

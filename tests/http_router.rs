@@ -108,7 +108,7 @@ async fn conformance_lists_core_geojson_oas30() {
 async fn collections_have_extents_and_items_links() {
     let v = get("/collections").await.expect(StatusCode::OK).json();
     let ids: Vec<&str> = v["collections"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
-    assert_eq!(ids, ["blocks", "resources", "school-readiness"]);
+    assert_eq!(ids, ["blocks", "resources", "school-readiness", "resource-access"]);
     for id in ids {
         let c = get(&format!("/collections/{id}")).await.expect(StatusCode::OK).json();
         let bbox = c["extent"]["spatial"]["bbox"][0].as_array().unwrap_or_else(|| panic!("{c:#}"));

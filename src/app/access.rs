@@ -15,9 +15,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::layers::{BLOCKS, CollectionKey, Layers, RESOURCES};
-use crate::core::reach::{AccessTable, Finder, Radii, Site};
-use crate::core::resource::CAPACITY;
+use super::layers::{BLOCKS, CollectionKey, Layers, RESOURCES, metres, score};
+use crate::core::reach::{AccessTable, Finder, Radii};
 
 /// Largest `limit` of a nearest-resources query.
 pub const MAX_NEAREST: usize = 100;
@@ -43,11 +42,11 @@ pub enum AccessError {
     },
 }
 
-/// Caches of what blocks and resources determine. One per service; cheap to share.
+/// Access tables for radii other than the defaults (whose table the snapshot holds: see
+/// [`Layers::access_base`]). One per service; cheap to share.
 #[derive(Debug, Default)]
 pub struct AccessCache {
-    finder: Mutex<Option<(CollectionKey, Arc<Finder>)>>,
-    /// The most recently asked radii (the defaults, almost always), per blocks and resources.
+    /// The most recently asked other radii, per blocks and resources.
     tables: Mutex<Vec<CachedTable>>,
 }
 
@@ -66,36 +65,15 @@ const TABLES_KEPT: usize = 2;
 impl AccessCache {
     /// The finder over the snapshot's resources (site `i` is the collection's feature `i`).
     pub fn finder(&self, layers: &Layers) -> Arc<Finder> {
-        let Some(resources) = layers.collection(RESOURCES) else { return Arc::new(Finder::new(Vec::new())) };
-        let mut slot = self.finder.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((key, finder)) = slot.as_ref()
-            && key.matches(resources)
-        {
-            return finder.clone();
-        }
-        let sites = resources
-            .features
-            .iter()
-            .map(|f| {
-                let p = f.properties();
-                let (lon, lat) = f.location().unwrap_or((f64::NAN, f64::NAN));
-                Site {
-                    id: f.id.as_str().into(),
-                    category: p.get("category").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    lon,
-                    lat,
-                    supply: p.get(CAPACITY).and_then(Value::as_f64).unwrap_or(1.0),
-                }
-            })
-            .collect();
-        let finder = Arc::new(Finder::new(sites));
-        *slot = Some((resources.key(), finder.clone()));
-        finder
+        layers.finder().clone()
     }
 
     /// The access table of the snapshot's blocks for `radii` (block `i` is the blocks
     /// collection's feature `i`).
     pub fn table(&self, layers: &Layers, radii: Radii) -> Arc<AccessTable> {
+        if radii == Radii::default() {
+            return layers.access_base().table.clone();
+        }
         let finder = self.finder(layers);
         let (Some(blocks), Some(resources)) = (layers.collection(BLOCKS), layers.collection(RESOURCES)) else {
             return Arc::new(AccessTable::new(&finder, &[], radii));
@@ -358,15 +336,6 @@ impl GapRow {
         "access_score",
         "why",
     ];
-}
-
-/// Metres rounded to a decimetre, for output.
-fn metres(m: f64) -> f64 {
-    (m * 10.0).round() / 10.0
-}
-
-fn score(x: f64) -> f64 {
-    (x * 1e4).round() / 1e4
 }
 
 fn distance_words(m: f64) -> String {

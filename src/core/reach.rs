@@ -263,24 +263,95 @@ impl AccessTable {
         }
     }
 
-    /// The 2SFCA score of every block for category `category`, with `demand` per block (same
-    /// order as the points measured) and `supply` per site ([`Finder::sites`] order).
-    pub fn scores(&self, category: usize, demand: &[f64], supply: &[f64]) -> Vec<f64> {
+    /// The resources of category `category` within the catchment radius of block `block`
+    /// ([`Finder::sites`] positions, nearest first).
+    pub fn pairs(&self, category: usize, block: usize) -> &[u32] {
         let c = &self.per_category[category];
-        let pairs = |i: usize| &c.pair_site[c.offsets[i] as usize..c.offsets[i + 1] as usize];
-        // Step 1: demand within d0 of each site, then its supply-to-demand ratio.
-        let mut reached = vec![0.0f64; supply.len()];
+        match (c.offsets.get(block), c.offsets.get(block + 1)) {
+            (Some(&a), Some(&b)) => &c.pair_site[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// Step 1 of 2SFCA without the division: the demand within the catchment radius of every
+    /// site (`sites` of them, [`Finder::sites`] order). Whole-number demand sums exactly, so a
+    /// caller may keep these sums current by adding each block's change.
+    pub fn site_demand(&self, category: usize, demand: &[f64], sites: usize) -> Vec<f64> {
+        let mut reached = vec![0.0f64; sites];
         for i in 0..self.blocks {
             let d = demand.get(i).copied().unwrap_or(0.0);
             if d > 0.0 {
-                for &j in pairs(i) {
+                for &j in self.pairs(category, i) {
                     reached[j as usize] += d;
                 }
             }
         }
-        let ratio: Vec<f64> = reached.iter().zip(supply).map(|(&d, &s)| if d > 0.0 { s / d } else { 0.0 }).collect();
-        // Step 2: the ratios of the sites within d0 of each block, per 1,000 people.
-        (0..self.blocks).map(|i| 1000.0 * pairs(i).iter().map(|&j| ratio[j as usize]).sum::<f64>()).collect()
+        reached
+    }
+
+    /// Step 2 for one block: `1000 · Σ S_j / D_j` over the sites within its catchment radius,
+    /// from the demand at every site ([`AccessTable::site_demand`]) and the supply per site.
+    pub fn score(&self, category: usize, block: usize, site_demand: &[f64], supply: &[f64]) -> f64 {
+        1000.0
+            * self
+                .pairs(category, block)
+                .iter()
+                .map(|&j| ratio(supply[j as usize], site_demand[j as usize]))
+                .sum::<f64>()
+    }
+
+    /// The 2SFCA score of every block for category `category`, with `demand` per block (same
+    /// order as the points measured) and `supply` per site ([`Finder::sites`] order).
+    pub fn scores(&self, category: usize, demand: &[f64], supply: &[f64]) -> Vec<f64> {
+        let reached = self.site_demand(category, demand, supply.len());
+        (0..self.blocks).map(|i| self.score(category, i, &reached, supply)).collect()
+    }
+
+    /// The pairs reversed: for every site (`sites` of them), the blocks within the catchment
+    /// radius, ascending. A change of one block's demand changes the scores of exactly the
+    /// blocks paired with the sites it is paired with.
+    pub fn blocks_near_sites(&self, category: usize, sites: usize) -> SitePairs {
+        let mut count = vec![0u32; sites + 1];
+        for i in 0..self.blocks {
+            for &j in self.pairs(category, i) {
+                count[j as usize + 1] += 1;
+            }
+        }
+        for j in 0..sites {
+            count[j + 1] += count[j];
+        }
+        let mut fill = count.clone();
+        let mut blocks = vec![0u32; count[sites] as usize];
+        for i in 0..self.blocks {
+            for &j in self.pairs(category, i) {
+                let at = &mut fill[j as usize];
+                blocks[*at as usize] = i as u32;
+                *at += 1;
+            }
+        }
+        SitePairs { offsets: count, blocks }
+    }
+}
+
+/// `S_j / D_j`, 0 when no demand lies within reach (nobody to serve).
+fn ratio(supply: f64, demand: f64) -> f64 {
+    if demand > 0.0 { supply / demand } else { 0.0 }
+}
+
+/// Per site, the blocks within the catchment radius (see [`AccessTable::blocks_near_sites`]).
+#[derive(Debug, Clone, Default)]
+pub struct SitePairs {
+    offsets: Vec<u32>,
+    blocks: Vec<u32>,
+}
+
+impl SitePairs {
+    /// The blocks paired with site `site`, ascending.
+    pub fn blocks(&self, site: usize) -> &[u32] {
+        match (self.offsets.get(site), self.offsets.get(site + 1)) {
+            (Some(&a), Some(&b)) => &self.blocks[a as usize..b as usize],
+            _ => &[],
+        }
     }
 }
 
@@ -371,5 +442,17 @@ mod tests {
         // No demand near F2: its supply serves nobody, R2 = 0.
         let a = t.scores(c, &[100.0, 0.0, 0.0, 0.0], &supply);
         assert!((a[0] - 300.0).abs() < 1e-6 && a[2] == 0.0, "{a:?}");
+        // The pairs reversed: F1 serves blocks 0 and 1, F2 blocks 1 and 2.
+        let near = t.blocks_near_sites(c, 2);
+        assert_eq!((near.blocks(0), near.blocks(1), near.blocks(2)), (&[0u32, 1][..], &[1u32, 2][..], &[][..]));
+        // Keeping the sums current by a block's change gives the scores computed afresh.
+        let mut reached = t.site_demand(c, &[100.0, 200.0, 50.0, 0.0], 2);
+        for &j in t.pairs(c, 1) {
+            reached[j as usize] -= 200.0;
+        }
+        let fresh = t.scores(c, &[100.0, 0.0, 50.0, 0.0], &supply);
+        for (i, want) in fresh.iter().enumerate() {
+            assert_eq!(t.score(c, i, &reached, &supply).to_bits(), want.to_bits(), "block {i}");
+        }
     }
 }

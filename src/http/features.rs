@@ -188,7 +188,7 @@ pub async fn items(
     headers: HeaderMap,
     q: QueryPairs,
 ) -> Result<Response, AppError> {
-    let layers = state.layers();
+    let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
     let req = ItemsRequest::parse(c, &q)?;
     let format = match req.f {
@@ -267,7 +267,7 @@ pub async fn item(
     q: QueryPairs,
 ) -> Result<Response, AppError> {
     q.only(&["f"])?;
-    let layers = state.layers();
+    let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
     let format = format::negotiate(q.get("f"), &headers)?;
     let f = c

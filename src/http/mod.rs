@@ -162,6 +162,25 @@ impl AppState {
         }
     }
 
+    /// The served layers with the resource-access collection measured (off the async workers:
+    /// the first time after an import takes about a second at county scale).
+    pub async fn layers_with_access(&self) -> Result<Arc<Layers>, AppError> {
+        let layers = self.layers();
+        if !layers.access_ready() {
+            let building = layers.clone();
+            tokio::task::spawn_blocking(move || {
+                building.access_layer();
+            })
+            .await?;
+        }
+        Ok(layers)
+    }
+
+    /// [`AppState::layers`], measuring resource access first when collection `id` is it.
+    pub async fn layers_for(&self, id: &str) -> Result<Arc<Layers>, AppError> {
+        if id == crate::app::layers::RESOURCE_ACCESS { self.layers_with_access().await } else { Ok(self.layers()) }
+    }
+
     /// The live state; 503 while the service starts.
     pub fn live(&self) -> Result<&Arc<Live>, AppError> {
         self.live.get().ok_or_else(starting)
@@ -370,6 +389,7 @@ fn warm_up(state: &AppState) {
         let layers = live.layers();
         tokio::task::spawn_blocking(move || {
             layers.tiles();
+            layers.access_layer();
         });
     }
     if let Ok(live) = state.live() {

@@ -210,16 +210,16 @@ pub async fn collections(
 ) -> Result<Json<Collections>, AppError> {
     q.only(&["f"])?;
     format::json_only(&q)?;
-    let layers = state.layers();
+    let layers = state.layers_with_access().await?;
     Ok(Json(Collections {
         links: vec![Link::new(format!("{base}/collections"), "self", JSON, "This document")],
-        collections: layers.collections.iter().map(|c| info(&base, c)).collect(),
+        collections: layers.all_collections().map(|c| info(&base, c)).collect(),
     }))
 }
 
 /// One feature collection.
 #[utoipa::path(get, path = "/collections/{collectionId}", tag = "Capabilities", operation_id = "describeCollection",
-    params(("collectionId" = String, Path, description = "blocks, resources or school-readiness"),
+    params(("collectionId" = String, Path, description = "blocks, resources, school-readiness or resource-access"),
            ("f" = Option<String>, Query, description = "Format: json")),
     responses((status = 200, description = "The collection", body = CollectionInfo, content_type = "application/json"),
               (status = 400, description = "Bad parameter", body = super::error::Problem, content_type = "application/problem+json"),
@@ -232,7 +232,7 @@ pub async fn collection(
 ) -> Result<Json<CollectionInfo>, AppError> {
     q.only(&["f"])?;
     format::json_only(&q)?;
-    let layers = state.layers();
+    let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
     Ok(Json(info(&base, c)))
 }
@@ -240,7 +240,7 @@ pub async fn collection(
 /// A collection by id, or a 404 naming the ones there are.
 pub fn find<'a>(layers: &'a crate::app::layers::Layers, id: &str) -> Result<&'a Collection, AppError> {
     layers.collection(id).ok_or_else(|| {
-        let known: Vec<&str> = layers.collections.iter().map(|c| c.id).collect();
+        let known = layers.collection_ids();
         AppError::NotFound(format!("no collection '{id}'; collections are: {}", known.join(", ")))
     })
 }

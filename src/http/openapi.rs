@@ -83,7 +83,7 @@ pub fn document(layers: &Layers, base: &str) -> Value {
         paths.insert("/api".into(), simple_get("getApi", "Capabilities", "This document", OPENAPI_JSON));
         paths
             .insert("/api.html".into(), simple_get("getApiHtml", "Capabilities", "The API documentation", "text/html"));
-        for c in &layers.collections {
+        for c in layers.all_collections() {
             paths.insert(format!("/collections/{}/items", c.id), items_path(c));
             paths.insert(format!("/collections/{}/items/{{featureId}}", c.id), item_path(c));
         }
@@ -298,7 +298,7 @@ pub fn downgrade_to_3_0(doc: &mut Value) {
 pub async fn api(State(state): State<AppState>, BaseUrl(base): BaseUrl, q: QueryPairs) -> Result<Response, AppError> {
     q.only(&["f"])?;
     json_only(&q)?;
-    let mut res = Json(document(&state.layers(), &base)).into_response();
+    let mut res = Json(document(&*state.layers_with_access().await?, &base)).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(OPENAPI_JSON));
     Ok(res)
 }
@@ -308,8 +308,8 @@ fn escape(s: &str) -> String {
 }
 
 /// A plain HTML page listing every endpoint and its parameters (no scripts).
-pub async fn api_html(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> Html<String> {
-    let doc = document(&state.layers(), &base);
+pub async fn api_html(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> Result<Html<String>, AppError> {
+    let doc = document(&*state.layers_with_access().await?, &base);
     let mut html = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>belong API</title>\
          <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}\
@@ -341,5 +341,5 @@ pub async fn api_html(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> 
         }
     }
     html.push_str("</body></html>");
-    Html(html)
+    Ok(Html(html))
 }

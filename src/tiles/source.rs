@@ -121,9 +121,9 @@ impl LiveValues for NoLiveValues {
 }
 
 /// A live property of a layer: its name and its position in the layer's key list.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct LiveProperty {
-    name: &'static str,
+    name: Box<str>,
     key: u32,
 }
 
@@ -168,7 +168,7 @@ impl SourceLayer {
         name: &str,
         description: &str,
         features: Vec<SourceFeature>,
-        live: &[(&'static str, &'static str)],
+        live: &[(&str, &'static str)],
     ) -> SourceLayer {
         let mut keys: Vec<String> = Vec::new();
         let mut key_index: BTreeMap<String, u32> = BTreeMap::new();
@@ -182,9 +182,9 @@ impl SourceLayer {
             keys.push(live_name.to_string());
             key_index.insert(live_name.to_string(), key);
             fields.insert(live_name.to_string(), ty);
-            live_props.push(LiveProperty { name: live_name, key });
+            live_props.push(LiveProperty { name: live_name.into(), key });
         }
-        live_props.sort_unstable_by_key(|l| l.name);
+        live_props.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let mut entries = Vec::with_capacity(features.len());
         let mut unit_bounds: Option<[f64; 4]> = None;
         let mut stored = Vec::with_capacity(features.len());
@@ -207,7 +207,7 @@ impl SourceLayer {
             }
             let mut props = Vec::with_capacity(f.properties.len());
             for (k, v) in f.properties {
-                if live_props.iter().any(|l| l.name == k) {
+                if live_props.iter().any(|l| *l.name == *k) {
                     continue;
                 }
                 let Some(value) = tile_value(v) else { continue };
@@ -256,8 +256,13 @@ impl SourceLayer {
     }
 
     /// The names of the live properties, sorted.
-    pub fn live(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.live.iter().map(|l| l.name)
+    pub fn live(&self) -> impl Iterator<Item = &str> + '_ {
+        self.live.iter().map(|l| &*l.name)
+    }
+
+    /// The geometry of the feature at position `feature` (to share it with another layer).
+    pub fn geometry(&self, feature: usize) -> Option<&Geometry> {
+        self.features.get(feature).map(|(g, _)| g)
     }
 
     /// The unit-coordinate envelope `[min x, min y, max x, max y]` (see [`lonlat_to_unit`]) of
@@ -324,7 +329,9 @@ impl SourceLayer {
     ) -> impl Iterator<Item = (u32, TileValue)> + 'a {
         buf.clear();
         buf.extend(
-            self.live.iter().filter_map(|l| live.value(&self.name, i, l.name).and_then(tile_value).map(|v| (l.key, v))),
+            self.live
+                .iter()
+                .filter_map(|l| live.value(&self.name, i, &l.name).and_then(tile_value).map(|v| (l.key, v))),
         );
         let rank = &self.rank;
         let mut stat = props.iter().peekable();

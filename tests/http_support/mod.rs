@@ -69,6 +69,8 @@ pub struct TestApp {
     pub state: AppState,
     /// Tokens stored in this database.
     pub tokens: Tokens,
+    /// The database file.
+    pub db: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -85,7 +87,7 @@ pub async fn demo_app_with(config: ServeConfig) -> TestApp {
     assert!(store.revoke_token(revoked.id).unwrap());
     let tokens = Tokens { viewer, recruiter, manager, revoked: revoked.token };
     let state = AppState::new(store, config).await.unwrap();
-    TestApp { state, tokens, _dir: dir }
+    TestApp { state, tokens, db, _dir: dir }
 }
 
 /// A fresh demo app with the default configuration.

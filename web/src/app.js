@@ -29,6 +29,10 @@ const CATEGORIES = {
   library: ['Library', '#1c7ed6'],
 };
 const OTHER = ['Other', '#5c6670'];
+// Distance to the nearest resource of a category (the resource-access layer): pale when near,
+// dark red when far; walking distance (800 m) is the second break.
+const ACCESS_BREAKS = [400, 800, 1600, 3200];
+const ACCESS = ['#ffffb2', '#fecc5c', '#fd8d3c', '#f03b20', '#bd0026'];
 
 const RECRUIT_PAGE = 50;
 const REFRESH_MS = 60_000;
@@ -142,7 +146,21 @@ const GROUPS = {
   blocks: ['blocks-fill', 'blocks-outline'],
   readiness: ['readiness-fill', 'readiness-nodata', 'readiness-outline'],
   resources: ['resources-circle'],
+  access: ['access-fill', 'access-none'],
 };
+
+/** Fill colour of a block by its distance to the nearest resource of `category`. */
+function accessColor(category) {
+  const expr = ['step', ['to-number', ['get', `${category}_nearest_m`]], ACCESS[0]];
+  ACCESS_BREAKS.forEach((b, i) => expr.push(b, ACCESS[i + 1]));
+  return expr;
+}
+
+/** The blocks with a resource of `category` somewhere (the others are hatched). */
+function accessFilter(category, has) {
+  const f = ['has', `${category}_nearest_m`];
+  return has ? f : ['!', f];
+}
 
 function buildStyle(config) {
   const basemap = config.basemap;
@@ -150,6 +168,7 @@ function buildStyle(config) {
     blocks: { type: 'vector', url: url('tiles/blocks.json'), promoteId: 'block_id' },
     readiness: { type: 'vector', url: url('tiles/school-readiness.json'), promoteId: 'block_id' },
     resources: { type: 'vector', url: url('tiles/resources.json'), promoteId: 'id' },
+    access: { type: 'vector', url: url('tiles/resource-access.json'), promoteId: 'block_id' },
   };
   const layers = [{ id: 'background', type: 'background', paint: { 'background-color': '#eceae4' } }];
   if (basemap) {
@@ -181,6 +200,16 @@ function buildStyle(config) {
       id: 'readiness-outline', type: 'line', source: 'readiness', 'source-layer': 'school-readiness',
       layout: { visibility: 'none', 'line-join': 'round' },
       paint: { 'line-color': '#ffffff', 'line-width': edgeWidth },
+    },
+    {
+      id: 'access-fill', type: 'fill', source: 'access', 'source-layer': 'resource-access',
+      filter: accessFilter(config.accessCategory, true), layout: { visibility: 'none' },
+      paint: { 'fill-color': accessColor(config.accessCategory), 'fill-opacity': basemap ? 0.75 : 0.95 },
+    },
+    {
+      id: 'access-none', type: 'fill', source: 'access', 'source-layer': 'resource-access',
+      filter: accessFilter(config.accessCategory, false), layout: { visibility: 'none' },
+      paint: { 'fill-pattern': 'hatch', 'fill-opacity': basemap ? 0.8 : 1 },
     },
     {
       id: 'blocks-outline', type: 'line', source: 'blocks', 'source-layer': 'blocks',
@@ -287,6 +316,46 @@ function renderReadinessLegend(breaks, decimals) {
   $('legend-readiness').replaceChildren(...items);
 }
 
+function formatBreak(m) {
+  return m >= 1000 ? `${num.format(m / 1000)} km` : `${num.format(m)} m`;
+}
+
+function renderAccessLegend(category) {
+  const name = category ? categoryLabel(category).toLowerCase() : 'resource';
+  const items = ACCESS.map((color, i) => {
+    let label;
+    if (i === 0) label = `under ${formatBreak(ACCESS_BREAKS[0])}`;
+    else if (i === ACCESS.length - 1) label = `${formatBreak(ACCESS_BREAKS[i - 1])} or more`;
+    else label = `${formatBreak(ACCESS_BREAKS[i - 1])} – ${formatBreak(ACCESS_BREAKS[i])}`;
+    return el('li', {}, swatch(color), label);
+  });
+  items.push(el('li', {}, swatch(null, 'hatch'), `No ${name} at all`));
+  $('legend-access').replaceChildren(...items);
+}
+
+function categoryLabel(c) {
+  return category(c)[0];
+}
+
+/** The category picker: every category of the resources layer, most resources first. */
+function renderAccessPicker(counts) {
+  const keys = Object.keys(counts).filter(Boolean).sort((a, b) => counts[b] - counts[a] || a.localeCompare(b));
+  const select = $('access-category');
+  select.replaceChildren(
+    ...keys.map((k) => el('option', { value: k }, `${categoryLabel(k)} (${num.format(counts[k])})`)),
+  );
+  select.disabled = keys.length === 0;
+  return keys[0] || '';
+}
+
+function showAccessCategory(category) {
+  if (!map.getLayer('access-fill')) return;
+  map.setPaintProperty('access-fill', 'fill-color', accessColor(category));
+  map.setFilter('access-fill', accessFilter(category, true));
+  map.setFilter('access-none', accessFilter(category, false));
+  renderAccessLegend(category);
+}
+
 /** Quintile class breaks of the readiness values (from the layer's CSV). */
 async function readinessBreaks() {
   const fallback = { breaks: [45, 50, 55, 60], decimals: 0 };
@@ -368,14 +437,16 @@ function recruitRow(row, i) {
     'button',
     {
       type: 'button', class: 'recruit-row', dataset: { blockId: id },
-      'aria-label': `Rank ${row.rank ?? i + 1}: ${row.name || `block ${id}`}, ${plural(residents, 'resident')}, ${detail}`
-        + `${recruitExtra(row) ? `, ${recruitExtra(row).toLowerCase()}` : ''}. Show on the map.`,
     },
-    el('span', { class: 'rank' }, `#${row.rank ?? i + 1}`),
+    // The accessible name is the visible text (WCAG 2.5.3), with a few words only a screen
+    // reader hears to make it a sentence.
+    el('span', { class: 'rank' }, el('span', { class: 'sr-only' }, 'Rank '), `#${row.rank ?? i + 1}`),
     el('span', { class: 'name' }, row.name || `Block ${id}`),
-    el('span', { class: 'residents' }, num.format(residents), el('small', {}, residents === 1 ? 'resident' : 'residents')),
-    el('span', { class: 'id' }, id),
-    recruitExtra(row) ? el('span', { class: 'extra' }, recruitExtra(row)) : null,
+    el('span', { class: 'residents' }, el('span', { class: 'sr-only' }, ', '), num.format(residents), ' ',
+      el('small', {}, residents === 1 ? 'resident' : 'residents')),
+    el('span', { class: 'id' }, el('span', { class: 'sr-only' }, ', block '), id),
+    recruitExtra(row) ? el('span', { class: 'extra' }, el('span', { class: 'sr-only' }, ', '), recruitExtra(row)) : null,
+    el('span', { class: 'sr-only' }, `, ${detail}. Show on the map.`),
   );
   button.addEventListener('click', () => selectBlock(id, { fly: true, from: button }));
   return el('li', {}, button);
@@ -794,7 +865,7 @@ function wireToggles() {
 }
 
 function wireInteractions() {
-  const interactive = ['resources-circle', 'blocks-fill', 'readiness-fill', 'readiness-nodata'];
+  const interactive = ['resources-circle', 'blocks-fill', 'readiness-fill', 'readiness-nodata', 'access-fill', 'access-none'];
   map.on('click', (e) => {
     const layers = interactive.filter((id) => map.getLayer(id) && map.getLayoutProperty(id, 'visibility') !== 'none');
     const hits = layers.length ? map.queryRenderedFeatures(e.point, { layers }) : [];
@@ -869,6 +940,8 @@ async function start() {
   const [readiness, counts] = await Promise.all([readinessBreaks(), resourceCounts()]);
   renderReadinessLegend(readiness.breaks, readiness.decimals);
   renderResourceLegend(counts);
+  const accessCategory = renderAccessPicker(counts);
+  renderAccessLegend(accessCategory);
 
   const bbox = collection?.extent?.spatial?.bbox?.[0];
   state.extent = bbox || null;
@@ -877,7 +950,7 @@ async function start() {
     : { center: [-98.5, 39.8], zoom: 3 };
   map = new maplibregl.Map({
     container: 'map',
-    style: buildStyle({ ...config, target: state.target, readinessBreaks: readiness.breaks }),
+    style: buildStyle({ ...config, target: state.target, readinessBreaks: readiness.breaks, accessCategory }),
     ...view,
     maxZoom: 19,
     attributionControl: config.basemap ? { compact: true } : false,
@@ -904,6 +977,7 @@ async function start() {
     showStatus(`Some map data could not be loaded (${message}).`, { error: true });
   });
   map.on('load', () => {
+    $('access-category').addEventListener('change', (e) => showAccessCategory(e.target.value));
     wireToggles();
     wireInteractions();
     if (!bbox) showStatus('No blocks loaded yet: import blocks to see the map.');

@@ -8,7 +8,8 @@
 // a change made through the API), MAP_TEST_LIMIT_SECS (give up after this long; default 280). Prints one JSON summary on stdout; exits 1 when any check
 // fails, 2 when the browser cannot be started.
 
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,6 +24,7 @@ const shots = process.env.MAP_TEST_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'be
 mkdirSync(shots, { recursive: true });
 // SwiftShader renders on the CPU: a 2-core machine needs generous waits.
 const TIMEOUT = 90_000;
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WATCHDOG = Number(process.env.MAP_TEST_LIMIT_SECS || 280) * 1000;
 
 const checks = [];
@@ -407,6 +409,18 @@ async function trendShapes(browser) {
   await context.close();
 }
 
+/** axe-core's WCAG 2.1 A and AA rules on the page as it is now. */
+async function axe(page, label) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(async () => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    resultTypes: ['violations'],
+  }));
+  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}; ${v.nodes.slice(0, 3)
+    .map((n) => n.target.join(' ')).join(', ')}`);
+  check(`${label}: axe-core finds no WCAG 2.1 AA violation`, violations.length === 0, violations.join('\n'));
+}
+
 async function screenshot(page, name) {
   const path = join(shots, `${name}.png`);
   const buf = await page.screenshot({ path });
@@ -481,6 +495,35 @@ async function desktop(browser) {
     legend >= 3 && (await page.textContent('#legend-readiness')).includes('No data'), `${legend} legend entries`);
   await screenshot(page, 'desktop-readiness');
   await page.getByRole('checkbox', { name: 'School readiness' }).uncheck();
+  await waitIdle(page);
+
+  // Access to resources: a category picker over the resource-access layer.
+  const picker = page.getByLabel('Distance from each block to the nearest');
+  const options = await picker.locator('option').allTextContents();
+  check('the access layer offers every resource category', options.length >= 6 && options.some((o) => o.startsWith('Food bank')),
+    options.join(' | '));
+  await page.getByRole('checkbox', { name: 'Access to resources' }).check();
+  await waitIdle(page);
+  await picker.selectOption('food_bank');
+  await waitIdle(page);
+  const accessFeatures = () => page.evaluate(() => window.belongMap.queryRenderedFeatures({ layers: ['access-fill', 'access-none'] })
+    .map((f) => f.properties));
+  const shown = await accessFeatures();
+  const measured = shown.filter((p) => typeof p.food_bank_nearest_m === 'number');
+  check('the access layer draws the blocks with their distance to the nearest food bank',
+    shown.length > 0 && measured.length > 0 && shown.every((p) => 'food_bank_access_score' in p && 'residents' in p),
+    `${shown.length} drawn, ${measured.length} with a distance`);
+  const paint = await page.evaluate(() => JSON.stringify(window.belongMap.getPaintProperty('access-fill', 'fill-color')));
+  check('the access colours follow the chosen category', paint.includes('food_bank_nearest_m'), paint);
+  await picker.selectOption('school');
+  await waitIdle(page);
+  const paintSchool = await page.evaluate(() => JSON.stringify(window.belongMap.getPaintProperty('access-fill', 'fill-color')));
+  const legendAccess = await page.textContent('#legend-access');
+  check('choosing another category recolours the layer and its legend',
+    paintSchool.includes('school_nearest_m') && legendAccess.includes('No school at all'), `${paintSchool}; ${legendAccess}`);
+  await screenshot(page, 'desktop-access');
+  await axe(page, 'desktop map with the access layer');
+  await page.getByRole('checkbox', { name: 'Access to resources' }).uncheck();
   await waitIdle(page);
 
   // Clicking a block shows its details.

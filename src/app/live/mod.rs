@@ -259,11 +259,11 @@ impl Live {
             })
             .collect();
         let now = engine.clock();
-        let layers = old.with_counts(&changed, engine.summary(self.target), engine.cursor, now);
-        // Publish first, then forget the tiles over the changed blocks: a tile cut in between
-        // is from the new counts already, and one cut before is refused by the cache.
+        let (layers, touched) = old.with_counts(&changed, engine.summary(self.target), engine.cursor, now);
+        // Publish first, then forget the tiles over the blocks whose values changed: a tile cut
+        // in between is from the new counts already, and one cut before is refused by the cache.
         let envelopes: Vec<[f64; 4]> = match layers.tiles_if_built().and_then(|t| t.layer(BLOCKS)) {
-            Some(blocks) => changed.iter().filter_map(|(i, _)| blocks.envelope(*i)).collect(),
+            Some(blocks) => touched.iter().filter_map(|i| blocks.envelope(*i)).collect(),
             None => Vec::new(),
         };
         let rows = changed.iter().filter_map(|(i, _)| layers.coverage.blocks.get(*i).cloned()).collect();

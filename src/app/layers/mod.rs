@@ -8,11 +8,17 @@
 //!
 //! Public layers carry per-block counts only, never people.
 
+mod access;
+
+pub use access::{AccessBase, AccessLayer, RESOURCE_ACCESS, finder_of};
+pub(crate) use access::{metres, score};
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use super::chunked::Chunked;
 use crate::core::coverage::{BlockCounts, BlockCoverage, CoverageSummary};
+use crate::core::reach::Finder;
 
 use chrono::NaiveDate;
 use geo::{BoundingRect, Coord, Intersects, MultiPolygon, Rect};
@@ -74,6 +80,14 @@ pub struct Layers {
     /// built on the first tile request and shared by every snapshot until the next import;
     /// the blocks' counts come from [`Layers::coverage`] when a tile is cut.
     tiles: Arc<OnceLock<TileSource>>,
+    /// The finder over the resources, built on first use and shared until the next import.
+    finder: Arc<OnceLock<Arc<Finder>>>,
+    /// What the resource-access collection needs of blocks and resources: built on first use,
+    /// shared until the next import.
+    access_base: Arc<OnceLock<Arc<AccessBase>>>,
+    /// The resource-access collection at this snapshot's residents: built on first use, then
+    /// carried forward by every write ([`Layers::with_counts`]).
+    access: OnceLock<Arc<AccessLayer>>,
 }
 
 /// What [`Layers::from_parts`] is built from.
@@ -212,6 +226,9 @@ impl Layers {
             cursor,
             judged_at: chrono::Utc::now(),
             tiles: Arc::default(),
+            finder: Arc::default(),
+            access_base: Arc::default(),
+            access: OnceLock::new(),
         }
     }
 
@@ -234,14 +251,23 @@ impl Layers {
 
     /// The next snapshot after people changed: blocks at positions `changed` (block id order)
     /// have new counts, and the headline numbers are `summary`. Shares everything else with
-    /// `self`; costs what changed, not what the catchment weighs.
+    /// `self`; costs what changed, not what the catchment weighs. Also returns the positions of
+    /// every block whose served values changed (the changed blocks, and the blocks whose
+    /// resource access changed with their residents): the tiles over them are stale.
     pub fn with_counts(
         &self,
         changed: &[(usize, BlockCounts)],
         summary: CoverageSummary,
         cursor: i64,
         judged_at: chrono::DateTime<chrono::Utc>,
-    ) -> Layers {
+    ) -> (Layers, Vec<usize>) {
+        let deltas: Vec<(usize, i64)> = changed
+            .iter()
+            .filter_map(|&(i, counts)| {
+                let old = self.coverage.blocks.get(i)?.residents;
+                Some((i, counts.residents as i64 - old as i64))
+            })
+            .collect();
         let target = u64::from(self.target.max(1));
         let mut coverage = self.coverage.clone();
         coverage.summary = summary;
@@ -264,7 +290,17 @@ impl Layers {
                 c.features.set(i, Arc::new(old.with_properties(&props)));
             }
         }
-        Layers {
+        let mut touched: Vec<usize> = changed.iter().map(|(i, _)| *i).collect();
+        let access = OnceLock::new();
+        if let (Some(layer), Some(base)) = (self.access.get(), self.access_base.get()) {
+            let residents = |i: usize| coverage.blocks.get(i).map_or(0, |b| b.residents);
+            let (next, affected) = layer.with_residents(base, &deltas, &residents);
+            let _ = access.set(Arc::new(next));
+            touched.extend(affected);
+            touched.sort_unstable();
+            touched.dedup();
+        }
+        let layers = Layers {
             collections,
             coverage,
             target: self.target,
@@ -272,18 +308,71 @@ impl Layers {
             cursor,
             judged_at,
             tiles: self.tiles.clone(),
-        }
+            finder: self.finder.clone(),
+            access_base: self.access_base.clone(),
+            access,
+        };
+        (layers, touched)
     }
 
-    /// A collection by id.
+    /// A collection by id (resource access is measured on first use).
     pub fn collection(&self, id: &str) -> Option<&Collection> {
+        if id == RESOURCE_ACCESS {
+            return Some(&self.access_layer().collection);
+        }
         self.collections.iter().find(|c| c.id == id)
+    }
+
+    /// Every collection, in the order they are listed (resource access last, measured on
+    /// first use).
+    pub fn all_collections(&self) -> impl Iterator<Item = &Collection> {
+        self.collections.iter().chain(std::iter::once(&self.access_layer().collection))
+    }
+
+    /// The ids of every collection, without measuring anything.
+    pub fn collection_ids(&self) -> Vec<&'static str> {
+        self.collections.iter().map(|c| c.id).chain([RESOURCE_ACCESS]).collect()
+    }
+
+    /// The finder over the resources (site `i` is the resources collection's feature `i`).
+    pub fn finder(&self) -> &Arc<Finder> {
+        self.finder.get_or_init(|| Arc::new(finder_of(self.collections.iter().find(|c| c.id == RESOURCES))))
+    }
+
+    /// Distances and pairs of every block and category with the default radii.
+    pub fn access_base(&self) -> &Arc<AccessBase> {
+        self.access_base.get_or_init(|| {
+            Arc::new(AccessBase::build(self.finder().clone(), self.collections.iter().find(|c| c.id == BLOCKS)))
+        })
+    }
+
+    /// Whether [`Layers::access_layer`] is built (answers without waiting).
+    pub fn access_ready(&self) -> bool {
+        self.access.get().is_some()
+    }
+
+    /// The resource-access collection at this snapshot's residents.
+    pub fn access_layer(&self) -> &AccessLayer {
+        self.access.get_or_init(|| {
+            let residents = |i: usize| self.coverage.blocks.get(i).map_or(0, |b| b.residents);
+            let blocks = self.collections.iter().find(|c| c.id == BLOCKS);
+            Arc::new(AccessLayer::build(self.access_base(), blocks, &residents))
+        })
     }
 
     /// The collections as vector-tile layers of the same names (same features and properties,
     /// nulls left out). Render with [`Layers::render_tile`], which adds the live counts.
     pub fn tiles(&self) -> &TileSource {
-        self.tiles.get_or_init(|| TileSource::new(self.collections.iter().map(Collection::tile_layer).collect()))
+        self.tiles.get_or_init(|| {
+            let mut layers: Vec<SourceLayer> = self.collections.iter().map(Collection::tile_layer).collect();
+            if let (Some(tiled), Some(blocks)) =
+                (layers.iter().find(|l| l.name == BLOCKS), self.collections.iter().find(|c| c.id == BLOCKS))
+            {
+                let access = access::tile_layer(tiled, blocks, self.finder());
+                layers.push(access);
+            }
+            TileSource::new(layers)
+        })
     }
 
     /// The tiles source if a tile was ever asked for (else nothing can be cached from it).
@@ -299,6 +388,10 @@ impl Layers {
 
 impl LiveValues for Layers {
     fn value(&self, layer: &str, feature: usize, property: &str) -> Option<Value> {
+        if layer == RESOURCE_ACCESS {
+            let residents = self.coverage.blocks.get(feature).map_or(0, |b| b.residents);
+            return self.access_layer().value(self.access_base(), feature, property, residents);
+        }
         if layer != BLOCKS {
             return None;
         }
@@ -659,9 +752,7 @@ impl Collection {
         // (property, whether a non-null value was seen: a leading null says nothing about the kind)
         let mut properties: Vec<(Property, bool)> = Vec::new();
         let mut pos: HashMap<String, usize> = HashMap::new();
-        let mut extent: Option<[f64; 4]> = None;
-        let mut entries = Vec::with_capacity(features.len());
-        for (i, (f, props)) in features.iter().zip(maps).enumerate() {
+        for props in maps {
             for (name, value) in props {
                 let kind = PropertyKind::of(value);
                 match pos.get(name) {
@@ -679,6 +770,24 @@ impl Collection {
                     }
                 }
             }
+        }
+        let properties = properties.into_iter().map(|(p, _)| p).collect();
+        Collection::with_schema(id, title, description, geometry, features, properties, live)
+    }
+
+    /// A collection whose properties are known beforehand (no map per feature needed).
+    fn with_schema(
+        id: &'static str,
+        title: &'static str,
+        description: &'static str,
+        geometry: GeometryKind,
+        features: Vec<Arc<Feature>>,
+        properties: Vec<Property>,
+        live: &'static [&'static str],
+    ) -> Collection {
+        let mut extent: Option<[f64; 4]> = None;
+        let mut entries = Vec::with_capacity(features.len());
+        for (i, f) in features.iter().enumerate() {
             if let Some(e) = f.envelope {
                 extent = Some(match extent {
                     None => e,
@@ -701,7 +810,7 @@ impl Collection {
             description,
             geometry,
             features: features.into_iter().collect(),
-            properties: properties.into_iter().map(|(p, _)| p).collect(),
+            properties,
             extent,
             temporal,
             temporal_extent,
@@ -740,6 +849,11 @@ impl Collection {
             }
         }
         index
+    }
+
+    /// Drop the equality indexes (after features changed values that are not live).
+    fn forget_indexes(&mut self) {
+        self.equality = Arc::new((0..self.properties.len()).map(|_| OnceLock::new()).collect());
     }
 
     /// The key of this build of the features (see [`CollectionKey`]).
