@@ -668,6 +668,27 @@ async fn resource_access_collection_serves_the_table_and_follows_writes() {
             assert_eq!(p[field], g[column], "{field} of {}", g["block_id"]);
         }
     }
+    // 2SFCA conserves supply: the scores weighted by demand add up to the supply of every
+    // resource with someone within reach (here every school has).
+    let resources = get(&t, "/collections/resources/items?limit=10000&category=school").await.json();
+    let supply: f64 = features(&resources).iter().map(|f| f["properties"]["capacity"].as_f64().unwrap_or(1.0)).sum();
+    let weighted: f64 = before
+        .values()
+        .map(|p| p["school_access_score"].as_f64().unwrap() * p["residents"].as_f64().unwrap() / 1000.0)
+        .sum();
+    assert!((weighted - supply).abs() < 1e-3 * supply, "Σ A·D / 1000 = {weighted}, Σ S = {supply}");
+    // Another demand (a census column of the blocks) gives other scores, the same each time.
+    let by = |demand: &'static str| {
+        let t = &t;
+        async move {
+            let uri = format!("/access/gaps?category=food_bank&limit=1000&demand={demand}");
+            get(t, &uri).await.expect(StatusCode::OK).json()
+        }
+    };
+    let (pop, pop_again) = (by("POP20").await, by("POP20").await);
+    assert_eq!(pop, pop_again);
+    assert_ne!(pop, gaps, "POP20 is not the registered residents");
+
     // Every category has its three fields; filters and CSV work as on every collection.
     for f in ["school_nearest_m", "shelter_within_walk", "library_access_score"] {
         assert!(before.values().all(|p| p.get(f).is_some()), "{f}");

@@ -60,9 +60,9 @@ fn gdal_reads_the_ogc_api() {
     let port = server.port;
     let url = format!("OAPIF:http://127.0.0.1:{port}");
 
-    // The three collections are listed.
+    // The four collections are listed.
     let listing = gdal("ogrinfo", &["-ro", "-q", &url]);
-    for layer in ["blocks", "resources", "school-readiness"] {
+    for layer in ["blocks", "resources", "school-readiness", "resource-access"] {
         assert!(listing.lines().any(|l| l.contains(&format!(": {layer} "))), "{layer} not listed:\n{listing}");
     }
 
@@ -76,6 +76,7 @@ fn gdal_reads_the_ogc_api() {
         ("blocks", blocks),
         ("resources", json_get(port, "/collections/resources/items?limit=1")["numberMatched"].as_u64().unwrap()),
         ("school-readiness", blocks),
+        ("resource-access", blocks),
     ] {
         let gpkg = dir.path().join(format!("{layer}.gpkg"));
         let gpkg = gpkg.to_str().unwrap();
@@ -98,5 +99,16 @@ fn gdal_reads_the_ogc_api() {
     // An attribute filter GDAL pushes down (declared in the OpenAPI document).
     let uncovered = blocks - json_get(port, "/coverage")["covered_blocks"].as_u64().unwrap();
     assert_eq!(feature_count(&gdal("ogrinfo", &["-ro", "-so", "-where", "covered = 0", &url, "blocks"])), uncovered);
+
+    // The access fields arrive typed (GDAL reads the schema from the first page).
+    let schema = gdal("ogrinfo", &["-ro", "-so", &url, "resource-access"]);
+    for field in ["food_bank_nearest_m: Real", "food_bank_within_walk: Integer", "school_access_score: Real"] {
+        assert!(schema.contains(field), "{field} missing:\n{schema}");
+    }
+    let far = json_get(port, "/collections/resource-access/items?limit=1&food_bank_within_walk=0")["numberMatched"]
+        .as_u64()
+        .unwrap();
+    let args = ["-ro", "-so", "-where", "food_bank_within_walk = 0", &url, "resource-access"];
+    assert_eq!(feature_count(&gdal("ogrinfo", &args)), far);
     drop(server);
 }

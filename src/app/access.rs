@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::layers::{BLOCKS, CollectionKey, Layers, RESOURCES, metres, score};
+use super::layers::{BLOCKS, Collection, CollectionKey, Layers, RESOURCES, metres, score};
 use crate::core::reach::{AccessTable, Finder, Radii};
 
 /// Largest `limit` of a nearest-resources query.
@@ -48,6 +48,8 @@ pub enum AccessError {
 pub struct AccessCache {
     /// The most recently asked other radii, per blocks and resources.
     tables: Mutex<Vec<CachedTable>>,
+    /// The last block attribute used as demand, read from every block once per import.
+    attribute: Mutex<Option<(CollectionKey, String, Arc<Vec<f64>>)>>,
 }
 
 /// An access table with what it was measured on.
@@ -94,6 +96,27 @@ impl AccessCache {
         tables.insert(0, CachedTable { blocks: blocks.key(), resources: resources.key(), radii, table: table.clone() });
         tables.truncate(TABLES_KEPT);
         table
+    }
+
+    /// Every block's value of the numeric attribute `name` (blocks collection order; missing,
+    /// non-numeric or negative values count 0).
+    fn attribute(&self, blocks: &Collection, name: &str) -> Arc<Vec<f64>> {
+        let mut slot = self.attribute.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((key, n, values)) = slot.as_ref()
+            && n == name
+            && key.matches(blocks)
+        {
+            return values.clone();
+        }
+        let values: Arc<Vec<f64>> = Arc::new(
+            blocks
+                .features
+                .iter()
+                .map(|f| f.properties().get(name).and_then(number).filter(|x| *x > 0.0).unwrap_or(0.0))
+                .collect(),
+        );
+        *slot = Some((blocks.key(), name.to_string(), values.clone()));
+        values
     }
 }
 
@@ -263,25 +286,18 @@ fn prepare(cache: &AccessCache, layers: &Layers, q: &AccessQuery) -> Result<Prep
         return Err(AccessError::UnknownCategory { category: q.category.clone(), available: category_names(&finder) });
     };
     let residents: Vec<u64> = layers.coverage.blocks.iter().map(|b| b.residents).collect();
-    let demand: Vec<f64> = match &q.demand {
-        Demand::Residents => residents.iter().map(|&r| r as f64).collect(),
-        Demand::Attribute(name) => {
-            let blocks = layers.collection(BLOCKS);
-            if blocks.is_some_and(|b| b.property(name).is_none()) {
+    let demand: Arc<Vec<f64>> = match &q.demand {
+        Demand::Residents => Arc::new(residents.iter().map(|&r| r as f64).collect()),
+        Demand::Attribute(name) => match layers.collection(BLOCKS) {
+            Some(blocks) if blocks.property(name).is_none() => {
                 return Err(AccessError::Invalid(format!(
                     "demand={}: the blocks have no such attribute",
                     crate::core::text::clip(name, 200)
                 )));
             }
-            blocks
-                .map(|b| {
-                    b.features
-                        .iter()
-                        .map(|f| f.properties().get(name).and_then(number).filter(|x| *x > 0.0).unwrap_or(0.0))
-                        .collect()
-                })
-                .unwrap_or_default()
-        }
+            Some(blocks) => cache.attribute(blocks, name),
+            None => Arc::default(),
+        },
     };
     let supply: Vec<f64> = finder.sites().iter().map(|s| s.supply).collect();
     let scores = table.scores(category, &demand, &supply);

@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Collection, Feature, GeometryKind, Property, PropertyKind, par_map};
 use crate::app::chunked::Chunked;
@@ -90,6 +90,8 @@ pub struct AccessBase {
     names: Vec<Option<Box<str>>>,
     /// Property name → (category, field).
     fields: HashMap<String, (usize, Field)>,
+    /// Per category, the JSON keys of its three properties (`"<category>_nearest_m":` …).
+    keys: Vec<[String; 3]>,
 }
 
 impl AccessBase {
@@ -109,8 +111,14 @@ impl AccessBase {
             fields.insert(format!("{name}{WITHIN}"), (c, Field::Within));
             fields.insert(format!("{name}{SCORE}"), (c, Field::Score));
         }
+        let key = |name: String| format!("{}:", serde_json::Value::from(name));
+        let keys = table
+            .categories()
+            .iter()
+            .map(|c| [key(format!("{c}{NEAREST}")), key(format!("{c}{WITHIN}")), key(format!("{c}{SCORE}"))])
+            .collect();
         let supply = finder.sites().iter().map(|s| s.supply).collect();
-        AccessBase { finder, table: Arc::new(table), near_sites, supply, names, fields }
+        AccessBase { finder, table: Arc::new(table), near_sites, supply, names, fields, keys }
     }
 }
 
@@ -145,13 +153,8 @@ impl AccessLayer {
         let block_features: Vec<&Arc<Feature>> = blocks.map(|b| b.features.iter().collect()).unwrap_or_default();
         let positions: Vec<usize> = (0..block_features.len()).collect();
         let features = par_map(&positions, |&i| {
-            Arc::new(block_features[i].with_properties(&properties(
-                base,
-                &scores,
-                &block_features[i].id,
-                i,
-                residents(i),
-            )))
+            let f = block_features[i];
+            Arc::new(f.with_properties_json(properties_json(base, &scores, &f.id, i, residents(i))))
         });
         let mut schema = vec![
             Property { name: "block_id".into(), kind: PropertyKind::String },
@@ -177,7 +180,7 @@ impl AccessLayer {
 
     /// The layer after the residents of some blocks changed by `deltas` (block position,
     /// change); `residents` gives every block's new count. Returns the positions of the blocks
-    /// whose served values changed (their tiles are stale).
+    /// whose served values changed (their tiles are stale): residents, or a score as rounded.
     pub(super) fn with_residents(
         &self,
         base: &AccessBase,
@@ -207,16 +210,21 @@ impl AccessLayer {
             for i in near {
                 let i = i as usize;
                 let s = t.score(c, i, &next.site_demand[c], &base.supply);
-                if next.scores[c].get(i).is_some_and(|old| old.to_bits() != s.to_bits()) {
+                let Some(&old) = next.scores[c].get(i) else { continue };
+                if old.to_bits() != s.to_bits() {
                     next.scores[c].set(i, s);
-                    affected.insert(i);
+                    // Far from the change the score moves below the served rounding: the
+                    // block's JSON and tiles stay as they are.
+                    if score(old).to_bits() != score(s).to_bits() {
+                        affected.insert(i);
+                    }
                 }
             }
         }
         for &i in &affected {
             if let Some(old) = next.collection.features.get(i).cloned() {
-                let props = properties(base, &next.scores, &old.id, i, residents(i));
-                next.collection.features.set(i, Arc::new(old.with_properties(&props)));
+                let props = properties_json(base, &next.scores, &old.id, i, residents(i));
+                next.collection.features.set(i, Arc::new(old.with_properties_json(props)));
             }
         }
         if !affected.is_empty() {
@@ -248,19 +256,48 @@ fn field_value(base: &AccessBase, scores: &[Chunked<f64>], c: usize, field: Fiel
     }
 }
 
-/// The served properties of block `i`.
-fn properties(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usize, residents: u64) -> Map<String, Value> {
-    let mut p = Map::new();
-    p.insert("block_id".into(), id.into());
-    let names = base.names.get(i).and_then(|n| n.as_deref());
-    p.insert("name".into(), names.map_or(Value::Null, Value::from));
-    p.insert("residents".into(), residents.into());
-    for (c, category) in base.table.categories().iter().enumerate() {
-        for (suffix, field) in [(NEAREST, Field::Nearest), (WITHIN, Field::Within), (SCORE, Field::Score)] {
-            p.insert(format!("{category}{suffix}"), field_value(base, scores, c, field, i));
+/// The served properties of block `i` as JSON, written directly: a write re-serialises every
+/// block within two catchment radii (hundreds to thousands at county density), so no map of
+/// values is built per block.
+fn properties_json(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usize, residents: u64) -> Box<str> {
+    use std::fmt::Write;
+    let t = &base.table;
+    let mut out = String::with_capacity(64 + 96 * t.categories().len());
+    let string = |out: &mut String, s: &str| {
+        // Serializing a string cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    };
+    let number = |out: &mut String, x: f64| match serde_json::Number::from_f64(x) {
+        Some(n) => {
+            let _ = write!(out, "{n}");
         }
+        None => out.push_str("null"),
+    };
+    out.push_str("{\"block_id\":");
+    string(&mut out, id);
+    out.push_str(",\"name\":");
+    match base.names.get(i).and_then(|n| n.as_deref()) {
+        Some(name) => string(&mut out, name),
+        None => out.push_str("null"),
     }
-    p
+    let _ = write!(out, ",\"residents\":{residents}");
+    for (c, keys) in base.keys.iter().enumerate() {
+        let reach = t.reach(c, i);
+        out.push(',');
+        out.push_str(&keys[0]);
+        match reach.nearest {
+            Some((_, d)) => number(&mut out, metres(d)),
+            None => out.push_str("null"),
+        }
+        out.push(',');
+        out.push_str(&keys[1]);
+        let _ = write!(out, "{}", reach.within_walk);
+        out.push(',');
+        out.push_str(&keys[2]);
+        number(&mut out, score(scores[c].get(i).copied().unwrap_or(0.0)));
+    }
+    out.push('}');
+    out.into_boxed_str()
 }
 
 /// The tile layer: the blocks' tile geometry (shared with the blocks layer), the block id, and

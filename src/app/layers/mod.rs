@@ -569,6 +569,19 @@ impl Feature {
         Feature { properties_json: properties_json(properties), date: date_of(properties), ..self.clone() }
     }
 
+    /// The same feature with properties already serialized (a JSON object without a `date`).
+    fn with_properties_json(&self, properties_json: Box<str>) -> Feature {
+        Feature {
+            id: self.id.clone(),
+            geometry_json: self.geometry_json.clone(),
+            properties_json,
+            date: None,
+            point: self.point,
+            shape: self.shape.clone(),
+            envelope: self.envelope,
+        }
+    }
+
     /// Where a point feature is, unrounded (its GeoJSON and [`Feature::point`] are rounded to
     /// 1e-7°); a polygon's representative point.
     pub fn location(&self) -> Option<(f64, f64)> {

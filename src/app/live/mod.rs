@@ -259,7 +259,14 @@ impl Live {
             })
             .collect();
         let now = engine.clock();
+        let started = std::time::Instant::now();
         let (layers, touched) = old.with_counts(&changed, engine.summary(self.target), engine.cursor, now);
+        tracing::debug!(
+            blocks = changed.len(),
+            touched = touched.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "published new counts"
+        );
         // Publish first, then forget the tiles over the blocks whose values changed: a tile cut
         // in between is from the new counts already, and one cut before is refused by the cache.
         let envelopes: Vec<[f64; 4]> = match layers.tiles_if_built().and_then(|t| t.layer(BLOCKS)) {
