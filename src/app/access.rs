@@ -49,8 +49,11 @@ pub struct AccessCache {
     /// The most recently asked other radii, per blocks and resources.
     tables: Mutex<Vec<CachedTable>>,
     /// The last block attribute used as demand, read from every block once per import.
-    attribute: Mutex<Option<(CollectionKey, String, Arc<Vec<f64>>)>>,
+    attribute: Mutex<Option<CachedAttribute>>,
 }
+
+/// A block attribute's values (blocks collection order) with the build and name they are of.
+type CachedAttribute = (CollectionKey, String, Arc<Vec<f64>>);
 
 /// An access table with what it was measured on.
 #[derive(Debug)]
