@@ -176,6 +176,10 @@ fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
             );
         }
     }
+    let removed = belong::http::clean_uploads();
+    if removed > 0 {
+        eprintln!("removed {removed} upload(s) left by a service that was stopped mid-import");
+    }
     let config = belong::http::ServeConfig {
         target: s.target,
         base_url: s.base_url.clone(),

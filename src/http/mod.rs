@@ -22,6 +22,14 @@ mod rollup;
 mod tiles;
 mod upload;
 
+pub use upload::uploads_root;
+
+/// Remove the uploads a killed `belong serve` left behind (they hold personal data): every
+/// folder under [`uploads_root`] no running service holds. Returns how many were removed.
+pub fn clean_uploads() -> usize {
+    upload::clean_leftovers(&uploads_root(), &std::env::temp_dir())
+}
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;

@@ -51,25 +51,85 @@ impl Upload {
 }
 
 /// An uploaded body in a private temporary folder, removed on drop.
+///
+/// The folders live under [`uploads_root`] and each holds a `.lock` file locked for the
+/// upload's lifetime: a process killed mid-import (`kill -9`) cannot remove its folder, so the
+/// next `belong serve` removes every folder whose lock nobody holds ([`clean_leftovers`]).
 #[derive(Debug)]
 pub struct TempUpload {
     dir: PathBuf,
     path: PathBuf,
     name: String,
+    /// Held (locked) until the folder is removed.
+    _lock: std::fs::File,
+}
+
+/// The service's private folder for uploads: `belong-uploads` in the system temporary folder
+/// (`TMPDIR`), readable by this user only.
+pub fn uploads_root() -> PathBuf {
+    std::env::temp_dir().join("belong-uploads")
+}
+
+/// Create `dir` readable by this user only (an existing one is made so).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    Ok(())
+}
+
+/// Remove the upload folders under `root` that no live upload holds (left by a process that was
+/// killed), and any `belong-upload-*` folder of older versions in `legacy` older than an hour.
+/// Returns how many were removed.
+pub fn clean_leftovers(root: &Path, legacy: &Path) -> usize {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let dir = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with("upload-") {
+            continue;
+        }
+        let held = std::fs::File::open(dir.join(".lock")).is_ok_and(|f| f.try_lock().is_err());
+        if !held && std::fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+        }
+    }
+    // Older versions wrote `belong-upload-*` straight into the temporary folder, unlocked.
+    let hour = std::time::Duration::from_secs(3600);
+    for entry in std::fs::read_dir(legacy).into_iter().flatten().flatten() {
+        let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|a| a > hour));
+        if entry.file_name().to_string_lossy().starts_with("belong-upload-")
+            && old
+            && std::fs::remove_dir_all(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 impl TempUpload {
     fn write(body: &[u8], ext: &str) -> Result<TempUpload, AppError> {
+        TempUpload::write_in(&uploads_root(), body, ext)
+    }
+
+    fn write_in(root: &Path, body: &[u8], ext: &str) -> Result<TempUpload, AppError> {
         let internal = |e: std::io::Error| AppError::Internal(format!("saving the upload: {e}"));
+        private_dir(root).map_err(internal)?;
         let random: u128 = rand::random();
-        let dir = std::env::temp_dir().join(format!("belong-upload-{random:032x}"));
+        let dir = root.join(format!("upload-{random:032x}"));
         let mut builder = std::fs::DirBuilder::new();
         // Uploads hold personal data: readable by this user only.
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&dir).map_err(internal)?;
+        let lock = std::fs::File::create(dir.join(".lock")).map_err(internal)?;
+        lock.lock().map_err(internal)?;
         let name = format!("upload.{ext}");
-        let upload = TempUpload { path: dir.join(&name), dir, name };
+        let upload = TempUpload { path: dir.join(&name), dir, name, _lock: lock };
         std::fs::write(&upload.path, body).map_err(internal)?;
         Ok(upload)
     }
@@ -123,4 +183,38 @@ pub fn summary<T: serde::Serialize>(result: &T, file: &TempUpload) -> Result<Jso
         }
     }
     Ok(Json(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12: a `kill -9` during `POST /people/import` left the uploaded CSV (names, phones,
+    /// emails) in the temporary folder for ever.
+    #[test]
+    fn uploads_left_by_a_killed_process_are_removed_at_start_up() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("belong-uploads");
+        // A live upload: its folder stays while it is held, and goes when it is dropped.
+        let live = TempUpload::write_in(&root, b"id,name\nr1,Ana", "csv").unwrap();
+        // What a killed process leaves: a folder whose lock nobody holds.
+        let dead = root.join("upload-dead");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join(".lock"), "").unwrap();
+        std::fs::write(dead.join("upload.csv"), "id,email\nr2,x@example.org").unwrap();
+        let no_lock = root.join("upload-nolock");
+        std::fs::create_dir(&no_lock).unwrap();
+        assert_eq!(clean_leftovers(&root, tmp.path()), 2);
+        assert!(!dead.exists() && !no_lock.exists());
+        assert!(live.path().exists(), "a live upload is kept");
+        let dir = live.path().parent().unwrap().to_path_buf();
+        drop(live);
+        assert!(!dir.exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+    }
 }

@@ -69,6 +69,7 @@ impl From<rusqlite::Error> for StoreError {
 impl SqliteStore {
     /// Open (creating if needed) the database at `path` and migrate it.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        create_private(path);
         let conn = Connection::open(path)?;
         let mut store = Self::init(conn)?;
         store.readers = Some(Readers { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
@@ -124,6 +125,19 @@ impl SqliteStore {
 }
 
 /// A read connection: the schema is already migrated by the writer; queries only.
+/// Create the database file readable and writable by this user only (it holds personal data),
+/// if it does not exist yet. SQLite gives its `-wal` and `-shm` files the database file's
+/// permissions, so they are private too.
+fn create_private(path: &Path) {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    // An existing file is left as it is; a folder that does not exist or cannot be written is
+    // SQLite's to report, as before.
+    let _ = options.open(path);
+}
+
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
@@ -407,6 +421,23 @@ mod tests {
                 expect("person", "p1", "delete", Some("B")),
             ]
         );
+    }
+
+    /// Issue 12: the database, its `-wal` and `-shm` were created world-readable (0644).
+    #[cfg(unix)]
+    #[test]
+    fn database_files_are_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("belong.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.upsert_people(&[person("r1", Role::Resident, None)], "t").unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("belong.db{suffix}"));
+            let mode =
+                std::fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "belong.db{suffix} is {:o}", mode & 0o777);
+        }
     }
 
     #[test]
