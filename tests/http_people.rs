@@ -354,6 +354,37 @@ async fn zipped_shapefile_upload_replaces_the_catchment() {
     assert_eq!(get(&t, "/coverage").await.json(), before);
 }
 
+/// Issue 12: a zip of zeros uploaded to `/imports/blocks` is refused while inflating, with the
+/// limit named, and the catchment is unchanged.
+#[tokio::test]
+async fn uploaded_zip_bomb_is_refused_naming_the_limit() {
+    use std::io::Write;
+    let config =
+        ServeConfig { zip: belong::ingest::ZipLimits { entry: 4 << 20, total: 8 << 20 }, ..Default::default() };
+    let t = demo_app_with(config).await;
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let deflated = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("blocks.shp", deflated).unwrap();
+    zip.write_all(&vec![0u8; 32 << 20]).unwrap();
+    for ext in ["shx", "dbf", "prj"] {
+        zip.start_file(format!("blocks.{ext}"), deflated).unwrap();
+        zip.write_all(&std::fs::read(data.join(format!("blocks.{ext}"))).unwrap()).unwrap();
+    }
+    let bytes = zip.finish().unwrap().into_inner();
+    assert!(bytes.len() < 200_000, "{} bytes", bytes.len());
+    let before = get(&t, "/coverage").await.json();
+    let detail = req(Method::POST, "/imports/blocks")
+        .token(&t.tokens.manager)
+        .body("application/zip", bytes)
+        .send(&t)
+        .await
+        .problem_detail(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(detail.contains("blocks.shp inflates to 32 MiB, more than the limit of 4 MiB"), "{detail}");
+    assert!(detail.contains("--max-unzipped-entry"), "{detail}");
+    assert_eq!(get(&t, "/coverage").await.json(), before);
+}
+
 #[tokio::test]
 async fn resource_and_indicator_imports() {
     let t = demo_app().await;

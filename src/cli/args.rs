@@ -209,6 +209,36 @@ pub struct ImportAreas {
     /// Which features to keep.
     #[command(flatten)]
     pub region: RegionArgs,
+    /// Limits on zipped shapefiles.
+    #[command(flatten)]
+    pub zip: ZipArgs,
+}
+
+/// How much a zipped shapefile may inflate to (a small zip of zeros must not take the memory).
+/// Checked while inflating, whatever sizes the zip declares.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ZipArgs {
+    /// Largest uncompressed size of one file of a .zip, in bytes (default 512 MiB, ~10x the .shp
+    /// of Los Angeles County's census blocks).
+    #[arg(long, default_value_t = belong::ingest::ZipLimits::ENTRY, value_name = "BYTES")]
+    pub max_unzipped_entry: u64,
+    /// Largest uncompressed size of all the files read from a .zip together, in bytes.
+    #[arg(long, default_value_t = belong::ingest::ZipLimits::TOTAL, value_name = "BYTES")]
+    pub max_unzipped: u64,
+}
+
+impl Default for ZipArgs {
+    fn default() -> Self {
+        let d = belong::ingest::ZipLimits::default();
+        ZipArgs { max_unzipped_entry: d.entry, max_unzipped: d.total }
+    }
+}
+
+impl ZipArgs {
+    /// As the importers take them.
+    pub fn limits(&self) -> belong::ingest::ZipLimits {
+        belong::ingest::ZipLimits { entry: self.max_unzipped_entry, total: self.max_unzipped }
+    }
 }
 
 /// Picking a region out of a bigger file (`import blocks`, `import areas`). Filters run before
@@ -263,6 +293,9 @@ pub struct ImportBlocks {
     /// Which features to keep.
     #[command(flatten)]
     pub region: RegionArgs,
+    /// Limits on zipped shapefiles.
+    #[command(flatten)]
+    pub zip: ZipArgs,
 }
 
 /// `import residents|ambassadors`.
@@ -444,6 +477,9 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (413).
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     pub max_body: usize,
+    /// Limits on uploaded zipped shapefiles (`POST /imports/blocks`, `/imports/areas`).
+    #[command(flatten)]
+    pub zip: ZipArgs,
     /// Active ambassadors a block needs to count as covered.
     #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub target: u32,

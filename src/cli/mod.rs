@@ -186,6 +186,7 @@ fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
         cors_origins: s.cors_origins.clone(),
         request_timeout: std::time::Duration::from_secs(s.request_timeout),
         max_body: s.max_body,
+        zip: s.zip.limits(),
         private: s.private,
         basemap: s.basemap.clone(),
     };
@@ -214,6 +215,7 @@ pub fn demo_load(store: &dyn Store, dir: &Path, quiet: bool) -> Result<Outcome> 
                 source_crs: None,
                 skip_invalid: false,
                 region: args::RegionArgs::default(),
+                zip: args::ZipArgs::default(),
             }),
         ),
         ("residents.csv", Import::Residents(args::ImportPeople { path: dir.join("residents.csv"), crs: None })),
@@ -323,6 +325,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 source_crs: parse_crs(b.source_crs.as_deref())?,
                 skip_invalid: b.skip_invalid,
                 filter: b.region.filter(),
+                zip: b.zip.limits(),
             };
             let spinner = if quiet { ProgressBar::hidden() } else { ProgressBar::new_spinner() };
             spinner.set_message(format!("reading {}", b.path.display()));
@@ -390,6 +393,7 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
                 source_crs: parse_crs(a.source_crs.as_deref())?,
                 skip_invalid: a.skip_invalid,
                 filter: a.region.filter(),
+                zip: a.zip.limits(),
             };
             let r = app::rollup::import_areas(store, &a.path, &a.name, &opts)?;
             let summary = format!(

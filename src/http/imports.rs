@@ -59,7 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PolygonQuery {
 
 /// How to read an uploaded polygon layer (blocks or areas), from the query. `within` is not
 /// offered over HTTP: the body is the one file.
-fn polygon_options(q: &PolygonQuery) -> Result<BlockReadOptions, AppError> {
+fn polygon_options(q: &PolygonQuery, state: &AppState) -> Result<BlockReadOptions, AppError> {
     let p = &q.pairs;
     Ok(BlockReadOptions {
         id_field: p.get("id_field").map(str::to_string),
@@ -67,6 +67,7 @@ fn polygon_options(q: &PolygonQuery) -> Result<BlockReadOptions, AppError> {
         source_crs: parse_crs(p, "source_crs")?,
         skip_invalid: parse_flag(p, "skip_invalid")?,
         filter: FeatureFilter { wheres: q.wheres.clone(), within: None },
+        zip: state.config.zip,
     })
 }
 
@@ -100,7 +101,7 @@ pub async fn blocks(
     upload: Upload,
 ) -> Result<Json<Value>, AppError> {
     q.pairs.only(&["id_field", "name_field", "source_crs", "skip_invalid", "where"])?;
-    let opts = polygon_options(&q)?;
+    let opts = polygon_options(&q, &state)?;
     let file = upload.save(ZIP)?;
     let (r, file): (BlockImport, TempUpload) = run_on_store(&state, move |store| {
         let r = app::import_blocks(store, file.path(), &opts).map_err(|e| import_error(e, &file))?;
@@ -207,7 +208,7 @@ pub async fn areas(
     let layer = q.pairs.get("name").ok_or_else(|| AppError::BadRequest("name is required: the layer's name".into()))?;
     crate::core::area::check_layer_name(layer).map_err(AppError::BadRequest)?;
     let layer = layer.to_string();
-    let opts = polygon_options(&q)?;
+    let opts = polygon_options(&q, &state)?;
     let file = upload.save(ZIP)?;
     let (r, file) = run_on_store(&state, move |store| {
         let r = app::rollup::import_areas(store, file.path(), &layer, &opts).map_err(|e| match e {

@@ -65,6 +65,8 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
+    /// How much an uploaded zipped shapefile may inflate to.
+    pub zip: crate::ingest::ZipLimits,
     /// Every endpoint but `/health` needs a bearer token (`belong serve --private`).
     pub private: bool,
     /// Raster XYZ URL template drawn under the blocks on `/map` (`--basemap`); `None` draws
@@ -80,6 +82,7 @@ impl Default for ServeConfig {
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             max_body: 64 * 1024 * 1024,
+            zip: crate::ingest::ZipLimits::default(),
             private: false,
             basemap: None,
         }

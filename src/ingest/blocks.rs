@@ -16,7 +16,7 @@ use super::region::AppliedFilter;
 use super::source::{
     LonLatScan, SourceFeature, SourceFile, SourceGeometry, non_finite, outside_lonlat, resolve_crs, value_to_text,
 };
-use super::{Crs, FeatureFilter, FilterReport, IngestError, Rejection};
+use super::{Crs, FeatureFilter, FilterReport, IngestError, Rejection, ZipLimits};
 use crate::core::Block;
 
 /// How to read a block file. Everything is optional: ids, names and the CRS are detected.
@@ -33,6 +33,8 @@ pub struct BlockReadOptions {
     pub skip_invalid: bool,
     /// Keep only the features of a region (`--where`, `--within`); applied before validation.
     pub filter: FeatureFilter,
+    /// How much a zipped shapefile may inflate to.
+    pub zip: ZipLimits,
 }
 
 /// What [`read_blocks`] found.
@@ -69,17 +71,17 @@ const FEATURE_ID: &str = "(feature id)";
 /// Unless `opts.skip_invalid` is set, one invalid feature refuses the whole file with
 /// [`IngestError::Invalid`] listing every invalid feature.
 pub fn read_blocks(path: &Path, opts: &BlockReadOptions) -> Result<BlockRead, IngestError> {
-    let source = read_polygon_file(path, "blocks")?;
+    let source = read_polygon_file(path, "blocks", opts.zip)?;
     build_blocks(path, source, opts)
 }
 
 /// The features of a polygon file by its extension, in the file's CRS; `what` names what is
 /// read, for the message about an unknown extension ("blocks", "a region").
-pub(crate) fn read_polygon_file(path: &Path, what: &str) -> Result<SourceFile, IngestError> {
+pub(crate) fn read_polygon_file(path: &Path, what: &str, zip: ZipLimits) -> Result<SourceFile, IngestError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "shp" => super::shapefile::read_shp(path),
-        "zip" => super::shapefile::read_zip(path),
+        "zip" => super::shapefile::read_zip(path, zip),
         "geojson" | "json" => super::geojson::read_area_features(path),
         _ => {
             let kind = if ext.is_empty() { "a file without extension".to_string() } else { format!("a .{ext} file") };

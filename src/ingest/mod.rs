@@ -17,6 +17,7 @@ mod source;
 
 pub use crs::{Crs, CrsError};
 pub use region::{FeatureFilter, FilterReport, WhereClause};
+pub use shapefile::ZipLimits;
 
 /// One input record that was not accepted, and why. `location` is a 1-based CSV line number
 /// (counting the header as line 1) or a 1-based feature number.

@@ -325,7 +325,8 @@ impl AppliedFilter {
 /// Read a `--within` file: every feature must be a polygon or multipolygon; validity is not
 /// required (a region is only used for point-in-polygon tests).
 fn read_region(path: &Path, warnings: &mut Vec<String>) -> Result<Region, IngestError> {
-    let SourceFile { features, crs: declared, warnings: own, .. } = read_polygon_file(path, "a region")?;
+    let SourceFile { features, crs: declared, warnings: own, .. } =
+        read_polygon_file(path, "a region", Default::default())?;
     let scan = LonLatScan::of(features.iter().flat_map(|f| f.geometry.coords()));
     let mut notes = own;
     let crs = resolve_crs(path, declared, None, &scan, &mut notes)?;

@@ -31,8 +31,44 @@ pub(crate) fn read_shp(path: &Path) -> Result<SourceFile, IngestError> {
     Ok(SourceFile { features, fields, crs, warnings: Vec::new() })
 }
 
+/// How much a zipped shapefile may inflate to: checked while inflating, whatever the zip says,
+/// so a small zip of zeros (a decompression bomb) is refused before it takes the memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZipLimits {
+    /// Largest uncompressed size of one file of the zip, in bytes.
+    pub entry: u64,
+    /// Largest uncompressed size of every file read from the zip together, in bytes.
+    pub total: u64,
+}
+
+impl ZipLimits {
+    /// Default [`ZipLimits::entry`]: 512 MiB, about ten times the `.shp` of Los Angeles County's
+    /// ~110,000 census blocks (a TIGER block file holds ~420 bytes per block).
+    pub const ENTRY: u64 = 512 * 1024 * 1024;
+    /// Default [`ZipLimits::total`]: 1 GiB.
+    pub const TOTAL: u64 = 1024 * 1024 * 1024;
+}
+
+impl Default for ZipLimits {
+    fn default() -> Self {
+        ZipLimits { entry: ZipLimits::ENTRY, total: ZipLimits::TOTAL }
+    }
+}
+
+/// Bytes as the largest whole unit (for messages).
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            return if v.fract() == 0.0 { format!("{v:.0} {unit}") } else { format!("{v:.1} {unit}") };
+        }
+    }
+    format!("{n} bytes")
+}
+
 /// Reads the one shapefile inside the zip at `path`, possibly in a folder of the zip.
-pub(crate) fn read_zip(path: &Path) -> Result<SourceFile, IngestError> {
+pub(crate) fn read_zip(path: &Path, limits: ZipLimits) -> Result<SourceFile, IngestError> {
     let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.to_path_buf(), source })?;
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| format_error(path, format!("not a readable zip archive: {e}")))?;
@@ -73,11 +109,41 @@ pub(crate) fn read_zip(path: &Path) -> Result<SourceFile, IngestError> {
     let dbf_name = sidecar("dbf").ok_or_else(|| missing(&shown, ".dbf"))?;
     let prj_name = sidecar("prj");
 
+    let mut inflated: u64 = 0;
     let mut entry = |name: &str| -> Result<Vec<u8>, IngestError> {
-        let mut file =
+        let file =
             archive.by_name(name).map_err(|e| format_error(path, format!("cannot read {name} from the zip: {e}")))?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf).map_err(|e| format_error(path, format!("cannot read {name} from the zip: {e}")))?;
+        let entry_limit = limits.entry.min(limits.total.saturating_sub(inflated));
+        let too_big = |size: Option<u64>| {
+            let reason = if limits.entry <= limits.total.saturating_sub(inflated) {
+                let size = size.map_or(String::new(), |s| format!(" {},", human_bytes(s)));
+                format!(
+                    "{name} inflates to{size} more than the limit of {} for one file of a zip \
+                     (--max-unzipped-entry); nothing was imported",
+                    human_bytes(limits.entry)
+                )
+            } else {
+                format!(
+                    "the files read from the zip inflate to more than the limit of {} for all of them \
+                     together (--max-unzipped), at {name}; nothing was imported",
+                    human_bytes(limits.total)
+                )
+            };
+            format_error(path, reason)
+        };
+        // The size the zip declares is checked first (cheap), and the inflated bytes counted
+        // (the declaration may lie).
+        if file.size() > entry_limit {
+            return Err(too_big(Some(file.size())));
+        }
+        let mut buf = Vec::with_capacity(file.size().min(entry_limit).min(64 << 20) as usize);
+        file.take(entry_limit + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| format_error(path, format!("cannot read {name} from the zip: {e}")))?;
+        if buf.len() as u64 > entry_limit {
+            return Err(too_big(None));
+        }
+        inflated += buf.len() as u64;
         Ok(buf)
     };
     let shp = Cursor::new(entry(&shp_name)?);
@@ -603,6 +669,54 @@ mod tests {
         }
         zip.finish().unwrap();
         path
+    }
+
+    /// Issue 12: a 1.2 MB zip holding a 1.2 GiB `.shp` of zeros took the server to 2.65 GB
+    /// before it answered. The limits are checked while inflating, also when the zip lies about
+    /// the sizes.
+    #[test]
+    fn zip_bombs_are_refused_while_inflating() {
+        let dir = tempfile::tempdir().unwrap();
+        let shp = simple(2).write(dir.path(), "blocks.shp");
+        let part = |ext: &str| std::fs::read(shp.with_extension(ext)).unwrap();
+        let zeros = vec![0u8; 8 << 20];
+        let bomb =
+            zip_of(dir.path(), "bomb.zip", &[("a.shp", &zeros), ("a.shx", &part("shx")), ("a.dbf", &part("dbf"))]);
+        assert!(std::fs::metadata(&bomb).unwrap().len() < 100_000, "8 MiB of zeros deflate to a few KB");
+        let small = ZipLimits { entry: 1 << 20, total: 4 << 20 };
+        let read = |path: &Path, zip: ZipLimits| read_blocks(path, &BlockReadOptions { zip, ..Default::default() });
+        let msg = read(&bomb, small).unwrap_err().to_string();
+        assert!(
+            msg.contains(
+                "a.shp inflates to 8 MiB, more than the limit of 1 MiB for one file of a zip (--max-unzipped-entry)"
+            ),
+            "{msg}"
+        );
+        // Each file under the entry limit, together over the total.
+        let total = ZipLimits { entry: 8 << 20, total: (8 << 20) + 100 };
+        let msg = read(&bomb, total).unwrap_err().to_string();
+        assert!(
+            msg.contains("inflate to more than the limit of 8.0 MiB for all of them together (--max-unzipped)"),
+            "{msg}"
+        );
+        // A zip that declares 100 bytes for its 8 MiB entry is stopped at the limit too.
+        let mut bytes = std::fs::read(&bomb).unwrap();
+        let mut patched = 0;
+        for (signature, at) in [([0x50u8, 0x4b, 0x03, 0x04], 22), ([0x50, 0x4b, 0x01, 0x02], 24)] {
+            if let Some(i) = bytes.windows(4).position(|w| w == signature) {
+                bytes[i + at..i + at + 4].copy_from_slice(&100u32.to_le_bytes());
+                patched += 1;
+            }
+        }
+        assert_eq!(patched, 2);
+        let liar = dir.path().join("liar.zip");
+        std::fs::write(&liar, bytes).unwrap();
+        let msg = read(&liar, small).unwrap_err().to_string();
+        assert!(msg.contains("a.shp inflates to more than the limit of 1 MiB"), "{msg}");
+        // The defaults read a real zipped shapefile.
+        let ok =
+            zip_of(dir.path(), "ok.zip", &[("a.shp", &part("shp")), ("a.shx", &part("shx")), ("a.dbf", &part("dbf"))]);
+        assert_eq!(read(&ok, ZipLimits::default()).unwrap().blocks.len(), 2);
     }
 
     #[test]
