@@ -27,9 +27,12 @@ fn main() -> ExitCode {
             if err.chain().any(is_broken_pipe) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err}");
+            // Messages may quote the input: each line is cut short (a `.prj` of NULs is not
+            // printed whole).
+            let clip = |text: String| belong::core::text::clip_lines(&text, belong::core::text::MESSAGE_LINE);
+            eprintln!("error: {}", clip(err.to_string()));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", clip(cause.to_string()));
             }
             ExitCode::FAILURE
         }

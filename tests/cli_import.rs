@@ -299,3 +299,31 @@ fn usage_errors_exit_2_and_help_is_helpful() {
         .unwrap();
     assert!(out.status.success());
 }
+
+/// Issue 12: the CLI printed a `.prj` of 10 MB of NULs to stderr; every quoted value is cut
+/// short, control characters escaped.
+#[test]
+fn cli_errors_do_not_echo_their_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    for ext in ["shp", "shx", "dbf"] {
+        std::fs::copy(data.join(format!("blocks.{ext}")), dir.path().join(format!("b.{ext}"))).unwrap();
+    }
+    let db = dir.path().join("belong.db");
+    std::fs::write(dir.path().join("b.prj"), vec![0u8; 10 << 20]).unwrap();
+    let out = run(&db, &["import", "blocks", dir.path().join("b.shp").to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.len() < 1_000 && err.contains("the .prj is 10 MiB"),
+        "{} bytes: {}",
+        err.len(),
+        &err[..err.len().min(300)]
+    );
+    // A short .prj of NULs and junk is quoted cut short, escaped.
+    let mut junk = vec![0u8; 300];
+    junk.extend(b"PROJCS");
+    std::fs::write(dir.path().join("b.prj"), junk).unwrap();
+    let err = stderr(&run(&db, &["import", "blocks", dir.path().join("b.shp").to_str().unwrap()]));
+    assert!(err.len() < 1_000 && !err.contains('\u{0}') && err.contains("characters)"), "{err}");
+}

@@ -604,3 +604,31 @@ mod end_to_end {
         }
     }
 }
+
+/// Issue 12: errors quoted their input whole — a 10 KB feature id in a 404, a 5 M-character
+/// GeoJSON `crs` name twice in a 422. Every quoted value is cut short with its length.
+#[tokio::test]
+async fn errors_do_not_echo_their_input() {
+    let t = demo_app().await;
+    let id = "Z".repeat(10_000);
+    let detail = get(&t, &format!("/collections/blocks/items/{id}")).await.problem_detail(StatusCode::NOT_FOUND);
+    assert!(detail.len() < 400 && detail.contains("(10000 characters)"), "{} bytes: {detail}", detail.len());
+    let detail = get(&t, &format!("/people/{id}")).await.problem(StatusCode::UNAUTHORIZED);
+    assert!(detail.to_string().len() < 400);
+    let detail = get_as(&t, &format!("/people/{id}"), &t.tokens.recruiter).await.problem_detail(StatusCode::NOT_FOUND);
+    assert!(detail.len() < 400 && detail.contains("(10000 characters)"), "{detail}");
+    let detail = get(&t, &format!("/collections/blocks/items?bbox={id}")).await.problem_detail(StatusCode::BAD_REQUEST);
+    assert!(detail.len() < 400, "{detail}");
+
+    let name = "urn:ogc:def:crs:EPSG::".to_string() + &"9".repeat(5_000_000);
+    let body =
+        json!({"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": name}}, "features": []});
+    let r = req(Method::POST, "/imports/blocks")
+        .token(&t.tokens.manager)
+        .body("application/geo+json", body.to_string())
+        .send(&t)
+        .await;
+    assert!(r.body.len() < 2_000, "{} bytes", r.body.len());
+    let detail = r.problem_detail(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(detail.contains("(5000022 characters)"), "{detail}");
+}

@@ -271,12 +271,13 @@ fn finish<T: HasRejections + serde::Serialize>(
     summary: String,
     warnings: &[String],
 ) -> Outcome {
+    use belong::core::text::{MESSAGE_LINE, clip_lines};
     for w in warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", clip_lines(w, MESSAGE_LINE));
     }
     let rejected = result.rejections();
     for r in rejected {
-        eprintln!("rejected: {r}");
+        eprintln!("rejected: {}", clip_lines(&r.to_string(), MESSAGE_LINE));
     }
     if !quiet {
         println!("{summary}");

@@ -1,6 +1,7 @@
 //! Coverage summaries: the headline numbers (from the snapshot, the same numbers as
 //! `belong coverage`) and the uncovered blocks ranked for recruiting (as `belong recruit`).
 
+use crate::core::text::quote;
 use std::sync::Arc;
 
 use axum::Json;
@@ -173,12 +174,19 @@ fn ranking_options(q: &QueryPairs) -> Result<RankOptions, AppError> {
     }
     if let Some(k) = q.get("nearest") {
         opts.nearest = k.trim().parse().map_err(|_| {
-            AppError::BadRequest(format!("nearest={k:?}: expected an integer from 1 to {}", recruit::MAX_NEAREST))
+            AppError::BadRequest(format!(
+                "nearest={k}: expected an integer from 1 to {}",
+                recruit::MAX_NEAREST,
+                k = quote(k)
+            ))
         })?;
     }
     if let Some(cap) = q.get("distance_cap") {
         opts.distance_cap_m = cap.trim().parse().map_err(|_| {
-            AppError::BadRequest(format!("distance_cap={cap:?}: expected a distance in metres, e.g. 2000"))
+            AppError::BadRequest(format!(
+                "distance_cap={cap}: expected a distance in metres, e.g. 2000",
+                cap = quote(cap)
+            ))
         })?;
     }
     opts.indicator = q.get("indicator").map(str::to_string);
@@ -212,7 +220,7 @@ pub async fn uncovered(State(state): State<AppState>, caller: Caller, q: QueryPa
     let csv = match q.get("f") {
         None | Some("json") => false,
         Some("csv") => true,
-        Some(f) => return Err(AppError::BadRequest(format!("f={f:?}: expected json or csv"))),
+        Some(f) => return Err(AppError::BadRequest(format!("f={f}: expected json or csv", f = quote(f)))),
     };
     let opts = ranking_options(&q)?;
     let (limit, offset) = (q.count("limit", 1)?, q.count("offset", 0)?.unwrap_or(0));

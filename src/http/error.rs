@@ -7,6 +7,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::core::text::{MESSAGE_LINE, clip_lines};
+
 /// Media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -117,7 +119,8 @@ pub fn problem(status: StatusCode, detail: impl Into<String>) -> Response {
         kind: "about:blank".into(),
         title: status.canonical_reason().unwrap_or("Error").into(),
         status: status.as_u16(),
-        detail: detail.into(),
+        // The last guard against a message quoting a huge input (a `.prj` of 100 MiB).
+        detail: clip_lines(&detail.into(), MESSAGE_LINE),
     };
     let mut res = (status, Json(body)).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
@@ -133,14 +136,14 @@ impl IntoResponse for AppError {
                 AppError::Unavailable(d) => d.clone(),
                 _ => "the database is unavailable; reads are served from memory, writes are not accepted until it is back: try again shortly".into(),
             };
-            tracing::warn!(error = %self, "answering 503");
+            tracing::warn!(error = %clip_lines(&self.to_string(), MESSAGE_LINE), "answering 503");
             let mut res = problem(status, detail);
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             return res;
         }
         if status.is_server_error() {
             // Only our own error text: store and app errors carry ids at most, never people.
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %clip_lines(&self.to_string(), MESSAGE_LINE), "request failed");
             return problem(status, "internal error; the cause has been logged");
         }
         let detail = self.to_string();
@@ -151,11 +154,15 @@ impl IntoResponse for AppError {
                 res
             }
             AppError::Unprocessable { rejected, .. } if !rejected.is_empty() => {
+                let rejected: Vec<crate::ingest::Rejection> = rejected
+                    .into_iter()
+                    .map(|r| crate::ingest::Rejection { reason: clip_lines(&r.reason, MESSAGE_LINE), ..r })
+                    .collect();
                 let body = serde_json::json!({
                     "type": "about:blank",
                     "title": status.canonical_reason().unwrap_or("Error"),
                     "status": status.as_u16(),
-                    "detail": detail,
+                    "detail": clip_lines(&detail, MESSAGE_LINE),
                     "rejected": rejected,
                 });
                 let mut res = (status, Json(body)).into_response();

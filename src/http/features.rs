@@ -2,6 +2,7 @@
 //! (`/collections/{id}/items/{featureId}`): parameters are parsed and checked here, the
 //! selection is done by the snapshot, and the pre-serialized features are concatenated.
 
+use crate::core::text::{QUOTED, clip, quote};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -35,10 +36,9 @@ struct ItemsRequest {
 
 fn parse_limit(raw: &str) -> Result<u64, AppError> {
     let range = || format!("must be a whole number from 1 to {MAX_LIMIT}");
-    let n: i128 = raw
-        .trim()
-        .parse()
-        .map_err(|_| AppError::BadRequest(format!("limit={raw:?} is not a whole number; limit {}", range())))?;
+    let n: i128 = raw.trim().parse().map_err(|_| {
+        AppError::BadRequest(format!("limit={raw} is not a whole number; limit {}", range(), raw = quote(raw)))
+    })?;
     if n < 1 || n > i128::from(MAX_LIMIT) {
         return Err(AppError::BadRequest(format!("limit={n} is out of range; limit {}", range())));
     }
@@ -49,13 +49,16 @@ fn parse_offset(raw: &str) -> Result<u64, AppError> {
     match raw.trim().parse::<i128>() {
         Ok(n) if n >= 0 => Ok(u64::try_from(n).unwrap_or(u64::MAX)),
         Ok(n) => Err(AppError::BadRequest(format!("offset={n} is negative; offset must be 0 or more"))),
-        Err(_) => Err(AppError::BadRequest(format!("offset={raw:?} is not a whole number; offset must be 0 or more"))),
+        Err(_) => Err(AppError::BadRequest(format!(
+            "offset={raw} is not a whole number; offset must be 0 or more",
+            raw = quote(raw)
+        ))),
     }
 }
 
 /// `minLon,minLat,maxLon,maxLat` in CRS84.
 fn parse_bbox(raw: &str) -> Result<[f64; 4], AppError> {
-    let bad = |why: &str| AppError::BadRequest(format!("bbox={raw:?}: {why}"));
+    let bad = |why: &str| AppError::BadRequest(format!("bbox={raw}: {why}", raw = quote(raw)));
     let parts: Vec<&str> = raw.split(',').map(str::trim).collect();
     if parts.len() == 6 {
         return Err(bad("3D bounding boxes are not supported; give minLon,minLat,maxLon,maxLat"));
@@ -90,7 +93,7 @@ fn parse_bbox(raw: &str) -> Result<[f64; 4], AppError> {
 /// A date, an RFC 3339 date-time, or an interval `start/end` (`..` or empty for an open end),
 /// reduced to UTC calendar days since feature dates are days.
 fn parse_datetime(raw: &str) -> Result<DateRange, AppError> {
-    let bad = |why: &str| AppError::BadRequest(format!("datetime={raw:?}: {why}"));
+    let bad = |why: &str| AppError::BadRequest(format!("datetime={raw}: {why}", raw = quote(raw)));
     let day = |s: &str| -> Result<Option<NaiveDate>, AppError> {
         let s = s.trim();
         if s.is_empty() || s == ".." {
@@ -126,7 +129,7 @@ fn check_crs(name: &str, raw: &str) -> Result<(), AppError> {
     if raw == CRS84 || raw == "CRS84" {
         Ok(())
     } else {
-        Err(AppError::BadRequest(format!("{name}={raw:?}: only {CRS84} is supported")))
+        Err(AppError::BadRequest(format!("{name}={raw}: only {CRS84} is supported", raw = quote(raw))))
     }
 }
 
@@ -152,7 +155,8 @@ impl ItemsRequest {
                         "unknown query parameter '{other}'; allowed: {}, or a property of '{}' ({})",
                         ITEM_PARAMS.join(", "),
                         c.id,
-                        props.join(", ")
+                        props.join(", "),
+                        other = clip(other, QUOTED)
                     )));
                 }
             }
@@ -270,9 +274,13 @@ pub async fn item(
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
     let format = format::negotiate(q.get("f"), &headers)?;
-    let f = c
-        .feature(&feature_id)
-        .ok_or_else(|| AppError::NotFound(format!("no feature '{feature_id}' in collection '{}'", c.id)))?;
+    let f = c.feature(&feature_id).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "no feature '{feature_id}' in collection '{}'",
+            c.id,
+            feature_id = clip(&feature_id, QUOTED)
+        ))
+    })?;
     if format == Format::Csv {
         return csv_response(c, std::iter::once(f));
     }

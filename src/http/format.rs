@@ -1,5 +1,6 @@
 //! Query strings and content negotiation: the `f` parameter first, then the `Accept` header.
 
+use crate::core::text::{QUOTED, clip, quote};
 use axum::extract::{FromRequestParts, Query};
 use axum::http::HeaderMap;
 use axum::http::header::ACCEPT;
@@ -58,7 +59,7 @@ impl Format {
 pub fn negotiate(f: Option<&str>, headers: &HeaderMap) -> Result<Format, AppError> {
     if let Some(f) = f {
         return Format::from_f(f)
-            .ok_or_else(|| AppError::BadRequest(format!("f={f:?}: expected one of json, geojson, csv")));
+            .ok_or_else(|| AppError::BadRequest(format!("f={f}: expected one of json, geojson, csv", f = quote(f))));
     }
     let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(Format::GeoJson);
@@ -133,7 +134,8 @@ impl QueryPairs {
         match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             Some((k, _)) => Err(AppError::BadRequest(format!(
                 "unknown query parameter '{k}'; allowed here: {}",
-                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") },
+                k = clip(k, QUOTED)
             ))),
             None => Ok(()),
         }
@@ -145,7 +147,10 @@ impl QueryPairs {
             .map_err(|e| AppError::BadRequest(format!("malformed query string: {}", e.body_text())))?;
         for (i, (k, _)) in pairs.iter().enumerate() {
             if !repeatable.contains(&k.as_str()) && pairs[..i].iter().any(|(earlier, _)| earlier == k) {
-                return Err(AppError::BadRequest(format!("query parameter '{k}' is given more than once")));
+                return Err(AppError::BadRequest(format!(
+                    "query parameter '{k}' is given more than once",
+                    k = clip(k, QUOTED)
+                )));
             }
         }
         Ok(QueryPairs(pairs))
@@ -199,7 +204,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 pub fn json_only(q: &QueryPairs) -> Result<(), AppError> {
     match q.get("f") {
         None | Some("json") => Ok(()),
-        Some(f) => Err(AppError::BadRequest(format!("f={f:?}: this resource is only available as f=json"))),
+        Some(f) => Err(AppError::BadRequest(format!("f={f}: this resource is only available as f=json", f = quote(f)))),
     }
 }
 
@@ -208,7 +213,7 @@ pub fn json_or_csv(q: &QueryPairs) -> Result<bool, AppError> {
     match q.get("f") {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
-        Some(f) => Err(AppError::BadRequest(format!("f={f:?}: expected json or csv"))),
+        Some(f) => Err(AppError::BadRequest(format!("f={f}: expected json or csv", f = quote(f)))),
     }
 }
 

@@ -3,6 +3,7 @@
 //! temporary folder and handed to the same use case the command line runs, off the async
 //! workers; the layers are republished before answering.
 
+use crate::core::text::quote;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -25,7 +26,9 @@ fn parse_flag(q: &QueryPairs, name: &str) -> Result<bool, AppError> {
     match q.get(name) {
         None | Some("false") => Ok(false),
         Some("true") | Some("") => Ok(true),
-        Some(other) => Err(AppError::BadRequest(format!("{name}={other:?}: expected true or false"))),
+        Some(other) => {
+            Err(AppError::BadRequest(format!("{name}={other}: expected true or false", other = quote(other))))
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`web/src/`) and MapLibre GL JS (from npm) are embedded by `build.rs`, so the binary serves
 //! them with no files beside it; the page itself talks to the service only over HTTP.
 
+use crate::core::text::quote;
 use std::sync::LazyLock;
 
 use axum::Json;
@@ -129,7 +130,7 @@ pub async fn trailing_slash() -> Redirect {
 pub async fn file(Path(name): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
     find(&WEB_SRC, &name)
         .map(|a| a.respond(&headers))
-        .ok_or_else(|| AppError::NotFound(format!("no file {name:?} in the map page")))
+        .ok_or_else(|| AppError::NotFound(format!("no file {name} in the map page", name = quote(&name))))
 }
 
 /// `GET /map/vendor/{file}`: MapLibre GL JS.
@@ -141,7 +142,7 @@ pub async fn vendor(Path(name): Path<String>, headers: HeaderMap) -> Result<Resp
     }
     find(&VENDOR, &name)
         .map(|a| a.respond(&headers))
-        .ok_or_else(|| AppError::NotFound(format!("no file {name:?} in /map/vendor")))
+        .ok_or_else(|| AppError::NotFound(format!("no file {name} in /map/vendor", name = quote(&name))))
 }
 
 /// What the page needs to know about the service.

@@ -1,5 +1,6 @@
 //! OGC API – Features metadata resources: the landing page, conformance, and the collections.
 
+use crate::core::text::{QUOTED, clip};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -241,6 +242,10 @@ pub async fn collection(
 pub fn find<'a>(layers: &'a crate::app::layers::Layers, id: &str) -> Result<&'a Collection, AppError> {
     layers.collection(id).ok_or_else(|| {
         let known = layers.collection_ids();
-        AppError::NotFound(format!("no collection '{id}'; collections are: {}", known.join(", ")))
+        AppError::NotFound(format!(
+            "no collection '{id}'; collections are: {}",
+            known.join(", "),
+            id = clip(id, QUOTED)
+        ))
     })
 }

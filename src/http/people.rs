@@ -2,6 +2,7 @@
 //! Handlers only translate; validation and block assignment live in [`crate::app::people`].
 //! Every write republishes the public layers before answering, so the next read reflects it.
 
+use crate::core::text::{QUOTED, clip, quote};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -112,9 +113,9 @@ pub struct PeoplePage {
 
 fn parse_usize(q: &QueryPairs, name: &str, default: usize, min: usize, max: usize) -> Result<usize, AppError> {
     let Some(text) = q.get(name) else { return Ok(default) };
-    let v: usize = text
-        .parse()
-        .map_err(|_| AppError::BadRequest(format!("{name}={text:?}: expected an integer from {min} to {max}")))?;
+    let v: usize = text.parse().map_err(|_| {
+        AppError::BadRequest(format!("{name}={text}: expected an integer from {min} to {max}", text = quote(text)))
+    })?;
     if !(min..=max).contains(&v) {
         return Err(AppError::BadRequest(format!("{name}={v}: expected an integer from {min} to {max}")));
     }
@@ -168,7 +169,10 @@ pub async fn list(
         .map(|r| match r {
             "resident" => Ok(Role::Resident),
             "ambassador" => Ok(Role::Ambassador),
-            other => Err(AppError::BadRequest(format!("role={other:?}: expected resident or ambassador"))),
+            other => Err(AppError::BadRequest(format!(
+                "role={other}: expected resident or ambassador",
+                other = quote(other)
+            ))),
         })
         .transpose()?;
     let interested = q
@@ -176,7 +180,9 @@ pub async fn list(
         .map(|v| match v {
             "true" => Ok(true),
             "false" => Ok(false),
-            other => Err(AppError::BadRequest(format!("interested={other:?}: expected true or false"))),
+            other => {
+                Err(AppError::BadRequest(format!("interested={other}: expected true or false", other = quote(other))))
+            }
         })
         .transpose()?;
     let filter = PeopleFilter { role, block_id: q.get("block_id").map(str::to_string), interested };
@@ -216,7 +222,9 @@ pub async fn get_one(
         move |store| Ok(store.person(&id).map_err(crate::app::AppError::from)?)
     })
     .await?;
-    found.map(|p| Json(p.into())).ok_or_else(|| AppError::NotFound(format!("no person with id '{id}'")))
+    found
+        .map(|p| Json(p.into()))
+        .ok_or_else(|| AppError::NotFound(format!("no person with id '{id}'", id = clip(&id, QUOTED))))
 }
 
 /// Add a person (manager token). The body has the sign-up CSV's fields.
@@ -387,7 +395,12 @@ pub async fn import(
     let role = match q.get("role") {
         Some("resident") => Role::Resident,
         Some("ambassador") => Role::Ambassador,
-        Some(other) => return Err(AppError::BadRequest(format!("role={other:?}: expected resident or ambassador"))),
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "role={other}: expected resident or ambassador",
+                other = quote(other)
+            )));
+        }
         None => return Err(AppError::BadRequest("query parameter 'role' is required: resident or ambassador".into())),
     };
     let crs = q.get("crs").map(Crs::parse).transpose().map_err(|e| AppError::BadRequest(format!("crs: {e}")))?;

@@ -5,6 +5,7 @@
 //! are sent with a strong ETag and `Cache-Control: no-cache`: clients may keep them but must
 //! revalidate, which costs a 304 and guarantees a map never shows stale coverage.
 
+use crate::core::text::quote;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -25,8 +26,9 @@ fn layer_names<'a>(layers: &Layers, list: &'a str) -> Result<Vec<&'a str>, AppEr
         if layers.tiles().layer(name).is_none() {
             let known: Vec<&str> = layers.tiles().layers().iter().map(|l| l.name.as_str()).collect();
             return Err(AppError::NotFound(format!(
-                "no tile layer {name:?}; the layers are {} (or a comma-separated list of them)",
-                known.join(", ")
+                "no tile layer {name}; the layers are {} (or a comma-separated list of them)",
+                known.join(", "),
+                name = quote(name)
             )));
         }
         if !names.contains(&name) {
@@ -37,7 +39,7 @@ fn layer_names<'a>(layers: &Layers, list: &'a str) -> Result<Vec<&'a str>, AppEr
 }
 
 fn coordinate(name: &str, raw: &str) -> Result<u32, AppError> {
-    raw.parse().map_err(|_| AppError::BadRequest(format!("tile {name} {raw:?} is not a whole number")))
+    raw.parse().map_err(|_| AppError::BadRequest(format!("tile {name} {raw} is not a whole number", raw = quote(raw))))
 }
 
 /// One vector tile.

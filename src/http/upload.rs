@@ -178,7 +178,8 @@ pub fn summary<T: serde::Serialize>(result: &T, file: &TempUpload) -> Result<Jso
         for r in list {
             r["file"] = Value::from(file.name.as_str());
             if let Some(reason) = r["reason"].as_str() {
-                r["reason"] = Value::from(file.clean(reason));
+                let reason = crate::core::text::clip_lines(&file.clean(reason), crate::core::text::MESSAGE_LINE);
+                r["reason"] = Value::from(reason);
             }
         }
     }

@@ -4,6 +4,8 @@
 
 use proj4rs::Proj;
 
+use crate::core::text::{QUOTED, clip, quote as quoted};
+
 /// Why a CRS could not be understood or a coordinate could not be reprojected.
 #[derive(Debug, thiserror::Error)]
 pub enum CrsError {
@@ -11,12 +13,12 @@ pub enum CrsError {
     #[error("EPSG:{0} is not a known CRS")]
     UnknownEpsg(u32),
     /// The text is neither an EPSG code, a URN, WKT nor a PROJ string.
-    #[error("'{0}' is not a CRS we understand (use EPSG:NNNN, e.g. EPSG:2229)")]
+    #[error("{0} is not a CRS we understand (use EPSG:NNNN, e.g. EPSG:2229)")]
     Unrecognized(String),
     /// WKT (e.g. a `.prj` file) that could not be turned into a projection.
     #[error("unsupported or malformed WKT ({reason}): {wkt}")]
     Wkt {
-        /// The WKT text, quoted back to the user.
+        /// The WKT text, quoted back to the user (cut short: see [`crate::core::text::quote`]).
         wkt: String,
         /// What the WKT parser said.
         reason: String,
@@ -83,7 +85,7 @@ impl Crs {
             return Ok(Crs::wgs84());
         }
         if t.starts_with('+') {
-            let proj = Proj::from_proj_string(t).map_err(|_| CrsError::Unrecognized(t.into()))?;
+            let proj = Proj::from_proj_string(t).map_err(|_| CrsError::Unrecognized(quoted(t)))?;
             let geographic_wgs84 = proj.is_latlong() && is_wgs84_like(t);
             return Ok(Crs { label: t.into(), proj, geographic_wgs84 });
         }
@@ -99,7 +101,7 @@ impl Crs {
         };
         match code.trim().parse::<u32>() {
             Ok(code) => Crs::from_epsg(code),
-            Err(_) => Err(CrsError::Unrecognized(t.into())),
+            Err(_) => Err(CrsError::Unrecognized(quoted(t))),
         }
     }
 
@@ -112,10 +114,12 @@ impl Crs {
         {
             return Ok(crs);
         }
-        let projstr =
-            proj4wkt::wkt_to_projstring(wkt).map_err(|e| CrsError::Wkt { wkt: wkt.into(), reason: e.to_string() })?;
-        let proj = Proj::from_proj_string(&projstr)
-            .map_err(|e| CrsError::Wkt { wkt: wkt.into(), reason: format!("{e} (from '{projstr}')") })?;
+        let projstr = proj4wkt::wkt_to_projstring(wkt)
+            .map_err(|e| CrsError::Wkt { wkt: clip(wkt, QUOTED), reason: e.to_string() })?;
+        let proj = Proj::from_proj_string(&projstr).map_err(|e| CrsError::Wkt {
+            wkt: clip(wkt, QUOTED),
+            reason: format!("{e} (from {})", quoted(&projstr)),
+        })?;
         let geographic_wgs84 = proj.is_latlong() && is_wgs84_like(&projstr);
         let name = wkt_name(wkt).unwrap_or("WKT");
         Ok(Crs { label: name.to_string(), proj, geographic_wgs84 })

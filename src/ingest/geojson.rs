@@ -3,6 +3,7 @@
 //! `.geojson` (`attributes` + `geometry {x, y}` / `rings`, `spatialReference`) is recognised and
 //! read too, with a warning, since it is a common export from ArcGIS services.
 
+use crate::core::text::quote;
 use std::path::Path;
 
 use geo::{Coord, LineString, MultiPolygon, Polygon};
@@ -202,9 +203,10 @@ fn geojson_crs(path: &Path, member: Option<&Value>) -> Result<DeclaredCrs, Inges
     let named = props.and_then(|p| p.get("name")).and_then(Value::as_str).map(str::to_string);
     let code = props.and_then(|p| p.get("code")).and_then(|c| c.as_u64().or_else(|| c.as_str()?.parse().ok()));
     let parsed = match (named, code) {
-        (Some(name), _) => Crs::parse(&name).map_err(|e| (name, e.to_string())),
+        // `why` already quotes the name (cut short); `what` is cut short too.
+        (Some(name), _) => Crs::parse(&name).map_err(|e| (quote(&name), e.to_string())),
         (None, Some(code)) => Crs::parse(&code.to_string()).map_err(|e| (code.to_string(), e.to_string())),
-        (None, None) => Err((member.to_string(), "not a named CRS".to_string())),
+        (None, None) => Err((quote(&member.to_string()), "not a named CRS".to_string())),
     };
     parsed.map(|c| DeclaredCrs::Named(Box::new(c))).map_err(|(what, why)| IngestError::Crs {
         path: path.to_path_buf(),

@@ -23,6 +23,10 @@ pub(crate) fn read_shp(path: &Path) -> Result<SourceFile, IngestError> {
     let (features, fields) = read_parts(shp, open(&shx)?, open(&dbf)?, path)?;
     let crs = match find_sidecar(path, "prj") {
         Some(prj) => {
+            let size = std::fs::metadata(&prj).map_err(|source| IngestError::Io { path: prj.clone(), source })?.len();
+            if size > MAX_PRJ {
+                return Err(prj_too_big(&prj, size));
+            }
             let bytes = std::fs::read(&prj).map_err(|source| IngestError::Io { path: prj.clone(), source })?;
             DeclaredCrs::Prj { path: prj, wkt: String::from_utf8_lossy(&bytes).trim().to_string() }
         }
@@ -65,6 +69,17 @@ pub(crate) fn human_bytes(n: u64) -> String {
         }
     }
     format!("{n} bytes")
+}
+
+/// Largest `.prj` read: a CRS definition is a few hundred bytes; anything this large is not one
+/// (and would only be quoted back in the error).
+const MAX_PRJ: u64 = 1 << 20;
+
+fn prj_too_big(path: &Path, size: u64) -> IngestError {
+    format_error(
+        path,
+        format!("the .prj is {}, which is not a CRS definition (those are a few hundred bytes)", human_bytes(size)),
+    )
 }
 
 /// Reads the one shapefile inside the zip at `path`, possibly in a folder of the zip.
@@ -110,9 +125,12 @@ pub(crate) fn read_zip(path: &Path, limits: ZipLimits) -> Result<SourceFile, Ing
     let prj_name = sidecar("prj");
 
     let mut inflated: u64 = 0;
-    let mut entry = |name: &str| -> Result<Vec<u8>, IngestError> {
+    let mut entry = |name: &str, prj: bool| -> Result<Vec<u8>, IngestError> {
         let file =
             archive.by_name(name).map_err(|e| format_error(path, format!("cannot read {name} from the zip: {e}")))?;
+        if prj && file.size() > MAX_PRJ {
+            return Err(prj_too_big(&path.join(name), file.size()));
+        }
         let entry_limit = limits.entry.min(limits.total.saturating_sub(inflated));
         let too_big = |size: Option<u64>| {
             let reason = if limits.entry <= limits.total.saturating_sub(inflated) {
@@ -137,21 +155,25 @@ pub(crate) fn read_zip(path: &Path, limits: ZipLimits) -> Result<SourceFile, Ing
             return Err(too_big(Some(file.size())));
         }
         let mut buf = Vec::with_capacity(file.size().min(entry_limit).min(64 << 20) as usize);
-        file.take(entry_limit + 1)
+        let read_limit = if prj { entry_limit.min(MAX_PRJ) } else { entry_limit };
+        file.take(read_limit + 1)
             .read_to_end(&mut buf)
             .map_err(|e| format_error(path, format!("cannot read {name} from the zip: {e}")))?;
+        if prj && buf.len() as u64 > MAX_PRJ {
+            return Err(prj_too_big(&path.join(name), buf.len() as u64));
+        }
         if buf.len() as u64 > entry_limit {
             return Err(too_big(None));
         }
         inflated += buf.len() as u64;
         Ok(buf)
     };
-    let shp = Cursor::new(entry(&shp_name)?);
-    let shx = Cursor::new(entry(&shx_name)?);
-    let dbf = Cursor::new(entry(&dbf_name)?);
+    let shp = Cursor::new(entry(&shp_name, false)?);
+    let shx = Cursor::new(entry(&shx_name, false)?);
+    let dbf = Cursor::new(entry(&dbf_name, false)?);
     let crs = match prj_name {
         Some(name) => {
-            let wkt = String::from_utf8_lossy(&entry(&name)?).trim().to_string();
+            let wkt = String::from_utf8_lossy(&entry(&name, true)?).trim().to_string();
             DeclaredCrs::Prj { path: path.join(name), wkt }
         }
         None => DeclaredCrs::NoPrj,
@@ -717,6 +739,37 @@ mod tests {
         let ok =
             zip_of(dir.path(), "ok.zip", &[("a.shp", &part("shp")), ("a.shx", &part("shx")), ("a.dbf", &part("dbf"))]);
         assert_eq!(read(&ok, ZipLimits::default()).unwrap().blocks.len(), 2);
+    }
+
+    /// Issue 12: a 130 KB zip whose `.prj` is 100 MiB of zeros got a 629 MB problem+json
+    /// quoting the whole `.prj`; a short bad `.prj` is quoted cut short, control characters
+    /// escaped.
+    #[test]
+    fn errors_do_not_echo_a_huge_prj() {
+        let dir = tempfile::tempdir().unwrap();
+        let shp = simple(1).write(dir.path(), "blocks.shp");
+        let part = |ext: &str| std::fs::read(shp.with_extension(ext)).unwrap();
+        let huge = vec![0u8; 100 << 20];
+        let zip = zip_of(
+            dir.path(),
+            "prj.zip",
+            &[("a.shp", &part("shp")), ("a.shx", &part("shx")), ("a.dbf", &part("dbf")), ("a.prj", &huge)],
+        );
+        let msg = read_all(&zip).unwrap_err().to_string();
+        assert!(msg.contains("the .prj is 100 MiB, which is not a CRS definition") && msg.len() < 400, "{msg}");
+        std::fs::write(shp.with_extension("prj"), &huge).unwrap();
+        let msg = read_all(&shp).unwrap_err().to_string();
+        assert!(msg.contains("the .prj is 100 MiB") && msg.len() < 400, "{msg}");
+        let mut bad = b"PROJCS[\"x\"\x01".to_vec();
+        bad.extend(std::iter::repeat_n(b'y', 50_000));
+        std::fs::write(shp.with_extension("prj"), &bad).unwrap();
+        let msg = read_all(&shp).unwrap_err().to_string();
+        assert!(
+            msg.len() < 1_000 && msg.contains("(50011 characters)") && !msg.contains('\u{1}'),
+            "{} bytes: {}",
+            msg.len(),
+            &msg[..300.min(msg.len())]
+        );
     }
 
     #[test]

@@ -136,9 +136,10 @@ pub(crate) fn resolve_crs<'a>(
                     other => other.to_string(),
                 };
                 Err(crs_error(format!(
-                    "the CRS in {} cannot be used ({why}); it says: {wkt}\n\
+                    "the CRS in {} cannot be used ({why}); it says: {}\n\
                      pass --source-crs EPSG:NNNN with the EPSG code of the file's coordinates (e.g. EPSG:2229)",
-                    prj.display()
+                    prj.display(),
+                    crate::core::text::clip(&wkt, crate::core::text::QUOTED)
                 )))
             }
         },
