@@ -419,3 +419,23 @@ async fn the_api_document_describes_recruiting() {
         assert!(row.get(field).is_some(), "{field} missing from {row}");
     }
 }
+
+/// Issue 12: the ranked page is answered once per recruiting data and shared by concurrent
+/// askers; a write must still show at once.
+#[tokio::test]
+async fn the_shared_ranked_page_follows_every_write() {
+    let t = demo_app().await;
+    let top = |v: &Value| rows(v)[0]["block_id"].as_str().unwrap().to_string();
+    let (a, b) = tokio::join!(get(&t, "/coverage/uncovered?limit=1"), get(&t, "/coverage/uncovered?limit=1"));
+    assert_eq!(a.body, b.body);
+    let first = top(&a.json());
+    let point = t.state.layers().collection("blocks").unwrap().feature(&first).unwrap().point.unwrap();
+    for i in 0..3 {
+        let body = serde_json::json!({"id": format!("shared-{i}"), "role": "ambassador", "lon": point.0, "lat": point.1});
+        req(Method::POST, "/people").token(&t.tokens.manager).json(&body).send(&t).await.expect(StatusCode::CREATED);
+    }
+    let after = get(&t, "/coverage/uncovered?limit=1").await.json();
+    assert_ne!(top(&after), first, "the block has ambassadors now");
+    let all = get(&t, "/coverage/uncovered").await.json();
+    assert!(rows(&all).iter().all(|r| r["block_id"] != first.as_str()));
+}

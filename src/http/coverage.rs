@@ -1,14 +1,15 @@
 //! Coverage summaries: the headline numbers (from the snapshot, the same numbers as
 //! `belong coverage`) and the uncovered blocks ranked for recruiting (as `belong recruit`).
 
-use crate::core::text::quote;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tokio::sync::OnceCell;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
@@ -17,6 +18,7 @@ use super::{AppError, AppState};
 use crate::app::recruit::{self, Candidate, RankOptions, RecruitData, RecruitError, RecruitRow};
 use crate::core::AccessRole;
 use crate::core::recruit::{WeightError, Weights};
+use crate::core::text::quote;
 
 /// Headline coverage numbers (as in `belong coverage --format json`'s `summary`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -147,6 +149,47 @@ impl From<RecruitError> for AppError {
     }
 }
 
+/// What an answer of `/coverage/uncovered` depends on besides the recruiting data.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RankKey {
+    opts: RankOptions,
+    limit: Option<usize>,
+    offset: usize,
+    people: bool,
+    csv: bool,
+}
+
+/// A ranked, serialized answer: the total rows before paging and the body.
+type Ranked = Arc<(usize, Bytes)>;
+
+/// Answers of `/coverage/uncovered` for the current recruiting data, one per distinct query
+/// (the few most recent). A new recruiting data (any write) starts afresh.
+#[derive(Debug, Default)]
+pub(super) struct RankedCache {
+    entries: Mutex<Vec<(Weak<RecruitData>, RankKey, Arc<OnceCell<Ranked>>)>>,
+}
+
+/// Distinct queries answered from one recruiting data.
+const RANKED_KEPT: usize = 32;
+
+impl RankedCache {
+    /// The slot for `key` on `data`: filled by the first asker, awaited by the others.
+    fn cell(&self, data: &Arc<RecruitData>, key: &RankKey) -> Arc<OnceCell<Ranked>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let current = Arc::downgrade(data);
+        entries.retain(|(d, _, _)| Weak::ptr_eq(d, &current));
+        if let Some((_, _, cell)) = entries.iter().find(|(_, k, _)| k == key) {
+            return cell.clone();
+        }
+        let cell = Arc::new(OnceCell::new());
+        if entries.len() >= RANKED_KEPT {
+            entries.remove(0);
+        }
+        entries.push((current, key.clone(), cell.clone()));
+        cell
+    }
+}
+
 /// Parameters of `/coverage/uncovered` besides `f`.
 const UNCOVERED_PARAMS: &[&str] = &[
     "f",
@@ -226,21 +269,32 @@ pub async fn uncovered(State(state): State<AppState>, caller: Caller, q: QueryPa
     let (limit, offset) = (q.count("limit", 1)?, q.count("offset", 0)?.unwrap_or(0));
     let people = caller.0.is_some_and(|r| r >= AccessRole::Recruiter);
     let data = recruit_data(&state).await?;
-    // Ranking and serializing are CPU-heavy at county scale: both off the async workers.
-    let (total, body) = tokio::task::spawn_blocking(move || {
-        let rows = recruit::rank(&data, &opts)?;
-        let total = rows.len();
-        let page = rows.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX));
-        let page: Vec<RecruitRow> =
-            if people { page.collect() } else { page.map(RecruitRow::without_people).collect() };
-        let body = if csv {
-            recruit::write_walk_list(Vec::new(), &page, people).map_err(|e| format!("writing CSV: {e}"))
-        } else {
-            serde_json::to_vec(&page).map_err(|e| format!("writing JSON: {e}"))
-        };
-        Ok::<_, AppError>((total, body.map_err(AppError::Internal)?))
-    })
-    .await??;
+    // Every client of the map asks the same page: it is ranked and serialized once per
+    // recruiting data (per write), and concurrent askers wait for that one answer instead of
+    // each ranking on its own blocking thread.
+    let key = RankKey { opts, limit, offset, people, csv };
+    let cell = state.ranked.cell(&data, &key);
+    let answer = cell
+        .get_or_try_init(|| async move {
+            let RankKey { opts, limit, offset, people, csv } = key;
+            // Ranking and serializing are CPU-heavy at county scale: both off the async workers.
+            tokio::task::spawn_blocking(move || {
+                let rows = recruit::rank(&data, &opts)?;
+                let total = rows.len();
+                let page = rows.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX));
+                let page: Vec<RecruitRow> =
+                    if people { page.collect() } else { page.map(RecruitRow::without_people).collect() };
+                let body = if csv {
+                    recruit::write_walk_list(Vec::new(), &page, people).map_err(|e| format!("writing CSV: {e}"))
+                } else {
+                    serde_json::to_vec(&page).map_err(|e| format!("writing JSON: {e}"))
+                };
+                Ok::<_, AppError>(Arc::new((total, Bytes::from(body.map_err(AppError::Internal)?))))
+            })
+            .await?
+        })
+        .await?;
+    let (total, body) = (answer.0, answer.1.clone());
     let mut res = body.into_response();
     if csv {
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CSV));

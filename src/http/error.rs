@@ -2,12 +2,11 @@
 //! `application/problem+json` body (`type`, `title`, `status`, `detail`): 4xx with a precise,
 //! user-facing message, 5xx with a generic one (the cause is logged, never sent).
 
+use crate::core::text::{MESSAGE_LINE, clip_lines};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-use crate::core::text::{MESSAGE_LINE, clip_lines};
 
 /// Media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";

@@ -2,7 +2,6 @@
 //! (`/collections/{id}/items/{featureId}`): parameters are parsed and checked here, the
 //! selection is done by the snapshot, and the pre-serialized features are concatenated.
 
-use crate::core::text::{QUOTED, clip, quote};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -14,6 +13,7 @@ use super::format::{self, Format, QueryPairs};
 use super::ogc::{CRS84, Link, find};
 use super::{AppError, AppState, BaseUrl};
 use crate::app::layers::{Collection, DateRange, Feature, ItemQuery};
+use crate::core::text::{QUOTED, clip, quote};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: u64 = 100;

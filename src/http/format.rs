@@ -1,12 +1,12 @@
 //! Query strings and content negotiation: the `f` parameter first, then the `Accept` header.
 
-use crate::core::text::{QUOTED, clip, quote};
 use axum::extract::{FromRequestParts, Query};
 use axum::http::HeaderMap;
 use axum::http::header::ACCEPT;
 use axum::http::request::Parts;
 
 use super::AppError;
+use crate::core::text::{QUOTED, clip, quote};
 
 /// Media type of GeoJSON.
 pub const GEOJSON: &str = "application/geo+json";

@@ -3,7 +3,6 @@
 //! temporary folder and handed to the same use case the command line runs, off the async
 //! workers; the layers are republished before answering.
 
-use crate::core::text::quote;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -14,6 +13,7 @@ use super::format::QueryPairs;
 use super::upload::{TempUpload, Upload, import_error, summary};
 use super::{AppError, AppState, run_on_store};
 use crate::app::{self, BlockImport, IndicatorImport, ResourceImport};
+use crate::core::text::quote;
 use crate::ingest::blocks::BlockReadOptions;
 use crate::ingest::resources::ResourceOptions;
 use crate::ingest::{Crs, FeatureFilter, WhereClause};

@@ -2,7 +2,6 @@
 //! (`web/src/`) and MapLibre GL JS (from npm) are embedded by `build.rs`, so the binary serves
 //! them with no files beside it; the page itself talks to the service only over HTTP.
 
-use crate::core::text::quote;
 use std::sync::LazyLock;
 
 use axum::Json;
@@ -14,6 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{AppError, AppState};
+use crate::core::text::quote;
 
 /// What `build.rs` embedded.
 mod embedded {

@@ -106,6 +106,8 @@ pub struct AppState {
     rollups: Arc<Mutex<crate::app::rollup::MembershipCache>>,
     /// The finder and the access tables behind `/resources/nearest` and `/access/*`.
     access: Arc<crate::app::access::AccessCache>,
+    /// Answers of `/coverage/uncovered` for the current recruiting data.
+    ranked: Arc<coverage::RankedCache>,
 }
 
 impl AppState {
@@ -131,6 +133,7 @@ impl AppState {
             history: Arc::default(),
             rollups: Arc::default(),
             access: Arc::default(),
+            ranked: Arc::default(),
         }
     }
 

@@ -1,6 +1,5 @@
 //! OGC API – Features metadata resources: the landing page, conformance, and the collections.
 
-use crate::core::text::{QUOTED, clip};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -11,6 +10,7 @@ use utoipa::ToSchema;
 use super::format::{self, GEOJSON, JSON, QueryPairs};
 use super::{AppError, AppState, BaseUrl};
 use crate::app::layers::Collection;
+use crate::core::text::{QUOTED, clip};
 
 /// CRS84: WGS84 longitude/latitude, the only CRS served.
 pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";

@@ -2,7 +2,6 @@
 //! Handlers only translate; validation and block assignment live in [`crate::app::people`].
 //! Every write republishes the public layers before answering, so the next read reflects it.
 
-use crate::core::text::{QUOTED, clip, quote};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,6 +17,7 @@ use super::upload::{Upload, import_error};
 use super::{AppError, AppState, BaseUrl, run_on_store};
 use crate::app::people::{self as use_case, NewPerson, PersonError, PersonPatch};
 use crate::core::person::until_text;
+use crate::core::text::{QUOTED, clip, quote};
 use crate::core::{BlockIndex, Person, Role};
 use crate::ingest::Crs;
 use crate::store::{PeopleFilter, Store};

@@ -5,7 +5,6 @@
 //! are sent with a strong ETag and `Cache-Control: no-cache`: clients may keep them but must
 //! revalidate, which costs a 304 and guarantees a map never shows stale coverage.
 
-use crate::core::text::quote;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -15,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::format::QueryPairs;
 use super::{AppError, AppState, BaseUrl};
 use crate::app::layers::Layers;
+use crate::core::text::quote;
 use crate::tiles::{CachedTile, DATA_MAX_ZOOM, MEDIA_TYPE, TileId};
 
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");

@@ -2,9 +2,8 @@
 //! WKT from a `.prj`, PROJ strings) and reproject coordinates to WGS84 lon/lat, the only CRS
 //! `belong` stores and serves. Projection maths is proj4rs; WKT parsing is proj4wkt.
 
-use proj4rs::Proj;
-
 use crate::core::text::{QUOTED, clip, quote as quoted};
+use proj4rs::Proj;
 
 /// Why a CRS could not be understood or a coordinate could not be reprojected.
 #[derive(Debug, thiserror::Error)]

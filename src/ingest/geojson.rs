@@ -3,7 +3,6 @@
 //! `.geojson` (`attributes` + `geometry {x, y}` / `rings`, `spatialReference`) is recognised and
 //! read too, with a warning, since it is a common export from ArcGIS services.
 
-use crate::core::text::quote;
 use std::path::Path;
 
 use geo::{Coord, LineString, MultiPolygon, Polygon};
@@ -11,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::source::{self, DeclaredCrs, LonLatScan, SourceFeature, SourceFile, SourceGeometry};
 use super::{Crs, IngestError, Rejection};
+use crate::core::text::quote;
 
 /// One point feature, reprojected to WGS84.
 #[derive(Debug, Clone, PartialEq)]
