@@ -166,8 +166,11 @@ type Ranked = Arc<(usize, Bytes)>;
 /// (the few most recent). A new recruiting data (any write) starts afresh.
 #[derive(Debug, Default)]
 pub(super) struct RankedCache {
-    entries: Mutex<Vec<(Weak<RecruitData>, RankKey, Arc<OnceCell<Ranked>>)>>,
+    entries: Mutex<Vec<RankedEntry>>,
 }
+
+/// One answer: the recruiting data it is of, the query, and the answer once computed.
+type RankedEntry = (Weak<RecruitData>, RankKey, Arc<OnceCell<Ranked>>);
 
 /// Distinct queries answered from one recruiting data.
 const RANKED_KEPT: usize = 32;
