@@ -14,6 +14,7 @@ mod format;
 mod health;
 mod history;
 mod imports;
+mod listen;
 mod map;
 mod ogc;
 mod openapi;
@@ -57,6 +58,14 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
+    /// Connections open at once (`--max-connections`); more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a request head (`--header-timeout`), also while a kept-alive
+    /// connection waits for its next request.
+    pub header_timeout: Duration,
+    /// A connection with nothing in flight and no bytes moving this long is closed
+    /// (`--idle-timeout`).
+    pub idle_timeout: Duration,
     /// Every endpoint but `/health` needs a bearer token (`belong serve --private`).
     pub private: bool,
     /// Raster XYZ URL template drawn under the blocks on `/map` (`--basemap`); `None` draws
@@ -72,6 +81,9 @@ impl Default for ServeConfig {
             cors_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             max_body: 64 * 1024 * 1024,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
             private: false,
             basemap: None,
         }
@@ -331,9 +343,10 @@ pub fn app(state: AppState) -> Router {
 /// Serve `state` on `addr` until SIGINT or SIGTERM, then finish the requests in flight.
 /// `on_ready` is called with the bound address (port 0 picks a free port) as soon as the port is
 /// open: `/health` answers at once, everything else 503 until the live state is loaded in the
-/// background. A state that cannot be loaded stops the service with that error.
+/// background. A state that cannot be loaded stops the service with that error. Connections are
+/// capped and timed out as the configuration says (see `listen.rs`).
 pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = listen::bind(addr)?;
     on_ready(listener.local_addr()?);
     // Dropped unsent when the load succeeds; sent when it fails, to stop serving.
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
@@ -372,13 +385,18 @@ pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(Sock
             Ok(()) = failed_rx => {},
         }
     };
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(stop).await;
+    let limits = listen::ConnLimits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.header_timeout,
+        idle_timeout: state.config.idle_timeout,
+    };
+    listen::run(listener, app(state), limits, stop).await;
     match loader.await {
         Ok(Err(e)) => return Err(std::io::Error::other(format!("loading the live state: {e}"))),
         Ok(Ok(Some(watcher))) => watcher.abort(),
         _ => {}
     }
-    served
+    Ok(())
 }
 
 /// After the first state is loaded, build what the first requests of each kind would otherwise
