@@ -237,6 +237,32 @@ async fn ready(
     if state.is_ready() || req.uri().path() == "/health" { next.run(req).await } else { starting().into_response() }
 }
 
+/// Longest request target (path and query) read, in bytes: no endpoint needs more, and hyper's
+/// own limit (64 KiB) answers with an empty 414.
+pub const MAX_URI: usize = 8 * 1024;
+
+/// Most bytes of request headers read: cookies and tokens fit many times over, and hyper's own
+/// limit (about 400 KiB with the request line) answers with an empty 431.
+pub const MAX_HEADERS: usize = 32 * 1024;
+
+/// Middleware: refuse oversized request heads with a problem body. Runs before anything parses
+/// the query or a token, so the refusal is the same everywhere.
+async fn head_limits(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI {
+        let detail = format!("the request path and query are {target} bytes; at most {MAX_URI} are read");
+        return AppError::UriTooLong(detail).into_response();
+    }
+    // As on the wire: `name: value\r\n`.
+    let headers: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if headers > MAX_HEADERS {
+        let detail = format!("the request headers are {headers} bytes; at most {MAX_HEADERS} are read");
+        return AppError::HeadersTooLarge(detail).into_response();
+    }
+    next.run(req).await
+}
+
 /// The base URL links are built from: `--base-url`, else `http://{Host}`.
 #[derive(Debug, Clone)]
 pub struct BaseUrl(pub String);
@@ -329,6 +355,7 @@ pub fn app(state: AppState) -> Router {
     routes
         .layer(authenticate)
         .layer(ready)
+        .layer(axum::middleware::from_fn(head_limits))
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(RequestBodyLimitLayer::new(config.max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
