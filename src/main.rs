@@ -19,6 +19,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = cli::args::Cli::parse();
+    if let Err(e) = args.check() {
+        // Exit 2 with clap's usage line, like any other bad usage.
+        <cli::args::Cli as clap::CommandFactory>::command().error(clap::error::ErrorKind::ArgumentConflict, e).exit();
+    }
     match cli::run(args) {
         Ok(cli::Outcome::Done) => ExitCode::SUCCESS,
         Ok(cli::Outcome::Partial) => ExitCode::from(3),

@@ -376,6 +376,38 @@ async fn bad_requests_are_precise_problems() {
 }
 
 #[tokio::test]
+async fn huge_offset_is_a_400() {
+    // Used to be clamped to u64::MAX, and the self link then named an offset nobody asked for.
+    for offset in ["1000000000000000000000000000000", "18446744073709551616", &"9".repeat(50)] {
+        let uri = format!("/collections/blocks/items?offset={offset}");
+        let d = get(&uri).await.problem_detail(StatusCode::BAD_REQUEST);
+        assert!(d.contains("offset") && d.contains("too large"), "{uri}: {d}");
+    }
+    get("/collections/blocks/items?offset=18446744073709551615").await.expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn long_uri_is_a_414_problem() {
+    let uri = format!("/collections/blocks/items?bbox={}", "1".repeat(belong::http::MAX_URI));
+    let d = get(&uri).await.problem_detail(StatusCode::URI_TOO_LONG);
+    assert!(d.contains("path and query") && d.contains(&belong::http::MAX_URI.to_string()), "{d}");
+    // Just under the limit reaches the handler, which says what is wrong with the value.
+    let uri = format!("/collections/blocks/items?bbox={}", "1".repeat(belong::http::MAX_URI - 100));
+    get(&uri).await.problem_detail(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn huge_headers_are_a_431_problem() {
+    let cookie = "c".repeat(belong::http::MAX_HEADERS);
+    let req = Request::get("/health").header(header::HOST, "test.local").header(header::COOKIE, cookie);
+    let d = send(req.body(Body::empty()).unwrap()).await.problem_detail(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(d.contains("headers") && d.contains(&belong::http::MAX_HEADERS.to_string()), "{d}");
+    let cookie = "c".repeat(belong::http::MAX_HEADERS / 2);
+    let req = Request::get("/health").header(header::HOST, "test.local").header(header::COOKIE, cookie);
+    send(req.body(Body::empty()).unwrap()).await.expect(StatusCode::OK);
+}
+
+#[tokio::test]
 async fn wrong_method_is_a_405_problem() {
     for (method, uri) in [(Method::POST, "/collections/blocks/items"), (Method::DELETE, "/"), (Method::PUT, "/health")]
     {

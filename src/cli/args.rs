@@ -34,6 +34,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// What clap cannot check alone: flags that contradict each other.
+    pub fn check(&self) -> Result<(), String> {
+        if let Command::Serve(s) = &self.command
+            && s.idle_timeout > s.header_timeout
+        {
+            // hyper's header timer also runs while a kept-alive connection waits for its next
+            // request, so a longer idle timeout could never apply: say so rather than ignore it.
+            return Err(format!(
+                "--idle-timeout {} is longer than --header-timeout {}: a connection waiting for its next request \
+                 is closed after the header timeout; raise --header-timeout too, or lower --idle-timeout",
+                s.idle_timeout, s.header_timeout
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -480,6 +498,22 @@ pub struct ServeArgs {
     /// Limits on uploaded zipped shapefiles (`POST /imports/blocks`, `/imports/areas`).
     #[command(flatten)]
     pub zip: ZipArgs,
+    /// Connections open at once; more wait in the listen backlog until one closes. Keep it
+    /// below the open-file limit (`ulimit -n`), which the database files share.
+    #[arg(long, env = "BELONG_MAX_CONNECTIONS", default_value_t = 1024, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Close a connection whose request head (request line and headers) has not fully arrived
+    /// this many seconds after the connection started waiting for it; this also bounds how long
+    /// a kept-alive connection may wait for its next request.
+    #[arg(long, env = "BELONG_HEADER_TIMEOUT", default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Close a connection that has no request in flight and has sent or received nothing for
+    /// this many seconds (idle keep-alive). At most --header-timeout, which bounds it anyway.
+    #[arg(long, env = "BELONG_IDLE_TIMEOUT", default_value_t = 5, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
     /// Active ambassadors a block needs to count as covered.
     #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub target: u32,

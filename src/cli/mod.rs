@@ -187,6 +187,9 @@ fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
         request_timeout: std::time::Duration::from_secs(s.request_timeout),
         max_body: s.max_body,
         zip: s.zip.limits(),
+        max_connections: s.max_connections as usize,
+        header_timeout: std::time::Duration::from_secs(s.header_timeout),
+        idle_timeout: std::time::Duration::from_secs(s.idle_timeout),
         private: s.private,
         basemap: s.basemap.clone(),
     };

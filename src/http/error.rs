@@ -39,6 +39,12 @@ pub enum AppError {
     /// The request body is larger than the server accepts (413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request target (path and query) is longer than the server reads (414).
+    #[error("{0}")]
+    UriTooLong(String),
+    /// The request headers are larger than the server reads (431).
+    #[error("{0}")]
+    HeadersTooLarge(String),
     /// The request body is not in a media type this endpoint reads (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -76,6 +82,8 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            AppError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             AppError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unavailable(_)
             | AppError::App(crate::app::AppError::Store(crate::store::StoreError::Unavailable(_))) => {

@@ -46,12 +46,21 @@ fn parse_limit(raw: &str) -> Result<u64, AppError> {
 }
 
 fn parse_offset(raw: &str) -> Result<u64, AppError> {
+    let range = || format!("offset must be a whole number from 0 to {}", u64::MAX);
+    // i128 tells a negative or merely huge number from text that is not a number at all.
     match raw.trim().parse::<i128>() {
-        Ok(n) if n >= 0 => Ok(u64::try_from(n).unwrap_or(u64::MAX)),
-        Ok(n) => Err(AppError::BadRequest(format!("offset={n} is negative; offset must be 0 or more"))),
+        Ok(n) if n < 0 => Err(AppError::BadRequest(format!("offset={n} is negative; {}", range()))),
+        // Clamping would page from somewhere the client did not ask for.
+        Ok(n) => u64::try_from(n).map_err(|_| AppError::BadRequest(format!("offset={n} is too large; {}", range()))),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Err(AppError::BadRequest(format!(
+            "offset={:?} is too large; {}",
+            crate::core::text::clip(raw, 60),
+            range()
+        ))),
         Err(_) => Err(AppError::BadRequest(format!(
-            "offset={raw} is not a whole number; offset must be 0 or more",
-            raw = quote(raw)
+            "offset={:?} is not a whole number; {}",
+            crate::core::text::clip(raw, 200),
+            range()
         ))),
     }
 }
@@ -355,6 +364,23 @@ mod tests {
         assert_eq!(parse_limit("10000").unwrap(), 10_000);
         for bad in ["0", "-1", "10001", "abc", "", "1.5", "99999999999999999999999999999999999999999"] {
             assert!(parse_limit(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("0").unwrap(), 0);
+        assert_eq!(parse_offset("18446744073709551615").unwrap(), u64::MAX);
+        for (bad, why) in [
+            ("18446744073709551616", "too large"),
+            ("1000000000000000000000000000000", "too large"),
+            ("1".repeat(60).as_str(), "too large"),
+            ("-1", "negative"),
+            ("x", "not a whole number"),
+            ("1.5", "not a whole number"),
+        ] {
+            let e = parse_offset(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 

@@ -14,6 +14,7 @@ mod format;
 mod health;
 mod history;
 mod imports;
+mod listen;
 mod map;
 mod ogc;
 mod openapi;
@@ -67,6 +68,14 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// How much an uploaded zipped shapefile may inflate to.
     pub zip: crate::ingest::ZipLimits,
+    /// Connections open at once (`--max-connections`); more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a request head (`--header-timeout`), also while a kept-alive
+    /// connection waits for its next request.
+    pub header_timeout: Duration,
+    /// A connection with nothing in flight and no bytes moving this long is closed
+    /// (`--idle-timeout`).
+    pub idle_timeout: Duration,
     /// Every endpoint but `/health` needs a bearer token (`belong serve --private`).
     pub private: bool,
     /// Raster XYZ URL template drawn under the blocks on `/map` (`--basemap`); `None` draws
@@ -83,6 +92,9 @@ impl Default for ServeConfig {
             request_timeout: Duration::from_secs(30),
             max_body: 64 * 1024 * 1024,
             zip: crate::ingest::ZipLimits::default(),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
             private: false,
             basemap: None,
         }
@@ -239,6 +251,32 @@ async fn ready(
     if state.is_ready() || req.uri().path() == "/health" { next.run(req).await } else { starting().into_response() }
 }
 
+/// Longest request target (path and query) read, in bytes: no endpoint needs more, and hyper's
+/// own limit (64 KiB) answers with an empty 414.
+pub const MAX_URI: usize = 8 * 1024;
+
+/// Most bytes of request headers read: cookies and tokens fit many times over, and hyper's own
+/// limit (about 400 KiB with the request line) answers with an empty 431.
+pub const MAX_HEADERS: usize = 32 * 1024;
+
+/// Middleware: refuse oversized request heads with a problem body. Runs before anything parses
+/// the query or a token, so the refusal is the same everywhere.
+async fn head_limits(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI {
+        let detail = format!("the request path and query are {target} bytes; at most {MAX_URI} are read");
+        return AppError::UriTooLong(detail).into_response();
+    }
+    // As on the wire: `name: value\r\n`.
+    let headers: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if headers > MAX_HEADERS {
+        let detail = format!("the request headers are {headers} bytes; at most {MAX_HEADERS} are read");
+        return AppError::HeadersTooLarge(detail).into_response();
+    }
+    next.run(req).await
+}
+
 /// The base URL links are built from: `--base-url`, else `http://{Host}`.
 #[derive(Debug, Clone)]
 pub struct BaseUrl(pub String);
@@ -331,6 +369,7 @@ pub fn app(state: AppState) -> Router {
     routes
         .layer(authenticate)
         .layer(ready)
+        .layer(axum::middleware::from_fn(head_limits))
         .layer(DefaultBodyLimit::max(config.max_body))
         .layer(RequestBodyLimitLayer::new(config.max_body))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
@@ -345,9 +384,10 @@ pub fn app(state: AppState) -> Router {
 /// Serve `state` on `addr` until SIGINT or SIGTERM, then finish the requests in flight.
 /// `on_ready` is called with the bound address (port 0 picks a free port) as soon as the port is
 /// open: `/health` answers at once, everything else 503 until the live state is loaded in the
-/// background. A state that cannot be loaded stops the service with that error.
+/// background. A state that cannot be loaded stops the service with that error. Connections are
+/// capped and timed out as the configuration says (see `listen.rs`).
 pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = listen::bind(addr)?;
     on_ready(listener.local_addr()?);
     // Dropped unsent when the load succeeds; sent when it fails, to stop serving.
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
@@ -386,13 +426,18 @@ pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(Sock
             Ok(()) = failed_rx => {},
         }
     };
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(stop).await;
+    let limits = listen::ConnLimits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.header_timeout,
+        idle_timeout: state.config.idle_timeout,
+    };
+    listen::run(listener, app(state), limits, stop).await;
     match loader.await {
         Ok(Err(e)) => return Err(std::io::Error::other(format!("loading the live state: {e}"))),
         Ok(Ok(Some(watcher))) => watcher.abort(),
         _ => {}
     }
-    served
+    Ok(())
 }
 
 /// After the first state is loaded, build what the first requests of each kind would otherwise
