@@ -327,3 +327,91 @@ fn cli_errors_do_not_echo_their_input() {
     let err = stderr(&run(&db, &["import", "blocks", dir.path().join("b.shp").to_str().unwrap()]));
     assert!(err.len() < 1_000 && !err.contains('\u{0}') && err.contains("characters)"), "{err}");
 }
+
+/// Issue 12.4: the CLI import applies the JSON API's rules: a 3 M-character name, a phone with
+/// U+0001, a row wider than the header and a quote that never closes are rejected rows with
+/// their lines; the good rows are kept.
+#[test]
+fn one_validation_for_every_door_cli_people_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    run_ok(&db, &["import", "blocks", two_blocks(dir.path()).to_str().unwrap()], 0);
+    let mut csv = format!(
+        "id,name,phone,lon,lat\nr1,Ana,555-0100,-118.285,34.045\nr2,{},,-118.285,34.045\nr3,Bo,555\u{1}0101,-118.285,34.045\nr4,Cy,,-118.285,34.045,extra\nr5,\"Di,,-118.285,34.045\n",
+        "N".repeat(3_000_000)
+    );
+    for i in 0..100 {
+        csv.push_str(&format!("s{i},Swallowed,,-118.285,34.045\n"));
+    }
+    let f = write(dir.path(), "residents.csv", &csv);
+    let out = run_ok(&db, &["import", "residents", f.to_str().unwrap()], 3);
+    let err = stderr(&out);
+    for expected in [
+        "line 3, field 'name': longer than 1000 characters",
+        "line 4, field 'phone': contains control characters",
+        "line 5: 6 fields, but the header has 5",
+        "line 6: a quote (\") opened on line 6 is never closed",
+    ] {
+        assert!(err.contains(expected), "{expected}: {}", &err[..err.len().min(4000)]);
+    }
+    assert!(err.len() < 10_000, "stderr stays short: {} bytes", err.len());
+    assert_eq!(coverage(&db)["summary"]["residents"], 1);
+}
+
+/// Issue 12.4: a 2 M-character GEOID20 refuses the block file; the catchment is kept.
+#[test]
+fn one_validation_for_every_door_cli_block_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    run_ok(&db, &["import", "blocks", two_blocks(dir.path()).to_str().unwrap()], 0);
+    let long = "0".repeat(2_000_000);
+    let bad = write(dir.path(), "bad.geojson", &squares_geojson(&[(&long, -118.29, 34.04, -118.28, 34.05)]));
+    let out = run_ok(&db, &["import", "blocks", bad.to_str().unwrap()], 1);
+    assert!(
+        stderr(&out).contains("block id longer than 200 characters"),
+        "{}",
+        &stderr(&out)[..2000.min(stderr(&out).len())]
+    );
+    assert!(stderr(&out).len() < 10_000);
+    assert_eq!(coverage(&db)["summary"]["blocks"], 2);
+}
+
+/// Issue 12.5: x,y far outside EPSG:2229 or EPSG:3857 are rejected rows, not people at a pole.
+#[test]
+fn projected_coordinates_outside_their_crs_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    run_ok(&db, &["import", "blocks", two_blocks(dir.path()).to_str().unwrap()], 0);
+    let (x, y) = belong::ingest::Crs::parse("EPSG:2229").unwrap().from_wgs84(-118.285, 34.045).unwrap();
+    let f = write(dir.path(), "xy.csv", &format!("id,x,y\nr1,1000000000,1000000000\nr2,{x},{y}\n"));
+    let out = run_ok(&db, &["import", "residents", "--crs", "EPSG:2229", f.to_str().unwrap()], 3);
+    assert!(
+        stderr(&out).contains("line 2, field 'x': is outside the area EPSG:2229 can represent"),
+        "{}",
+        stderr(&out)
+    );
+    let f = write(dir.path(), "merc.csv", "id,x,y\nm1,-1000000000000,1000000000000\nm2,1000000000000,-1000000000000\n");
+    let out = run_ok(&db, &["import", "residents", "--crs", "EPSG:3857", f.to_str().unwrap()], 3);
+    assert!(stderr(&out).contains("line 3, field 'x'"), "{}", stderr(&out));
+    assert_eq!(coverage(&db)["summary"]["residents"], 1, "only r2, the one inside the CRS");
+}
+
+/// Issue 12.6: an invalid email is not quoted on stderr.
+#[test]
+fn personal_data_echoed_not_on_cli_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    run_ok(&db, &["import", "blocks", two_blocks(dir.path()).to_str().unwrap()], 0);
+    let f = write(
+        dir.path(),
+        "r.csv",
+        "id,name,phone,email,lon,lat,interested\nr1,Ana Secret,555-0199,ana.secret@example,-118.285,34.045,\nr2,Ana Secret,555-0199,ana.secret@example.org,-118.285,34.045,ana.secret@example.org\n",
+    );
+    let out = run_ok(&db, &["import", "residents", f.to_str().unwrap()], 3);
+    let err = stderr(&out);
+    assert!(err.contains("line 2, field 'email': not an email address"), "{err}");
+    assert!(err.contains("line 3, field 'interested'"), "{err}");
+    for secret in ["ana.secret", "Ana Secret", "555-0199"] {
+        assert!(!err.contains(secret), "{secret} in {err}");
+    }
+}

@@ -632,3 +632,75 @@ async fn errors_do_not_echo_their_input() {
     let detail = r.problem_detail(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("(5000022 characters)"), "{detail}");
 }
+
+/// Issue 12.4: `POST /people/import` applies the rules of `POST /people`: an over-long name, a
+/// control character, a row wider than the header and a quote that never closes are rejected
+/// rows with their lines, and the good rows are kept.
+#[tokio::test]
+async fn one_validation_for_every_door_http_people_import() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let (_, lon, lat) = uncovered_block(&t);
+    let mut csv = format!(
+        "id,name,phone,lon,lat\nV1,Ana,555-0100,{lon},{lat}\nV2,{},,{lon},{lat}\nV3,Bo,555\u{1}0101,{lon},{lat}\nV4,Cy,,{lon},{lat},extra\nV5,\"Di,,{lon},{lat}\n",
+        "N".repeat(1001)
+    );
+    for i in 0..50 {
+        csv.push_str(&format!("W{i},Swallowed,,{lon},{lat}\n"));
+    }
+    let v = req(Method::POST, "/people/import?role=resident")
+        .token(&m)
+        .body("text/csv", csv)
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["imported"]["inserted"], 1, "{v}");
+    let got: Vec<(u64, Value)> =
+        v["rejected"].as_array().unwrap().iter().map(|j| (j["line"].as_u64().unwrap(), j["field"].clone())).collect();
+    assert_eq!(got, [(3, json!("name")), (4, json!("phone")), (5, Value::Null), (6, Value::Null)], "{v}");
+    assert!(v["rejected"][3]["reason"].as_str().unwrap().contains("never closed"), "{v}");
+    let list = get_as(&t, "/people?limit=10000&role=resident", &m).await.text();
+    assert!(!list.contains("Swallowed") && !list.contains("NNNN"), "nothing of the bad rows was stored");
+}
+
+/// Issue 12.5: x/y far outside their CRS are 422 from the API and rejected rows from the import.
+#[tokio::test]
+async fn projected_coordinates_outside_their_crs_http() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    for (crs, x, y) in [("EPSG:2229", 1e9, 1e9), ("EPSG:3857", -1e12, 1e12)] {
+        let body = json!({"role": "resident", "x": x, "y": y, "crs": crs});
+        let v =
+            req(Method::POST, "/people").token(&m).json(&body).send(&t).await.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(v["detail"].as_str().unwrap().starts_with("x:"), "{v}");
+    }
+    let v = req(Method::POST, "/people/import?role=resident&crs=EPSG:3857")
+        .token(&m)
+        .body("text/csv", "id,x,y\nX1,-1000000000000,1000000000000\n")
+        .send(&t)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(v["imported"]["inserted"], 0, "{v}");
+    assert_eq!(v["rejected"][0]["field"], "x", "{v}");
+}
+
+/// Issue 12.6: `/people/import` never quotes a contact value in its `rejected` list.
+#[tokio::test]
+async fn personal_data_echoed_not_in_http_import_rejections() {
+    let t = demo_app().await;
+    let m = t.tokens.manager.clone();
+    let (_, lon, lat) = uncovered_block(&t);
+    let csv = format!(
+        "id,name,phone,email,lon,lat,interested\nZ1,Zelda Secret,555-0199,zelda.secret@example,{lon},{lat},\nZ2,Zelda Secret,555-0199,zelda.secret@example.org,{lon},{lat},zelda.secret@example.org\nZ3,Zelda Secret,zelda.secret@example.org,{lon},{lat},,\n"
+    );
+    let r = req(Method::POST, "/people/import?role=resident").token(&m).body("text/csv", csv).send(&t).await;
+    let text = r.text();
+    let v = r.expect(StatusCode::OK).json();
+    assert_eq!(v["rejected"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["rejected"][0]["field"], "email", "{v}");
+    for secret in ["zelda", "Zelda", "555-0199"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}

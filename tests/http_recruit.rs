@@ -431,7 +431,8 @@ async fn the_shared_ranked_page_follows_every_write() {
     let first = top(&a.json());
     let point = t.state.layers().collection("blocks").unwrap().feature(&first).unwrap().point.unwrap();
     for i in 0..3 {
-        let body = serde_json::json!({"id": format!("shared-{i}"), "role": "ambassador", "lon": point.0, "lat": point.1});
+        let body =
+            serde_json::json!({"id": format!("shared-{i}"), "role": "ambassador", "lon": point.0, "lat": point.1});
         req(Method::POST, "/people").token(&t.tokens.manager).json(&body).send(&t).await.expect(StatusCode::CREATED);
     }
     let after = get(&t, "/coverage/uncovered?limit=1").await.json();

@@ -8,14 +8,15 @@ use serde::{Deserialize, Deserializer};
 
 use super::AppError;
 use crate::core::BlockIndex;
-use crate::core::person::whole_seconds;
+use crate::core::person::{check_email, whole_seconds};
+use crate::core::text::field_text;
 use crate::core::{Person, Role};
 use crate::ingest::Crs;
 use crate::ingest::tabular::check_lon_lat;
 use crate::store::{Store, StoreError};
 
-/// Longest text accepted in any field.
-pub const MAX_TEXT: usize = 1000;
+/// Longest text accepted in any field (the rule lives in [`crate::core::text`]).
+pub use crate::core::text::MAX_TEXT;
 
 /// Why a person could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -187,45 +188,24 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Trimmed text, `None` when blank; refused when too long or holding control characters.
+/// Trimmed text, `None` when blank; refused when too long or holding control characters (the
+/// rule of [`crate::core::text::field_text`], the same for CSV imports).
 fn text(field: &'static str, value: Option<String>) -> Result<Option<String>, PersonError> {
     let Some(v) = value else { return Ok(None) };
-    let v = v.trim();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    if v.chars().count() > MAX_TEXT {
-        return Err(invalid(field, format!("longer than {MAX_TEXT} characters")));
-    }
-    if v.chars().any(|c| c.is_control()) {
-        return Err(invalid(field, "contains control characters"));
-    }
-    Ok(Some(v.to_string()))
+    Ok(field_text(&v).map_err(|e| invalid(field, e.to_string()))?.map(str::to_string))
 }
 
-/// The email rule of the CSV importer.
+/// The email rule of every door ([`crate::core::person::check_email`]).
 fn email(value: Option<String>) -> Result<Option<String>, PersonError> {
     let e = text("email", value)?;
     if let Some(e) = &e {
-        let ok = e
-            .split_once('@')
-            .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
-            && !e.contains(char::is_whitespace);
-        if !ok {
-            return Err(invalid("email", "not an email address"));
-        }
+        check_email(e).map_err(|reason| invalid("email", reason))?;
     }
     Ok(e)
 }
 
 fn check_id(id: &str) -> Result<(), PersonError> {
-    if id.trim().is_empty() {
-        return Err(invalid("id", "must not be empty"));
-    }
-    if id.len() > 200 || id.chars().any(|c| c.is_control() || c == '/') || id != id.trim() {
-        return Err(invalid("id", "at most 200 characters, without '/', control characters or outer spaces"));
-    }
-    Ok(())
+    crate::core::person::check_id(id).map_err(|reason| invalid("id", reason))
 }
 
 /// A WGS84 lon/lat from either `lon`/`lat` or `x`/`y` with `crs`; messages carry no coordinate.
@@ -249,7 +229,7 @@ fn location(
         (None, None, Some(x), Some(y)) => {
             let crs = crs.ok_or_else(|| invalid("crs", "x/y need the CRS they are in, e.g. \"EPSG:2229\""))?;
             let crs = Crs::parse(crs).map_err(|_| invalid("crs", "not a CRS we understand (use EPSG:NNNN)"))?;
-            crs.to_wgs84(x, y).map_err(|_| invalid("x", "cannot be reprojected from this CRS"))?
+            crs.to_wgs84(x, y).map_err(|e| invalid("x", e.without_coordinates()))?
         }
         (Some(_), None, ..) => return Err(invalid("lat", "missing (lon needs lat)")),
         (None, Some(_), ..) => return Err(invalid("lon", "missing (lat needs lon)")),
@@ -525,6 +505,27 @@ mod tests {
         )
         .unwrap();
         approx::assert_abs_diff_eq!(p.lon, -118.2695921, epsilon = 1e-6);
+    }
+
+    /// Issue 12.5: x/y outside the area of their CRS are refused, not stored at a pole.
+    #[test]
+    fn projected_coordinates_outside_their_crs_are_refused() {
+        let s = store();
+        for (crs, x, y) in [("EPSG:2229", 1e9, 1e9), ("EPSG:3857", -1e12, 1e12), ("EPSG:3857", 1e12, -1e12)] {
+            let input = NewPerson {
+                lon: None,
+                lat: None,
+                x: Some(x),
+                y: Some(y),
+                crs: Some(crs.into()),
+                email: Some("ana@example.org".into()),
+                ..ambassador()
+            };
+            let e = create_person(&s, &index(&s), input, "test").unwrap_err();
+            assert!(matches!(&e, PersonError::Invalid { field: "x", reason } if reason.contains("outside")), "{e}");
+            assert!(!e.to_string().contains("1000000000") && !e.to_string().contains("e12"), "{e}");
+        }
+        assert!(s.people(&Default::default()).unwrap().is_empty());
     }
 
     #[test]

@@ -90,6 +90,31 @@ impl Person {
     }
 }
 
+/// The rule for a person's id, the same at every door (the JSON API, CSV imports): not blank,
+/// at most [`MAX_ID`](crate::core::text::MAX_ID) characters, without '/' (it is a path segment
+/// of `/people/{id}`), control characters or outer spaces. The reason never quotes the id.
+pub fn check_id(id: &str) -> Result<(), &'static str> {
+    if id.trim().is_empty() {
+        return Err("must not be empty");
+    }
+    let too_long = id.chars().nth(crate::core::text::MAX_ID).is_some();
+    if too_long || id.chars().any(|c| c.is_control() || c == '/') || id != id.trim() {
+        // The number is MAX_ID (a unit test keeps the two equal).
+        return Err("at most 200 characters, without '/', control characters or outer spaces");
+    }
+    Ok(())
+}
+
+/// The rule for an email address, the same at every door: something before one `@`, a dotted
+/// domain after it, no spaces. The reason never quotes the address.
+pub fn check_email(email: &str) -> Result<(), &'static str> {
+    let ok = email
+        .split_once('@')
+        .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        && !email.contains(char::is_whitespace);
+    if ok { Ok(()) } else { Err("not an email address") }
+}
+
 /// What one person adds to coverage: nothing, one resident of a block, or one active ambassador
 /// covering a block. `B` is however the caller names blocks (ids, or dense indexes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,6 +243,20 @@ mod tests {
         assert_eq!(ambassador(Some("ADOPTED"), None).covering_block(at("2999-01-01T00:00:00Z")), Some("ADOPTED"));
         assert_eq!(ambassador(None, None).covering_block(at("2000-01-01T00:00:00Z")), Some("HOME"));
         assert_eq!(until_text(at("2026-06-01T12:30:15.75-07:00")), "2026-06-01T19:30:15Z");
+    }
+
+    #[test]
+    fn id_and_email_rules_never_quote_the_value() {
+        assert!(check_id("r1").is_ok());
+        assert!(check_id(&"r".repeat(crate::core::text::MAX_ID)).is_ok());
+        for bad in [" ", "a/b", " r1", "r\u{1}", &"r".repeat(crate::core::text::MAX_ID + 1)] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_id("a/b").unwrap_err().contains(&crate::core::text::MAX_ID.to_string()));
+        assert!(check_email("ana@example.org").is_ok());
+        for bad in ["ana.example.org", "@example.org", "ana@example", "ana @example.org", "ana@.org"] {
+            assert_eq!(check_email(bad), Err("not an email address"), "{bad}");
+        }
     }
 
     #[test]

@@ -65,7 +65,9 @@ impl Resource {
 /// [`LANGUAGES`], [`CAPACITY`]): the first source field matching one of their aliases is
 /// renamed; hours and languages become trimmed text (a list of languages is joined with
 /// ", "), capacity a number. Empty values are dropped. Returns the source field and the
-/// reason when a capacity is not a non-negative number (the record should be rejected).
+/// reason when a capacity is not a non-negative number, or hours or languages break the text
+/// rule (longer than [`super::text::MAX_TEXT`] characters, control characters): the record
+/// should be rejected.
 pub fn normalise_access_fields(attributes: &mut super::Attributes) -> Result<(), (String, String)> {
     use serde_json::Value;
     let quote = |s: &str| super::text::clip(s, 200);
@@ -117,10 +119,12 @@ pub fn normalise_access_fields(attributes: &mut super::Attributes) -> Result<(),
                     .join(", "),
                 other => other.to_string(),
             };
-            if text.is_empty() {
-                continue;
+            // The text rule of every other field ([`super::text::field_text`]).
+            match super::text::field_text(&text) {
+                Ok(Some(text)) => Value::String(text.to_string()),
+                Ok(None) => continue,
+                Err(e) => return Err((key, e.to_string())),
             }
-            Value::String(text)
         };
         attributes.insert((*name).to_string(), value);
     }

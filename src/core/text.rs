@@ -1,5 +1,66 @@
-//! Quoting untrusted text in messages: a short prefix, control characters escaped, and the
-//! full length, so an error about a 100 MiB value is still a one-line message.
+//! Untrusted text: the one rule every door applies to a text field or an id (the JSON API,
+//! every CSV import, every geometry import), and quoting such text in messages — a short
+//! prefix, control characters escaped and the full length, so an error about a 100 MiB value is
+//! still a one-line message.
+
+/// Longest text accepted in any free-text field (a name, a phone, an address, hours...), in
+/// characters.
+pub const MAX_TEXT: usize = 1000;
+
+/// Longest id accepted (people, blocks, areas, resources), in characters.
+pub const MAX_ID: usize = 200;
+
+/// Why a text field or an id was refused. The message says the rule, never the value: it may
+/// be personal data, and it is shown to whoever made the request and may be logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// More characters than the limit.
+    #[error("longer than {max} characters")]
+    TooLong {
+        /// The limit that was exceeded.
+        max: usize,
+    },
+    /// A control character (U+0000..U+001F, U+007F..U+009F: tabs, line breaks, NUL...).
+    #[error("contains control characters (tabs, line breaks or other invisible characters)")]
+    Control,
+    /// An id that is empty or blank.
+    #[error("must not be empty")]
+    Empty,
+}
+
+/// The rule for a free-text field: trimmed; `None` when blank; refused when longer than
+/// [`MAX_TEXT`] characters or holding a control character.
+pub fn field_text(value: &str) -> Result<Option<&str>, TextError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    check(v, MAX_TEXT)?;
+    Ok(Some(v))
+}
+
+/// The rule for an id (of a block, an area, a resource; people add theirs, see
+/// [`crate::core::person::check_id`]): trimmed, not empty, at most [`MAX_ID`] characters, no
+/// control character.
+pub fn id_text(value: &str) -> Result<&str, TextError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(TextError::Empty);
+    }
+    check(v, MAX_ID)?;
+    Ok(v)
+}
+
+fn check(v: &str, max: usize) -> Result<(), TextError> {
+    // `nth` stops after `max + 1` characters: a 100 MiB value costs no more than a short one.
+    if v.chars().nth(max).is_some() {
+        return Err(TextError::TooLong { max });
+    }
+    if v.chars().any(char::is_control) {
+        return Err(TextError::Control);
+    }
+    Ok(())
+}
 
 /// `s` cut to its first `max` characters as shown (with `…` and the total length when cut), control
 /// characters escaped (`\u{1}`), so it can be quoted in any message or log line.
@@ -49,7 +110,7 @@ pub fn clip_lines(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{clip, clip_lines, quote};
+    use super::*;
 
     #[test]
     fn quoted_values_are_short_and_escaped() {
@@ -58,6 +119,25 @@ mod tests {
         let q = quote(&long);
         assert!(q.starts_with("\"yyy") && q.ends_with("…\" (5000 characters)") && q.len() < 260, "{q}");
         assert_eq!(clip_lines("ok\nz\u{0}z", 10), "ok\nz\\u{0}z");
+    }
+
+    #[test]
+    fn field_text_is_trimmed_limited_and_printable() {
+        assert_eq!(field_text("  Ana  "), Ok(Some("Ana")));
+        assert_eq!(field_text(" \t "), Ok(None));
+        assert_eq!(field_text(&"n".repeat(MAX_TEXT)).map(|v| v.map(str::len)), Ok(Some(MAX_TEXT)));
+        assert_eq!(field_text(&"n".repeat(MAX_TEXT + 1)), Err(TextError::TooLong { max: MAX_TEXT }));
+        assert_eq!(field_text("555\u{1}0100"), Err(TextError::Control));
+        assert_eq!(field_text("a\nb"), Err(TextError::Control));
+        assert!(!TextError::Control.to_string().contains('\u{1}'));
+    }
+
+    #[test]
+    fn ids_are_limited_like_people_ids() {
+        assert_eq!(id_text(" 060371 "), Ok("060371"));
+        assert_eq!(id_text(" "), Err(TextError::Empty));
+        assert_eq!(id_text(&"0".repeat(MAX_ID + 1)), Err(TextError::TooLong { max: MAX_ID }));
+        assert_eq!(id_text("06\u{0}37"), Err(TextError::Control));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::source::{
 };
 use super::{Crs, FeatureFilter, FilterReport, IngestError, Rejection, ZipLimits};
 use crate::core::Block;
+use crate::core::text::{field_text, id_text};
 
 /// How to read a block file. Everything is optional: ids, names and the CRS are detected.
 #[derive(Debug, Default)]
@@ -137,8 +138,15 @@ fn build_blocks(path: &Path, source: SourceFile, opts: &BlockReadOptions) -> Res
             IdSource::FeatureId => feature_id.map_or(Value::Null, Value::String),
         };
         let mut problems = Vec::new();
-        let id = match value_to_text(&id_value) {
-            Ok(Some(id)) => match first_seen.get(&id) {
+        // Ids under the rule of every id (at most MAX_ID characters, no control characters):
+        // a 2 M-character GEOID20 is a broken file, not a block.
+        let id_checked = value_to_text(&id_value).map(|id| id.map(|id| id_text(&id).map(str::to_string)));
+        let id = match id_checked {
+            Ok(Some(Err(e))) => {
+                problems.push(reject(Some(&id_label), format!("block id {e}")));
+                None
+            }
+            Ok(Some(Ok(id))) => match first_seen.get(&id) {
                 Some(first) => {
                     problems.push(reject(
                         Some(&id_label),
@@ -167,12 +175,18 @@ fn build_blocks(path: &Path, source: SourceFile, opts: &BlockReadOptions) -> Res
                 None
             }
         };
+        let name =
+            name_field.as_ref().and_then(|n| properties.remove(n)).and_then(|v| value_to_text(&v).ok().flatten());
+        let name = match name.as_deref().map(field_text) {
+            Some(Err(e)) => {
+                problems.push(reject(name_field.as_deref(), format!("name {e}")));
+                None
+            }
+            Some(Ok(name)) => name.map(str::to_string),
+            None => None,
+        };
         match (id, geometry) {
             (Some(id), Some(geometry)) if problems.is_empty() => {
-                let name = name_field
-                    .as_ref()
-                    .and_then(|n| properties.remove(n))
-                    .and_then(|v| value_to_text(&v).ok().flatten());
                 blocks.push(Block { id, name, geometry, attributes: properties });
             }
             _ => rejected.extend(problems),

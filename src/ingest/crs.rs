@@ -34,7 +34,43 @@ pub enum CrsError {
         /// What proj4rs said.
         reason: String,
     },
+    /// A coordinate outside what the projection can represent: its reprojection is not a
+    /// plausible lon/lat, or does not project back to where it came from (a point 1e9 ft from a
+    /// State Plane zone's origin, say, lands on a pole).
+    #[error("coordinate ({x}, {y}) {}", outside_crs_reason(crs))]
+    OutsideCrs {
+        /// Source x / easting / longitude.
+        x: f64,
+        /// Source y / northing / latitude.
+        y: f64,
+        /// Label of the source CRS.
+        crs: String,
+    },
 }
+
+fn outside_crs_reason(crs: &str) -> String {
+    format!("is outside the area {crs} can represent (wrong CRS, or wrong units?)")
+}
+
+impl CrsError {
+    /// The reason without the coordinate, for messages about personal data (a person's
+    /// location is not to be repeated in an error).
+    pub fn without_coordinates(&self) -> String {
+        match self {
+            CrsError::Transform { crs, reason, .. } => format!("cannot be reprojected from {crs}: {reason}"),
+            CrsError::OutsideCrs { crs, .. } => outside_crs_reason(crs),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// How far (in the source CRS's own units: metres, feet, degrees) a coordinate may move when
+/// reprojected to WGS84 and back before it is called outside the CRS. Inside a projection's
+/// domain the round trip is exact to well under a millimetre; outside it, the inverse clamps or
+/// wraps, and the point comes back kilometres (or light years) away.
+pub const ROUND_TRIP_TOLERANCE: f64 = 1.0;
+/// The same tolerance for geographic (degrees) source CRSs: about 1 cm.
+const ROUND_TRIP_TOLERANCE_DEG: f64 = 1e-7;
 
 /// A source CRS and how to get from it to WGS84 lon/lat degrees.
 #[derive(Debug)]
@@ -139,16 +175,37 @@ impl Crs {
         self.proj.is_latlong()
     }
 
-    /// Reproject one coordinate from this CRS to WGS84 lon/lat degrees.
+    /// Reproject one coordinate from this CRS to WGS84 lon/lat degrees. A result that is not
+    /// finite, not within ±180/±90, or that does not project back to within
+    /// [`ROUND_TRIP_TOLERANCE`] of the input is [`CrsError::OutsideCrs`]: the point is outside
+    /// what the CRS can represent, and its "reprojection" would be a made-up place (typically a
+    /// pole). Coordinates already in WGS84 are returned as they are (callers range-check them).
     pub fn to_wgs84(&self, x: f64, y: f64) -> Result<(f64, f64), CrsError> {
         if self.geographic_wgs84 {
             return Ok((x, y));
         }
-        let mut pt = if self.proj.is_latlong() { (x.to_radians(), y.to_radians(), 0.0) } else { (x, y, 0.0) };
+        let outside = || CrsError::OutsideCrs { x, y, crs: self.label.clone() };
+        if !x.is_finite() || !y.is_finite() {
+            return Err(self.transform_error(x, y, "not a finite number"));
+        }
+        let latlong = self.proj.is_latlong();
+        if latlong && !((-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y)) {
+            return Err(outside());
+        }
+        let mut pt = if latlong { (x.to_radians(), y.to_radians(), 0.0) } else { (x, y, 0.0) };
         proj4rs::transform::transform(&self.proj, &WGS84, &mut pt).map_err(|e| self.transform_error(x, y, e))?;
         let (lon, lat) = (pt.0.to_degrees(), pt.1.to_degrees());
         if !lon.is_finite() || !lat.is_finite() {
             return Err(self.transform_error(x, y, "result is not finite"));
+        }
+        if !((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
+            return Err(outside());
+        }
+        let (bx, by) = self.from_wgs84(lon, lat).map_err(|_| outside())?;
+        let tolerance = if latlong { ROUND_TRIP_TOLERANCE_DEG } else { ROUND_TRIP_TOLERANCE };
+        let moved = (bx - x).hypot(by - y);
+        if moved.is_nan() || moved > tolerance {
+            return Err(outside());
         }
         Ok((lon, lat))
     }
@@ -280,6 +337,23 @@ mod tests {
         let (lon, lat) = crs.to_wgs84(x, y).unwrap();
         assert_abs_diff_eq!(lon, -118.2856, epsilon = 1e-9);
         assert_abs_diff_eq!(lat, 34.0409, epsilon = 1e-9);
+    }
+
+    #[test]
+    fn coordinates_outside_the_crs_are_refused() {
+        // 1e9 ft in State Plane V and ∓1e12 m in Web Mercator used to land on a pole.
+        let cases = [("EPSG:2229", 1e9, 1e9), ("EPSG:2229", 6_480_000.0, 1e9), ("EPSG:3857", -1e12, 1e12)];
+        for (code, x, y) in cases {
+            let crs = Crs::parse(code).unwrap();
+            let e = crs.to_wgs84(x, y).unwrap_err();
+            assert!(matches!(e, CrsError::OutsideCrs { .. } | CrsError::Transform { .. }), "{code} {x} {y}: {e}");
+            assert!(!e.without_coordinates().contains("1000000000"), "{e}");
+        }
+        let crs = Crs::parse("EPSG:3857").unwrap();
+        let (lon, lat) = crs.to_wgs84(-13_167_000.0, 4_035_000.0).unwrap();
+        assert_abs_diff_eq!(lon, -118.28, epsilon = 0.01);
+        assert_abs_diff_eq!(lat, 34.04, epsilon = 0.01);
+        assert!(matches!(crs.to_wgs84(f64::NAN, 0.0), Err(CrsError::Transform { .. })));
     }
 
     #[test]

@@ -555,4 +555,65 @@ mod tests {
         let err = read_blocks(&path, &BlockReadOptions::default()).unwrap_err();
         assert!(matches!(err, IngestError::Invalid { ref rejections, .. } if rejections.len() == 2));
     }
+
+    /// Issue 12.4: block (and area) ids and names are limited like people's.
+    #[test]
+    fn one_validation_for_every_door_block_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let square = |x: f64| json!([[[x, 0.0], [x + 1.0, 0.0], [x + 1.0, 1.0], [x, 1.0], [x, 0.0]]]);
+        let feature = |id: &str, name: &str, x: f64| json!({"type": "Feature", "properties": {"GEOID20": id, "NAME20": name}, "geometry": {"type": "Polygon", "coordinates": square(x)}});
+        let long_id = "0".repeat(2_000_000);
+        let fc = json!({"type": "FeatureCollection", "features": [
+            feature("060370001", "Block 1", 0.0),
+            feature(&long_id, "Block 2", 2.0),
+            feature("06037\u{1}0003", "Block 3", 4.0),
+            feature("060370004", &"n".repeat(1001), 6.0),
+        ]});
+        let path = write(&dir, "blocks.geojson", &fc);
+        let err = read_blocks(&path, &BlockReadOptions::default()).unwrap_err();
+        let IngestError::Invalid { rejections, .. } = &err else { panic!("{err}") };
+        let got: Vec<(&str, Option<&str>)> =
+            rejections.iter().map(|j| (j.location.as_str(), j.field.as_deref())).collect();
+        assert_eq!(
+            got,
+            [("feature 2", Some("GEOID20")), ("feature 3", Some("GEOID20")), ("feature 4", Some("NAME20"))]
+        );
+        assert!(rejections[0].reason.contains("longer than 200 characters"), "{}", rejections[0].reason);
+        assert!(err.to_string().len() < 2000, "the message stays short");
+        let read = read_blocks(&path, &BlockReadOptions { skip_invalid: true, ..Default::default() }).unwrap();
+        assert_eq!(read.blocks.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["060370001"]);
+    }
+
+    /// Issue 12.5: a vertex outside the area of the file's CRS rejects its feature, and a
+    /// point outside it rejects its resource.
+    #[test]
+    fn projected_coordinates_outside_their_crs_in_geometry_imports() {
+        let dir = tempfile::tempdir().unwrap();
+        let crs = Crs::from_epsg(2229).unwrap();
+        let (x, y) = crs.from_wgs84(-118.28, 34.04).unwrap();
+        let ring = |far: f64| json!([[[x, y], [x + 100.0, y], [x + 100.0, y + far], [x, y + 100.0], [x, y]]]);
+        let fc = json!({"type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "EPSG:2229"}},
+        "features": [
+            {"type": "Feature", "properties": {"GEOID20": "good"}, "geometry": {"type": "Polygon", "coordinates": ring(100.0)}},
+            {"type": "Feature", "properties": {"GEOID20": "far"}, "geometry": {"type": "Polygon", "coordinates": ring(1e9)}},
+        ]});
+        let path = write(&dir, "blocks.geojson", &fc);
+        let read = read_blocks(&path, &BlockReadOptions { skip_invalid: true, ..Default::default() }).unwrap();
+        assert_eq!(read.blocks.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), ["good"]);
+        assert_eq!(read.rejected.len(), 1);
+        assert!(
+            read.rejected[0].reason.contains("outside the area EPSG:2229 can represent"),
+            "{}",
+            read.rejected[0].reason
+        );
+
+        let points = json!({"type": "FeatureCollection",
+            "crs": {"type": "name", "properties": {"name": "EPSG:3857"}},
+            "features": [point(json!(1), json!(-13_167_000.0), json!(4_035_000.0)), point(json!(2), json!(-1e12), json!(1e12))]});
+        let read = read_points(&write(&dir, "p.geojson", &points), None).unwrap();
+        assert_eq!(read.points.len(), 1);
+        assert_eq!(read.rejected.len(), 1);
+        assert!(read.rejected[0].reason.contains("EPSG:3857"), "{}", read.rejected[0].reason);
+    }
 }

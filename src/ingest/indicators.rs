@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use super::tabular::{Header, cell, data_rows, line_of, parse_number, reject_at};
+use super::tabular::{cell, data_rows, line_of, open_csv, parse_number, reject_at};
 use super::{IngestError, Rejection};
 use crate::core::IndicatorValue;
 
@@ -43,8 +43,7 @@ fn parse_date(text: &str) -> Result<String, String> {
 /// Read an indicators CSV (long or wide form).
 pub fn read_indicators<R: Read>(reader: R, file: &str) -> Result<IndicatorsRead, IngestError> {
     let format_err = |reason: String| IngestError::Format { path: file.into(), reason };
-    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let header = Header::new(csv.headers().map_err(|e| format_err(format!("cannot read the header row: {e}")))?);
+    let (mut csv, header) = open_csv(reader, file)?;
     let block_c = header
         .find(&["block_id", "geoid20", "geoid10", "geoid", "block"])
         .ok_or_else(|| format_err(format!("no block_id column; found: {}", header.names().join(","))))?;

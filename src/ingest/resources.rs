@@ -14,9 +14,10 @@ use std::io::Read;
 
 use serde_json::Value;
 
-use super::tabular::{Header, LocationColumns, cell, data_rows, line_of, reject_at};
+use super::tabular::{LocationColumns, cell, data_rows, line_of, open_csv, reject_at, text_cell};
 use super::{Crs, IngestError, Rejection};
 use crate::core::resource::normalise_access_fields;
+use crate::core::text::{field_text, id_text};
 use crate::core::{Attributes, Resource};
 
 /// How to read resources.
@@ -68,8 +69,7 @@ pub fn read_resources_csv<R: Read>(
     opts: &ResourceOptions,
 ) -> Result<ResourcesRead, IngestError> {
     let format_err = |reason: String| IngestError::Format { path: file.into(), reason };
-    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let header = Header::new(csv.headers().map_err(|e| format_err(format!("cannot read the header row: {e}")))?);
+    let (mut csv, header) = open_csv(reader, file)?;
     let location = LocationColumns::detect(&header, crs).map_err(format_err)?;
     let id_c = header.find(&[opts.id_field.as_deref().unwrap_or("id")]);
     if let (Some(f), None) = (&opts.id_field, id_c) {
@@ -117,8 +117,27 @@ pub fn read_resources_csv<R: Read>(
                 continue;
             }
         };
-        let name = cell(&record, name_c).map(str::to_string);
-        let id = cell(&record, id_c).map_or_else(|| derived_id(name.as_deref(), &category, lon, lat), str::to_string);
+        let texts = (|| {
+            Ok::<_, (String, String)>((
+                text_cell(&record, name_c, "name")?,
+                text_cell(&record, addr_c, "address")?,
+                text_cell(&record, phone_c, "phone")?,
+                text_cell(&record, email_c, "email")?,
+                text_cell(&record, url_c, "url")?,
+                cell(&record, id_c)
+                    .map(|id| id_text(id).map(str::to_string))
+                    .transpose()
+                    .map_err(|e| ("id".into(), e.to_string()))?,
+            ))
+        })();
+        let (name, address, phone, email, url, id) = match texts {
+            Ok(t) => t,
+            Err((field, reason)) => {
+                out.rejected.push(reject(&field, reason));
+                continue;
+            }
+        };
+        let id = id.unwrap_or_else(|| derived_id(name.as_deref(), &category, lon, lat));
         if let Some(first) = seen.get(&id) {
             out.rejected.push(reject("id", format!("duplicate id '{id}' (first at line {first})")));
             continue;
@@ -143,10 +162,10 @@ pub fn read_resources_csv<R: Read>(
             category,
             lon,
             lat,
-            address: cell(&record, addr_c).map(str::to_string),
-            phone: cell(&record, phone_c).map(str::to_string),
-            email: cell(&record, email_c).map(str::to_string),
-            url: cell(&record, url_c).map(str::to_string),
+            address,
+            phone,
+            email,
+            url,
             attributes,
             block_id: None,
         });
@@ -160,13 +179,18 @@ pub fn resources_from_points(read: super::geojson::PointRead, file: &str, opts: 
     let mut seen: HashMap<String, usize> = HashMap::new();
     for f in read.points {
         let mut props = f.properties;
-        let text = |props: &mut Attributes, keys: &[&str]| -> Option<String> {
-            let key = keys.iter().find_map(|k| props.keys().find(|p| p.eq_ignore_ascii_case(k)).cloned())?;
-            match props.remove(&key)? {
-                Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }
+        // The text of the first of `keys` present, under the text rule of every door; an
+        // error names the property and the rule.
+        let text = |props: &mut Attributes, keys: &[&str]| -> Result<Option<String>, (String, String)> {
+            let Some(key) = keys.iter().find_map(|k| props.keys().find(|p| p.eq_ignore_ascii_case(k)).cloned()) else {
+                return Ok(None);
+            };
+            let value = match props.remove(&key) {
+                Some(Value::String(s)) => s,
+                Some(Value::Number(n)) => n.to_string(),
+                _ => return Ok(None),
+            };
+            field_text(&value).map(|v| v.map(str::to_string)).map_err(|e| (key, e.to_string()))
         };
         let reject = |field: &str, reason: String| Rejection {
             file: file.into(),
@@ -174,28 +198,49 @@ pub fn resources_from_points(read: super::geojson::PointRead, file: &str, opts: 
             field: Some(field.into()),
             reason,
         };
-        let id_from_field = opts.id_field.as_deref().and_then(|k| text(&mut props, &[k]));
-        let name = text(&mut props, NAME);
-        let category = match opts.category.clone().or_else(|| text(&mut props, CATEGORY)) {
+        let texts = (|| {
+            let id_from_field = match opts.id_field.as_deref() {
+                Some(k) => text(&mut props, &[k])?,
+                None => None,
+            };
+            let name = text(&mut props, NAME)?;
+            let category = match opts.category.clone() {
+                Some(c) => Some(c),
+                None => text(&mut props, CATEGORY)?,
+            };
+            let id = match id_from_field.or(f.id.clone()) {
+                Some(id) => Some(id),
+                None => text(&mut props, &["id"])?,
+            };
+            let id = id.map(|id| id_text(&id).map(str::to_string).map_err(|e| ("id".to_string(), e.to_string())));
+            let contact = (
+                text(&mut props, ADDRESS)?,
+                text(&mut props, PHONE)?,
+                text(&mut props, EMAIL)?,
+                text(&mut props, URL)?,
+            );
+            Ok::<_, (String, String)>((name, category, id.transpose()?, contact))
+        })();
+        let (name, category, id, (address, phone, email, url)) = match texts {
+            Ok(t) => t,
+            Err((field, reason)) => {
+                out.rejected.push(reject(&field, reason));
+                continue;
+            }
+        };
+        let category = match category {
             Some(c) if !normalise_category(&c).is_empty() => normalise_category(&c),
             _ => {
                 out.rejected.push(reject("category", "missing category (pass --category NAME)".into()));
                 continue;
             }
         };
-        let id = id_from_field
-            .or(f.id)
-            .or_else(|| text(&mut props, &["id"]))
-            .unwrap_or_else(|| derived_id(name.as_deref(), &category, f.lon, f.lat));
+        let id = id.unwrap_or_else(|| derived_id(name.as_deref(), &category, f.lon, f.lat));
         if let Some(first) = seen.get(&id) {
             out.rejected.push(reject("id", format!("duplicate id '{id}' (first at feature {first})")));
             continue;
         }
         seen.insert(id.clone(), f.number);
-        let address = text(&mut props, ADDRESS);
-        let phone = text(&mut props, PHONE);
-        let email = text(&mut props, EMAIL);
-        let url = text(&mut props, URL);
         if let Err((field, reason)) = normalise_access_fields(&mut props) {
             out.rejected.push(reject(&field, reason));
             continue;
@@ -241,5 +286,73 @@ mod tests {
         let opts = ResourceOptions { category: Some("School".into()), ..Default::default() };
         let r = read_resources_csv(csv.as_bytes(), "r.csv", None, &opts).unwrap();
         assert_eq!(r.resources[0].category, "school");
+    }
+
+    /// Issue 12.4: resource text fields (CSV and GeoJSON) obey the text rule of every door.
+    #[test]
+    fn one_validation_for_every_door_resource_text() {
+        let long = "a".repeat(1001);
+        let csv = format!(
+            "id,name,category,lon,lat,address,phone,url,hours,languages\n\
+             R1,Clinic,clinic,-118.28,34.04,1 Main St,555-0100,https://x.org,9-5,English\n\
+             R2,{long},clinic,-118.28,34.04,,,,,\n\
+             R3,Clinic,clinic,-118.28,34.04,{long},,,,\n\
+             R4,Clinic,clinic,-118.28,34.04,,555\u{1}0100,,,\n\
+             R5,Clinic,clinic,-118.28,34.04,,,https://x.org/\u{7f},,\n\
+             R6,Clinic,clinic,-118.28,34.04,,,,{long},\n\
+             R7,Clinic,clinic,-118.28,34.04,,,,,Eng\u{0}lish\n\
+             {},Clinic,clinic,-118.28,34.04,,,,,\n\
+             R9,Clinic,clinic,-118.28,34.04,,,,,,extra\n",
+            "i".repeat(201)
+        );
+        let r = read_resources_csv(csv.as_bytes(), "res.csv", None, &ResourceOptions::default()).unwrap();
+        assert_eq!(r.resources.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), ["R1"]);
+        let got: Vec<(&str, Option<&str>)> =
+            r.rejected.iter().map(|j| (j.location.as_str(), j.field.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("line 3", Some("name")),
+                ("line 4", Some("address")),
+                ("line 5", Some("phone")),
+                ("line 6", Some("url")),
+                ("line 7", Some("hours")),
+                ("line 8", Some("languages")),
+                ("line 9", Some("id")),
+                ("line 10", None),
+            ]
+        );
+        for j in &r.rejected {
+            assert!(j.reason.len() < 200, "{j}");
+        }
+
+        let points = super::super::geojson::PointRead {
+            points: vec![
+                super::super::geojson::PointFeature {
+                    number: 1,
+                    id: None,
+                    lon: -118.28,
+                    lat: 34.04,
+                    properties: serde_json::json!({"name": long, "category": "clinic"}).as_object().unwrap().clone(),
+                },
+                super::super::geojson::PointFeature {
+                    number: 2,
+                    id: None,
+                    lon: -118.28,
+                    lat: 34.04,
+                    properties: serde_json::json!({"name": "ok", "category": "clinic", "hours": "9\u{1}5"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                },
+            ],
+            rejected: vec![],
+            crs: "EPSG:4326".into(),
+            warnings: vec![],
+        };
+        let r = resources_from_points(points, "r.geojson", &ResourceOptions::default());
+        assert!(r.resources.is_empty());
+        let got: Vec<Option<&str>> = r.rejected.iter().map(|j| j.field.as_deref()).collect();
+        assert_eq!(got, [Some("name"), Some("hours")]);
     }
 }

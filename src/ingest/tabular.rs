@@ -1,8 +1,188 @@
-//! Shared CSV plumbing: header lookup by alias, numbers, booleans, locations in any CRS.
+//! Shared CSV plumbing: opening a CSV so its structure is checked (quotes that never close,
+//! rows wider than the header), header lookup by alias, text fields, numbers, booleans,
+//! locations in any CRS.
 
 use std::collections::HashMap;
+use std::io::Read;
 
-use super::{Crs, Rejection};
+use super::{Crs, IngestError, Rejection};
+use crate::core::text::{TextError, field_text};
+
+/// A CSV reader over a [`QuoteWatch`]: what every importer reads through.
+pub type CsvReader<R> = csv::Reader<QuoteWatch<R>>;
+
+/// Open a CSV and read its header. The reader is flexible (a row may stop short of the header:
+/// its missing cells are empty), and watched for quotes that never close (see [`next_row`]).
+/// A header that is not readable, or that a never-closed quote runs away with, is a file error.
+pub fn open_csv<R: Read>(reader: R, file: &str) -> Result<(CsvReader<R>, Header), IngestError> {
+    let format_err = |reason: String| IngestError::Format { path: file.into(), reason };
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(QuoteWatch::new(reader));
+    let record = csv.headers().map_err(|e| format_err(format!("cannot read the header row: {e}")))?.clone();
+    if let Some((_, line)) = runaway_quote(&csv) {
+        return Err(format_err(format!(
+            "the header row has a quote (\") opened on line {line} that is never closed, so the whole file would be \
+             one header; close the quote"
+        )));
+    }
+    Ok((csv, Header::new(&record)))
+}
+
+/// One step through the data rows of a CSV (blank lines skipped).
+pub enum Row {
+    /// A well-formed row.
+    Record(csv::StringRecord),
+    /// A row that is not a record: malformed, wider than the header, or run away with by a
+    /// quote that never closes.
+    Rejected(Rejection),
+    /// The file could not be read further (an I/O error); the message says why.
+    Failed(String),
+}
+
+/// The next data row of `csv` (opened with [`open_csv`]), `None` at the end.
+///
+/// The csv crate accepts two things silently that we refuse: a quote that never closes (it
+/// would read the rest of the file, every following row included, as one value) is a rejected
+/// row naming the line the quote opened on; a row with more fields than the header (the extra
+/// ones would be dropped) is a rejected row too.
+pub fn next_row<R: Read>(csv: &mut CsvReader<R>, file: &str) -> Option<Row> {
+    let width = csv.headers().map_or(0, csv::StringRecord::len);
+    loop {
+        let mut record = csv::StringRecord::new();
+        match csv.read_record(&mut record) {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(e) => {
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    return Some(Row::Failed(format!("read failed: {e}")));
+                }
+                let line = e.position().map_or(0, |p| p.line());
+                return Some(Row::Rejected(reject_at(file, line, None, format!("malformed CSV: {e}"))));
+            }
+        }
+        let line = line_of(&record);
+        if let Some((_, opened)) = runaway_quote(csv) {
+            let last = csv.get_ref().line();
+            return Some(Row::Rejected(reject_at(
+                file,
+                line,
+                None,
+                format!(
+                    "a quote (\") opened on line {opened} is never closed, so everything from there to the end of \
+                     the file (line {last}) would be one value; this row and every line after it were not imported \
+                     (close the quote and import again)"
+                ),
+            )));
+        }
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue; // blank line
+        }
+        if record.len() > width {
+            return Some(Row::Rejected(reject_at(
+                file,
+                line,
+                None,
+                format!(
+                    "{} fields, but the header has {width}: a comma too many, or a value that needs quotes",
+                    record.len()
+                ),
+            )));
+        }
+        return Some(Row::Record(record));
+    }
+}
+
+/// The byte offset and line of a quote that never closes, when the record (or header) just
+/// read is the one it ran away with: the watcher has seen the end of the input inside that
+/// quote, and the record ends past it.
+fn runaway_quote<R: Read>(csv: &CsvReader<R>) -> Option<(u64, u64)> {
+    csv.get_ref().unterminated().filter(|&(byte, _)| csv.position().byte() > byte)
+}
+
+/// A reader that follows the CSV's quoting as the bytes go by (RFC 4180 as the csv crate reads
+/// it by default: `"` quotes, `""` inside quotes is a quote, a quote inside an unquoted field is
+/// a plain character), to tell a quote that is still open at the end of the input — which the
+/// csv crate ends silently, as if it had been closed.
+pub struct QuoteWatch<R> {
+    inner: R,
+    state: QuoteState,
+    offset: u64,
+    line: u64,
+    opened: (u64, u64),
+    at_end: bool,
+    last: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+impl<R> QuoteWatch<R> {
+    /// Watch `inner`.
+    pub fn new(inner: R) -> QuoteWatch<R> {
+        QuoteWatch { inner, state: QuoteState::FieldStart, offset: 0, line: 1, opened: (0, 1), at_end: false, last: 0 }
+    }
+
+    /// At the end of the input inside a quote: the byte offset and 1-based line it opened on.
+    pub fn unterminated(&self) -> Option<(u64, u64)> {
+        (self.at_end && self.state == QuoteState::Quoted).then_some(self.opened)
+    }
+
+    /// The 1-based line reached so far (the last line of the file at its end; a final line
+    /// break starts no line).
+    pub fn line(&self) -> u64 {
+        if self.last == b'\n' { self.line - 1 } else { self.line }
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        use QuoteState::*;
+        for &b in bytes {
+            self.state = match (self.state, b) {
+                (FieldStart, b'"') => {
+                    self.opened = (self.offset, self.line);
+                    Quoted
+                }
+                (FieldStart | Unquoted | QuoteInQuoted, b',' | b'\n' | b'\r') => FieldStart,
+                (FieldStart | Unquoted, _) => Unquoted,
+                (Quoted, b'"') => QuoteInQuoted,
+                (Quoted, _) => Quoted,
+                (QuoteInQuoted, b'"') => Quoted,
+                (QuoteInQuoted, _) => Unquoted,
+            };
+            self.offset += 1;
+            self.line += u64::from(b == b'\n');
+        }
+        if let Some(&b) = bytes.last() {
+            self.last = b;
+        }
+    }
+}
+
+impl<R: Read> Read for QuoteWatch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.at_end = true;
+        }
+        self.scan(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A text cell under the rule of every door ([`field_text`]): trimmed, `None` when blank,
+/// refused when too long or holding control characters. The error names the column and the
+/// rule, never the value.
+pub fn text_cell(
+    record: &csv::StringRecord,
+    pos: Option<usize>,
+    field: &str,
+) -> Result<Option<String>, (String, String)> {
+    let Some(raw) = pos.and_then(|p| record.get(p)) else { return Ok(None) };
+    field_text(raw).map(|v| v.map(str::to_string)).map_err(|e: TextError| (field.to_string(), e.to_string()))
+}
 
 /// Header positions by lower-cased, trimmed name (a UTF-8 BOM on the first name is dropped).
 pub struct Header {
@@ -101,7 +281,8 @@ impl LocationColumns {
         }
     }
 
-    /// Read the location of a row as WGS84 lon/lat. Errors name the column.
+    /// Read the location of a row as WGS84 lon/lat. Errors name the column and the rule, never
+    /// the value; x/y outside what their CRS can represent are refused (see [`Crs::to_wgs84`]).
     pub fn read(&self, record: &csv::StringRecord, crs: Option<&Crs>) -> Result<(f64, f64), (String, String)> {
         let (ix, iy, xname, yname) = match *self {
             LocationColumns::LonLat(a, b) => (a, b, "lon", "lat"),
@@ -109,12 +290,14 @@ impl LocationColumns {
         };
         let get = |i: usize, name: &str| -> Result<f64, (String, String)> {
             let text = cell(record, Some(i)).ok_or_else(|| (name.to_string(), "missing value".to_string()))?;
-            parse_number(text).map_err(|e| (name.to_string(), e))
+            // The value is not repeated: it may be a person's location (or, in a row whose
+            // columns slipped, their phone number).
+            parse_number(text).map_err(|_| (name.to_string(), "not a finite number".to_string()))
         };
         let (x, y) = (get(ix, xname)?, get(iy, yname)?);
         let (lon, lat) = match (self, crs) {
             (LocationColumns::LonLat(..), None) => (x, y),
-            (_, Some(crs)) => crs.to_wgs84(x, y).map_err(|e| (xname.to_string(), e.to_string()))?,
+            (_, Some(crs)) => crs.to_wgs84(x, y).map_err(|e| (xname.to_string(), e.without_coordinates()))?,
             (LocationColumns::Projected(..), None) => return Err((xname.into(), "x,y need --crs".into())),
         };
         check_lon_lat(lon, lat).map_err(|(f, e)| {
@@ -125,13 +308,10 @@ impl LocationColumns {
     }
 }
 
-/// WGS84 range check with a hint for swapped columns.
+/// WGS84 range check with a hint for swapped columns; the reason does not repeat the values.
 pub fn check_lon_lat(lon: f64, lat: f64) -> Result<(), (String, String)> {
     if !(-180.0..=180.0).contains(&lon) {
-        return Err((
-            "lon".into(),
-            format!("longitude {lon} is outside -180..180 (wrong CRS? projected x,y need --crs)"),
-        ));
+        return Err(("lon".into(), "longitude outside -180..180 (wrong CRS? projected x,y need --crs)".to_string()));
     }
     if !(-90.0..=90.0).contains(&lat) {
         let hint = if (-90.0..=90.0).contains(&lon) && (-180.0..=180.0).contains(&lat) {
@@ -139,33 +319,31 @@ pub fn check_lon_lat(lon: f64, lat: f64) -> Result<(), (String, String)> {
         } else {
             ""
         };
-        return Err(("lat".into(), format!("latitude {lat} is outside -90..90{hint}")));
+        return Err(("lat".into(), format!("latitude outside -90..90{hint}")));
     }
     Ok(())
 }
 
-/// The data rows of a CSV, skipping blank lines. A malformed row becomes a [`Rejection`]; a read
-/// error ends the iteration with one.
-pub fn data_rows<'a, R: std::io::Read + 'a>(
-    csv: &'a mut csv::Reader<R>,
+/// The data rows of a CSV opened with [`open_csv`] (see [`next_row`]): a row that is not a
+/// record becomes a [`Rejection`]; a read error ends the iteration with one.
+pub fn data_rows<'a, R: Read + 'a>(
+    csv: &'a mut CsvReader<R>,
     file: &'a str,
 ) -> impl Iterator<Item = Result<csv::StringRecord, Rejection>> + 'a {
     let mut failed = false;
-    csv.records()
-        .map_while(move |r| {
-            if failed {
-                return None;
+    std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        Some(match next_row(csv, file)? {
+            Row::Record(record) => Ok(record),
+            Row::Rejected(rejection) => Err(rejection),
+            Row::Failed(reason) => {
+                failed = true;
+                Err(reject_at(file, csv.get_ref().line(), None, reason))
             }
-            Some(match r {
-                Ok(record) => Ok(record),
-                Err(e) => {
-                    failed = matches!(e.kind(), csv::ErrorKind::Io(_));
-                    let line = e.position().map_or(0, |p| p.line());
-                    Err(reject_at(file, line, None, format!("malformed CSV: {e}")))
-                }
-            })
         })
-        .filter(|r| r.as_ref().map_or(true, |rec| !rec.iter().all(|c| c.trim().is_empty())))
+    })
 }
 
 /// A rejection of CSV line `line`.
