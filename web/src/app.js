@@ -303,17 +303,24 @@ function renderResourceLegend(counts) {
   );
 }
 
-function renderReadinessLegend(breaks, decimals) {
-  const f = (v) => v.toFixed(decimals);
-  const items = READINESS.map((color, i) => {
+/**
+ * A legend of classes: one colour per class between `breaks` (labelled with `fmt`, the first
+ * "<low> …", the last "… <high>"), then a hatched entry labelled `none`.
+ */
+function classLegend(id, colors, breaks, fmt, [low, high], none) {
+  const items = colors.map((color, i) => {
     let label;
-    if (i === 0) label = `below ${f(breaks[0])}`;
-    else if (i === READINESS.length - 1) label = `${f(breaks[i - 1])} and above`;
-    else label = `${f(breaks[i - 1])} – ${f(breaks[i])}`;
+    if (i === 0) label = `${low} ${fmt(breaks[0])}`;
+    else if (i === colors.length - 1) label = `${fmt(breaks[i - 1])} ${high}`;
+    else label = `${fmt(breaks[i - 1])} – ${fmt(breaks[i])}`;
     return el('li', {}, swatch(color), label);
   });
-  items.push(el('li', {}, swatch(null, 'hatch'), 'No data'));
-  $('legend-readiness').replaceChildren(...items);
+  items.push(el('li', {}, swatch(null, 'hatch'), none));
+  $(id).replaceChildren(...items);
+}
+
+function renderReadinessLegend(breaks, decimals) {
+  classLegend('legend-readiness', READINESS, breaks, (v) => v.toFixed(decimals), ['below', 'and above'], 'No data');
 }
 
 function formatBreak(m) {
@@ -322,15 +329,7 @@ function formatBreak(m) {
 
 function renderAccessLegend(category) {
   const name = category ? categoryLabel(category).toLowerCase() : 'resource';
-  const items = ACCESS.map((color, i) => {
-    let label;
-    if (i === 0) label = `under ${formatBreak(ACCESS_BREAKS[0])}`;
-    else if (i === ACCESS.length - 1) label = `${formatBreak(ACCESS_BREAKS[i - 1])} or more`;
-    else label = `${formatBreak(ACCESS_BREAKS[i - 1])} – ${formatBreak(ACCESS_BREAKS[i])}`;
-    return el('li', {}, swatch(color), label);
-  });
-  items.push(el('li', {}, swatch(null, 'hatch'), `No ${name} at all`));
-  $('legend-access').replaceChildren(...items);
+  classLegend('legend-access', ACCESS, ACCESS_BREAKS, formatBreak, ['under', 'or more'], `No ${name} at all`);
 }
 
 function categoryLabel(c) {

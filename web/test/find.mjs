@@ -16,13 +16,12 @@
 // the browser cannot be started.
 
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { wcagViolations } from './axe.mjs';
 import { chromium } from 'playwright-core';
 
-const require = createRequire(import.meta.url);
 const base = (process.argv[2] || process.env.BELONG_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const serverPid = Number(process.env.BELONG_SERVER_PID || 0);
@@ -31,7 +30,6 @@ const shots = process.env.FIND_TEST_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'b
 mkdirSync(shots, { recursive: true });
 const TIMEOUT = 90_000;
 const WATCHDOG = Number(process.env.FIND_TEST_LIMIT_SECS || 280) * 1000;
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const STRINGS = JSON.parse(readFileSync(new URL('../src/find-strings.json', import.meta.url), 'utf8'));
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true };
 const DESKTOP = { viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 };
@@ -147,13 +145,7 @@ async function openFind(page, query = '') {
 }
 
 async function axe(page, label) {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(async () => window.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-    resultTypes: ['violations'],
-  }));
-  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}; ${v.nodes.slice(0, 3)
-    .map((n) => n.target.join(' ')).join(', ')}`);
+  const violations = await wcagViolations(page);
   check(`${label}: axe-core finds no WCAG 2.1 AA violation`, violations.length === 0, violations.join('\n'));
 }
 

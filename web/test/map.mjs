@@ -8,11 +8,11 @@
 // a change made through the API), MAP_TEST_LIMIT_SECS (give up after this long; default 280). Prints one JSON summary on stdout; exits 1 when any check
 // fails, 2 when the browser cannot be started.
 
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { wcagViolations } from './axe.mjs';
 import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
 
@@ -24,7 +24,6 @@ const shots = process.env.MAP_TEST_SCREENSHOTS || mkdtempSync(join(tmpdir(), 'be
 mkdirSync(shots, { recursive: true });
 // SwiftShader renders on the CPU: a 2-core machine needs generous waits.
 const TIMEOUT = 90_000;
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WATCHDOG = Number(process.env.MAP_TEST_LIMIT_SECS || 280) * 1000;
 
 const checks = [];
@@ -409,15 +408,8 @@ async function trendShapes(browser) {
   await context.close();
 }
 
-/** axe-core's WCAG 2.1 A and AA rules on the page as it is now. */
 async function axe(page, label) {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(async () => window.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-    resultTypes: ['violations'],
-  }));
-  const violations = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}; ${v.nodes.slice(0, 3)
-    .map((n) => n.target.join(' ')).join(', ')}`);
+  const violations = await wcagViolations(page);
   check(`${label}: axe-core finds no WCAG 2.1 AA violation`, violations.length === 0, violations.join('\n'));
 }
 
