@@ -89,14 +89,26 @@ pub fn clip(s: &str, max: usize) -> String {
 pub const QUOTED: usize = 200;
 
 /// `s` as a quoted value for a message: in double quotes with `"`, `\` and control characters
-/// escaped (as `{:?}` would), cut to its first [`QUOTED`] characters with the total length
-/// after the closing quote when longer: `"xxxx…" (10000 characters)`.
+/// escaped (as `{:?}` would), cut to its first [`QUOTED`] characters as shown with the total
+/// length after the closing quote when longer: `"xxxx…" (10000 characters)`.
 pub fn quote<S: AsRef<str> + ?Sized>(s: &S) -> String {
     let s = s.as_ref();
-    match s.char_indices().nth(QUOTED) {
-        None => format!("{s:?}"),
-        Some((at, _)) => format!("{:?} ({} characters)", format!("{}…", &s[..at]), s.chars().count()),
+    let mut out = String::with_capacity(s.len().min(QUOTED) + 32);
+    out.push('"');
+    // [`QUOTED`] counts what is shown: an escape counts its length, so exotic input cannot make
+    // the quote longer than plain text would.
+    let mut shown = 0;
+    for c in s.chars() {
+        let escaped = c.escape_debug();
+        if shown + escaped.len() > QUOTED {
+            out.push_str(&format!("…\" ({} characters)", s.chars().count()));
+            return out;
+        }
+        shown += escaped.len();
+        out.extend(escaped);
     }
+    out.push('"');
+    out
 }
 
 /// Longest line of a message shown to a client or printed ([`clip_lines`]).

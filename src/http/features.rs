@@ -398,6 +398,43 @@ mod tests {
         }
     }
 
+    use proptest::prelude::*;
+
+    /// Text shaped like the values these parameters take (digits, signs, separators,
+    /// exponents, dates), and anything at all.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof!["[-+0-9.,eE /:TZ]{0,40}", "\\PC{0,40}", ".{0,300}"]
+    }
+
+    proptest! {
+        /// Issue 12: every query value is parsed or refused with a short reason, never a panic,
+        /// and what is accepted is in range.
+        #[test]
+        fn query_values_are_parsed_or_refused_briefly(raw in value()) {
+            let brief = |e: AppError| {
+                let m = e.to_string();
+                // At most 200 shown characters of the value (up to 4 bytes each) and the reason.
+                assert!(!m.is_empty() && m.len() < 1_200, "{} bytes: {m}", m.len());
+            };
+            match parse_bbox(&raw) {
+                Ok([x0, y0, x1, y1]) => prop_assert!(x0 <= x1 && y0 <= y1 && (-180.0..=180.0).contains(&x0) && (-90.0..=90.0).contains(&y1)),
+                Err(e) => brief(e),
+            }
+            match parse_datetime(&raw) {
+                Ok(DateRange { start: Some(a), end: Some(b) }) => prop_assert!(a <= b),
+                Ok(_) => {}
+                Err(e) => brief(e),
+            }
+            match parse_limit(&raw) {
+                Ok(n) => prop_assert!((1..=MAX_LIMIT).contains(&n)),
+                Err(e) => brief(e),
+            }
+            if let Err(e) = parse_offset(&raw) {
+                brief(e);
+            }
+        }
+    }
+
     #[test]
     fn bboxes() {
         assert_eq!(parse_bbox("-118.3,34,-118.2,34.1").unwrap(), [-118.3, 34.0, -118.2, 34.1]);

@@ -284,6 +284,24 @@ fn wkt_name(wkt: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Issue 12: any CRS text (a `--source-crs`, a GeoJSON `crs` name, a `.prj`) is parsed
+        /// or refused with a short message, never a panic.
+        #[test]
+        fn any_crs_text_is_parsed_or_refused_briefly(
+            text in prop_oneof!["EPSG:[0-9]{0,7}", "urn:ogc:def:crs:[A-Z]{0,5}:[0-9.]{0,4}:[0-9]{0,6}", "PROJCS\\[.{0,400}", ".{0,400}"]
+        ) {
+            for result in [Crs::parse(&text), Crs::from_wkt(&text)] {
+                if let Err(e) = result {
+                    let m = e.to_string();
+                    prop_assert!(!m.is_empty() && m.len() < 1_000, "{} bytes", m.len());
+                }
+            }
+        }
+    }
+
     use super::*;
     use approx::assert_abs_diff_eq;
 

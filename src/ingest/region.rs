@@ -354,7 +354,19 @@ fn read_region(path: &Path, warnings: &mut Vec<String>) -> Result<Region, Ingest
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        /// Issue 12: any `--where` text is a clause or a short refusal, never a panic.
+        #[test]
+        fn any_where_text_is_a_clause_or_a_short_refusal(text in prop_oneof!["[a-z_ ]{0,8}=?[0-9a-z ,]{0,12}", ".{0,300}"]) {
+            if let Err(e) = text.parse::<WhereClause>() {
+                let m = e.to_string();
+                prop_assert!(!m.is_empty() && m.len() < 600, "{} bytes", m.len());
+            }
+        }
+    }
 
     #[test]
     fn where_clauses_parse() {
