@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use bytes::Bytes;
 use rstar::primitives::Rectangle;
@@ -204,6 +204,10 @@ impl Inner {
 #[derive(Debug)]
 pub struct TileCache {
     inner: RwLock<Inner>,
+    /// Renders in flight, each with the generation it started at: a request for the same tile
+    /// at the same generation waits for that render instead of cutting the tile again (after a
+    /// write, every client of the map asks for the same few tiles at once).
+    inflight: Mutex<HashMap<Key, (u64, Arc<OnceLock<Arc<CachedTile>>>)>>,
     /// A clock for least-recently-used eviction: bumped on every hit and insert.
     tick: AtomicU64,
     budget: usize,
@@ -218,7 +222,7 @@ impl Default for TileCache {
 impl TileCache {
     /// An empty cache holding up to `budget` bytes of tiles.
     pub fn new(budget: usize) -> TileCache {
-        TileCache { inner: RwLock::default(), tick: AtomicU64::new(0), budget }
+        TileCache { inner: RwLock::default(), inflight: Mutex::default(), tick: AtomicU64::new(0), budget }
     }
 
     fn touch(&self, slot: &Slot) -> Arc<CachedTile> {
@@ -235,8 +239,9 @@ impl TileCache {
 
     /// The cached tile, or `render` it and keep it unless an invalidation since this call
     /// touches the tile (see the module docs: `render` must load the data it cuts from itself).
-    /// The fresh tile is returned either way. Two requests racing for the same missing tile may
-    /// both render it; the tiles are identical.
+    /// The fresh tile is returned either way. Concurrent requests for the same missing tile with
+    /// no invalidation in between share one render (single flight); a request that comes after
+    /// an invalidation starts its own, so it never gets a tile cut before a write it has seen.
     pub fn get_or_render(&self, layers: &str, tile: TileId, render: impl FnOnce() -> Vec<u8>) -> Arc<CachedTile> {
         let key = (Box::<str>::from(layers), tile);
         let since = match self.inner.read() {
@@ -246,6 +251,36 @@ impl TileCache {
             },
             Err(_) => return Arc::new(CachedTile::new(render())),
         };
+        let (cell, mine) = {
+            let mut flights = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            match flights.get(&key) {
+                Some((started, cell)) if *started == since => (cell.clone(), false),
+                _ => {
+                    let cell = Arc::new(OnceLock::new());
+                    flights.insert(key.clone(), (since, cell.clone()));
+                    (cell, true)
+                }
+            }
+        };
+        let fresh = cell.get_or_init(|| self.render_and_keep(&key, tile, since, render)).clone();
+        if mine {
+            let mut flights = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            if flights.get(&key).is_some_and(|(_, c)| Arc::ptr_eq(c, &cell)) {
+                flights.remove(&key);
+            }
+        }
+        fresh
+    }
+
+    /// Cut a tile and keep it unless an invalidation since generation `since` touches it.
+    fn render_and_keep(
+        &self,
+        key: &Key,
+        tile: TileId,
+        since: u64,
+        render: impl FnOnce() -> Vec<u8>,
+    ) -> Arc<CachedTile> {
+        let key = key.clone();
         let fresh = Arc::new(CachedTile::new(render()));
         let size = fresh.bytes.len() + OVERHEAD;
         let Ok(mut m) = self.inner.write() else { return fresh };
@@ -332,6 +367,36 @@ mod tests {
         assert_eq!(b.bytes[0], 1);
         assert!(cache.get_or_render("resources", t, Vec::new).is_empty());
         assert_eq!(cache.len(), 2);
+    }
+
+    /// Issue 12/14: after a write, every client asks for the same tiles at once; they share one
+    /// render, and a request after an invalidation does not join a render from before it.
+    #[test]
+    fn concurrent_requests_for_a_missing_tile_share_one_render() {
+        use std::sync::atomic::AtomicUsize;
+        let cache = TileCache::default();
+        let t = TileId { z: 14, x: 2808, y: 6542 };
+        let renders = AtomicUsize::new(0);
+        let render = || {
+            renders.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            vec![1, 2, 3]
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| assert_eq!(cache.get_or_render("blocks", t, render).bytes.as_ref(), [1, 2, 3]));
+            }
+        });
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        // An invalidation while a render is in flight: a request after it renders anew.
+        cache.clear();
+        std::thread::scope(|scope| {
+            scope.spawn(|| cache.get_or_render("blocks", t, render));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            cache.clear();
+            assert_eq!(cache.get_or_render("blocks", t, || vec![9]).bytes.as_ref(), [9]);
+        });
+        assert_eq!(renders.load(Ordering::SeqCst), 2);
     }
 
     #[test]
