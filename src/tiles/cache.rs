@@ -60,6 +60,9 @@ impl CachedTile {
 /// A cache key: the comma-joined layer list and the tile.
 type Key = (Box<str>, TileId);
 
+/// A render in flight: the generation it started at and the tile once cut.
+type Flight = (u64, Arc<OnceLock<Arc<CachedTile>>>);
+
 /// Bytes counted per tile on top of its encoding (key, slot, map entry), so empty tiles count too.
 const OVERHEAD: usize = 64;
 /// Invalidations remembered for renders in flight; a render that started before the oldest one
@@ -207,7 +210,7 @@ pub struct TileCache {
     /// Renders in flight, each with the generation it started at: a request for the same tile
     /// at the same generation waits for that render instead of cutting the tile again (after a
     /// write, every client of the map asks for the same few tiles at once).
-    inflight: Mutex<HashMap<Key, (u64, Arc<OnceLock<Arc<CachedTile>>>)>>,
+    inflight: Mutex<HashMap<Key, Flight>>,
     /// A clock for least-recently-used eviction: bumped on every hit and insert.
     tick: AtomicU64,
     budget: usize,
