@@ -495,6 +495,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (413).
     #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
     pub max_body: usize,
+    /// Threads for blocking work (tile cuts, rankings, imports, database calls); more work
+    /// waits for one. Default: 8 per core, at least 16.
+    #[arg(long, env = "BELONG_BLOCKING_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub blocking_threads: Option<u16>,
     /// Limits on uploaded zipped shapefiles (`POST /imports/blocks`, `/imports/areas`).
     #[command(flatten)]
     pub zip: ZipArgs,

@@ -193,7 +193,18 @@ fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
         private: s.private,
         basemap: s.basemap.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    // A bounded blocking pool: tile cuts, rankings, imports and store calls queue for it instead
+    // of growing it to hundreds of threads (tokio's default is 512), whose stacks and caches
+    // each write then touches, so memory grows with concurrency (issue 12, item 7).
+    let blocking = s.blocking_threads.map(usize::from).unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        (8 * cores).max(16)
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(blocking)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async {
         let state = belong::http::AppState::starting_shared(store, config);
         belong::http::serve(state, s.addr, |addr| {
