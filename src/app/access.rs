@@ -68,20 +68,15 @@ struct CachedTable {
 const TABLES_KEPT: usize = 2;
 
 impl AccessCache {
-    /// The finder over the snapshot's resources (site `i` is the collection's feature `i`).
-    pub fn finder(&self, layers: &Layers) -> Arc<Finder> {
-        layers.finder().clone()
-    }
-
     /// The access table of the snapshot's blocks for `radii` (block `i` is the blocks
     /// collection's feature `i`).
     pub fn table(&self, layers: &Layers, radii: Radii) -> Arc<AccessTable> {
         if radii == Radii::default() {
             return layers.access_base().table.clone();
         }
-        let finder = self.finder(layers);
+        let finder = layers.finder();
         let (Some(blocks), Some(resources)) = (layers.collection(BLOCKS), layers.collection(RESOURCES)) else {
-            return Arc::new(AccessTable::new(&finder, &[], radii));
+            return Arc::new(AccessTable::new(finder, &[], radii));
         };
         {
             let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
@@ -93,7 +88,7 @@ impl AccessCache {
         }
         // Built outside the lock: readers of other radii are not held up.
         let points: Vec<Option<(f64, f64)>> = blocks.features.iter().map(|f| f.point).collect();
-        let table = Arc::new(AccessTable::new(&finder, &points, radii));
+        let table = Arc::new(AccessTable::new(finder, &points, radii));
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         tables.retain(|t| t.blocks.matches(blocks) && t.resources.matches(resources));
         tables.insert(0, CachedTable { blocks: blocks.key(), resources: resources.key(), radii, table: table.clone() });
@@ -187,7 +182,6 @@ pub struct FoundResource {
 
 /// Answer a nearest-resources query on `layers`; `locate` finds the block a point lies in.
 pub fn nearest(
-    cache: &AccessCache,
     layers: &Layers,
     q: &NearestQuery,
     locate: impl Fn(f64, f64) -> Option<String>,
@@ -200,7 +194,7 @@ pub fn nearest(
     {
         return Err(AccessError::Invalid(format!("within_m={r}: expected metres, at least 0")));
     }
-    let finder = cache.finder(layers);
+    let finder = layers.finder().clone();
     for c in &q.categories {
         if !finder.has_category(c) {
             return Err(AccessError::UnknownCategory { category: c.clone(), available: category_names(&finder) });
@@ -284,7 +278,7 @@ struct Prepared {
 
 fn prepare(cache: &AccessCache, layers: &Layers, q: &AccessQuery) -> Result<Prepared, AccessError> {
     let table = cache.table(layers, q.radii);
-    let finder = cache.finder(layers);
+    let finder = layers.finder().clone();
     let Some(category) = table.category(&q.category) else {
         return Err(AccessError::UnknownCategory { category: q.category.clone(), available: category_names(&finder) });
     };

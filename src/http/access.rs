@@ -78,9 +78,7 @@ pub async fn nearest(State(state): State<AppState>, q: QueryPairs) -> Result<Res
     let live = state.live()?.clone();
     let layers = live.layers();
     let catchment = live.catchment();
-    let answer = access::nearest(&state.access, &layers, &query, |lon, lat| {
-        catchment.index.locate(lon, lat).map(str::to_string)
-    })?;
+    let answer = access::nearest(&layers, &query, |lon, lat| catchment.index.locate(lon, lat).map(str::to_string))?;
     let mut res = if csv {
         let mut w = csv::Writer::from_writer(Vec::new());
         let columns = [

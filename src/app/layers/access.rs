@@ -261,17 +261,10 @@ fn field_value(base: &AccessBase, scores: &[Chunked<f64>], c: usize, field: Fiel
 /// values is built per block.
 fn properties_json(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usize, residents: u64) -> Box<str> {
     use std::fmt::Write;
-    let t = &base.table;
-    let mut out = String::with_capacity(64 + 96 * t.categories().len());
+    let mut out = String::with_capacity(64 + 96 * base.keys.len());
     let string = |out: &mut String, s: &str| {
         // Serializing a string cannot fail.
         out.push_str(&serde_json::to_string(s).unwrap_or_default());
-    };
-    let number = |out: &mut String, x: f64| match serde_json::Number::from_f64(x) {
-        Some(n) => {
-            let _ = write!(out, "{n}");
-        }
-        None => out.push_str("null"),
     };
     out.push_str("{\"block_id\":");
     string(&mut out, id);
@@ -282,19 +275,10 @@ fn properties_json(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usiz
     }
     let _ = write!(out, ",\"residents\":{residents}");
     for (c, keys) in base.keys.iter().enumerate() {
-        let reach = t.reach(c, i);
-        out.push(',');
-        out.push_str(&keys[0]);
-        match reach.nearest {
-            Some((_, d)) => number(&mut out, metres(d)),
-            None => out.push_str("null"),
+        for (key, field) in keys.iter().zip([Field::Nearest, Field::Within, Field::Score]) {
+            // A number or null: its JSON text is what `Display` writes.
+            let _ = write!(out, ",{key}{}", field_value(base, scores, c, field, i));
         }
-        out.push(',');
-        out.push_str(&keys[1]);
-        let _ = write!(out, "{}", reach.within_walk);
-        out.push(',');
-        out.push_str(&keys[2]);
-        number(&mut out, score(scores[c].get(i).copied().unwrap_or(0.0)));
     }
     out.push('}');
     out.into_boxed_str()
