@@ -16,6 +16,7 @@ pub mod rollup;
 pub mod tokens;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use assign::{AssignReport, assign_csv};
 pub use imports::{
@@ -63,20 +64,42 @@ pub trait HasRejections {
 
 /// The stored catchment with its index.
 pub struct Catchment {
-    /// Blocks in id order.
-    pub blocks: Vec<Block>,
-    /// R-tree over them.
+    /// The point index over the blocks.
     pub index: BlockIndex,
     /// [`Store::catchment_version`] of these blocks (what is derived from them is cached by it).
     pub version: i64,
+    facts: Option<Arc<recruit::CatchmentFacts>>,
+}
+
+impl Catchment {
+    /// The catchment of `blocks` at `version`: the index only (commands that place points).
+    pub fn new(blocks: &[Block], version: i64) -> Catchment {
+        Catchment { index: BlockIndex::new(blocks), version, facts: None }
+    }
+
+    /// The catchment the service serves: the index and the recruiting facts (adjacency,
+    /// interior points), built side by side. The blocks themselves are not kept: what is served
+    /// of them lives in the layers, and a county's block geometry and attribute maps took
+    /// ~120 MB beside them.
+    pub fn served(blocks: &[Block], version: i64) -> Catchment {
+        let (index, facts) = std::thread::scope(|scope| {
+            let facts = scope.spawn(|| Arc::new(recruit::CatchmentFacts::new(blocks)));
+            let index = BlockIndex::new(blocks);
+            (index, facts.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        });
+        Catchment { index, version, facts: Some(facts) }
+    }
+
+    /// The recruiting facts of the blocks ([`Catchment::served`] only).
+    pub fn facts(&self) -> Option<&Arc<recruit::CatchmentFacts>> {
+        self.facts.as_ref()
+    }
 }
 
 /// Load the stored blocks and build the index.
 pub fn load_catchment(store: &dyn Store) -> Result<Catchment, AppError> {
     let version = store.catchment_version()?;
-    let blocks = store.blocks()?;
-    let index = BlockIndex::new(&blocks);
-    Ok(Catchment { blocks, index, version })
+    Ok(Catchment::new(&store.blocks()?, version))
 }
 
 /// Coverage of the stored catchment for `target` ambassadors per block.

@@ -34,15 +34,15 @@ pub async fn history(State(state): State<AppState>, q: QueryPairs) -> Result<Res
     if csv { csv_response(&points, HistoryPoint::COLUMNS) } else { Ok(Json(points).into_response()) }
 }
 
-/// Replay the history once in the background, so that the first `/coverage/history` request
-/// does not wait for it (seconds for a county-sized history, on a read connection of its own:
-/// writes and other reads go on meanwhile).
-pub fn warm_up(state: &AppState) {
+/// What replays the history once, so that the first `/coverage/history` request does not wait
+/// for it (seconds for a county-sized history, on a read connection of its own: writes and
+/// other reads go on meanwhile). Blocking: run it off the async workers.
+pub fn warmer(state: &AppState) -> impl FnOnce() + Send + 'static {
     let (target, cache, store) = (state.config.target, state.history.clone(), state.store.clone());
-    tokio::task::spawn_blocking(move || {
+    move || {
         let Ok(mut cache) = cache.lock() else { return };
         if let Err(e) = cache.points(&*store, Interval::Day, target, chrono::Utc::now()) {
             tracing::warn!(error = %e, "replaying the history failed");
         }
-    });
+    }
 }

@@ -441,19 +441,19 @@ pub async fn serve(state: AppState, addr: SocketAddr, on_ready: impl FnOnce(Sock
 }
 
 /// After the first state is loaded, build what the first requests of each kind would otherwise
-/// wait for — the tile layers, the recruiting data, the history replay — in the background.
+/// wait for — the tile layers, the recruiting data, the history replay — in the background, one
+/// after the other: on two cores building them side by side finishes no sooner, and each one's
+/// transient memory (a county's tile layers, recruiting people, history rows) would add up to
+/// the process's peak instead of being reused by the next.
 fn warm_up(state: &AppState) {
-    history::warm_up(state);
-    if let Ok(live) = state.live() {
-        let layers = live.layers();
-        tokio::task::spawn_blocking(move || {
+    let history = history::warmer(state);
+    let live = state.live().ok().cloned();
+    tokio::task::spawn_blocking(move || {
+        if let Some(live) = live {
+            let layers = live.layers();
             layers.tiles();
             layers.access_layer();
-        });
-    }
-    if let Ok(live) = state.live() {
-        let live = live.clone();
-        tokio::task::spawn_blocking(move || {
+            drop(layers);
             // One ranking with the defaults finds every uncovered block's nearest ambassadors;
             // later writes carry them forward.
             let ranked =
@@ -461,8 +461,9 @@ fn warm_up(state: &AppState) {
             if let Err(e) = ranked {
                 tracing::warn!("preparing the recruiting data: {e}");
             }
-        });
-    }
+        }
+        history();
+    });
 }
 
 async fn shutdown_signal() {

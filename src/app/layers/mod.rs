@@ -364,7 +364,9 @@ impl Layers {
     /// nulls left out). Render with [`Layers::render_tile`], which adds the live counts.
     pub fn tiles(&self) -> &TileSource {
         self.tiles.get_or_init(|| {
-            let mut layers: Vec<SourceLayer> = self.collections.iter().map(Collection::tile_layer).collect();
+            // Blocks and school readiness show the same polygons: project each once.
+            let mut projected = HashMap::new();
+            let mut layers: Vec<SourceLayer> = self.collections.iter().map(|c| c.tile_layer(&mut projected)).collect();
             if let (Some(tiled), Some(blocks)) =
                 (layers.iter().find(|l| l.name == BLOCKS), self.collections.iter().find(|c| c.id == BLOCKS))
             {
@@ -836,14 +838,18 @@ impl Collection {
 
     /// The collection as a vector-tile layer of the same name; live properties are left to be
     /// supplied when a tile is cut.
-    fn tile_layer(&self) -> SourceLayer {
+    /// `projected` keeps the polygons projected so far (by their shared allocation), so that
+    /// collections showing the same ones share their projection (~40 MB a county collection).
+    fn tile_layer(&self, projected: &mut HashMap<*const MultiPolygon<f64>, crate::tiles::Geometry>) -> SourceLayer {
         let features = self
             .features
             .iter()
             .map(|f| SourceFeature {
                 geometry: match &f.shape {
                     Shape::Point(lon, lat) => crate::tiles::Geometry::point(*lon, *lat),
-                    Shape::Area(mp) => crate::tiles::Geometry::area(mp),
+                    Shape::Area(mp) => {
+                        projected.entry(Arc::as_ptr(mp)).or_insert_with(|| crate::tiles::Geometry::area(mp)).clone()
+                    }
                 },
                 properties: f.properties().into_iter().filter(|(k, _)| !self.live.contains(&k.as_str())).collect(),
             })

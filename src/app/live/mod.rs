@@ -32,7 +32,6 @@ use self::tally::{PersonFacts, Tally, parse_ms};
 use super::layers::{BLOCKS, LayerInputs, Layers};
 use super::recruit::RecruitData;
 use super::{AppError, Catchment};
-use crate::core::BlockIndex;
 use crate::core::coverage::{BlockCounts, CoverageSummary, percent};
 use crate::store::Store;
 use crate::tiles::{CachedTile, TileCache, TileId};
@@ -176,17 +175,23 @@ impl Live {
             let indicators = store.indicators()?;
             let resources = store.resources()?;
             let mut engine = Engine { tally, cursor, positions: Vec::new() };
-            let layers = engine.layers_for(&blocks, &indicators, &resources, target);
+            // The layers (on every core but one) beside the catchment's index and facts.
+            let (layers, catchment) = std::thread::scope(|scope| {
+                let catchment = scope.spawn(|| Catchment::served(&blocks, version));
+                let layers = engine.layers_for(&blocks, &indicators, &resources, target);
+                (layers, catchment.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            });
             let layered = started.elapsed();
-            let index = BlockIndex::new(&blocks);
+            let blocks_read = blocks.len();
+            drop(blocks);
             tracing::info!(
-                blocks = blocks.len(),
+                blocks = blocks_read,
                 counted = ?counted,
                 layers = ?(layered - counted),
                 index = ?(started.elapsed() - layered),
                 "live state loaded"
             );
-            return Ok((engine, Arc::new(Catchment { blocks, index, version }), layers));
+            return Ok((engine, Arc::new(catchment), layers));
         }
     }
 
@@ -283,20 +288,18 @@ impl Live {
 
     /// Re-read what an import changed and publish new layers (and a new catchment).
     fn rebuild(&self, engine: &mut Engine, blocks_changed: bool) -> Result<(), AppError> {
-        let catchment = if blocks_changed {
-            // Read before the blocks: a later import only makes the version look older, which
-            // costs a recomputation of the facts, never wrong facts.
-            let version = self.store.catchment_version()?;
-            let mut blocks = self.store.blocks()?;
-            blocks.sort_by(|a, b| a.id.cmp(&b.id));
-            let index = BlockIndex::new(&blocks);
-            Arc::new(Catchment { blocks, index, version })
-        } else {
-            self.catchment.load_full()
-        };
+        // Read before the blocks: a later import only makes the version look older, which
+        // costs a recomputation of the facts, never wrong facts.
+        let version = self.store.catchment_version()?;
+        // The layers need the blocks' attributes, which the catchment does not keep: read the
+        // blocks again whatever the import was.
+        let mut blocks = self.store.blocks()?;
+        blocks.sort_by(|a, b| a.id.cmp(&b.id));
         let indicators = self.store.indicators()?;
         let resources = self.store.resources()?;
-        let layers = engine.layers_for(&catchment.blocks, &indicators, &resources, self.target);
+        let layers = engine.layers_for(&blocks, &indicators, &resources, self.target);
+        let catchment =
+            if blocks_changed { Arc::new(Catchment::served(&blocks, version)) } else { self.catchment.load_full() };
         self.catchment.store(catchment);
         self.layers.store(Arc::new(layers));
         self.tiles.clear();

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use crate::app::layers::Layers;
-use crate::app::recruit::{self, CatchmentFacts, FactsCache, PersonChange, RecruitData};
+use crate::app::recruit::{self, PersonChange, RecruitData};
 use crate::app::{AppError, Catchment};
 use crate::core::coverage::BlockCoverage;
 use crate::core::{Person, Role};
@@ -46,7 +46,51 @@ struct Kept {
     data: Arc<RecruitData>,
     /// The people the data was given (ambassadors, opted-in residents), as it saw them: the
     /// `before` of the next change of each.
-    known: HashMap<String, Person>,
+    known: HashMap<Box<str>, Seen>,
+}
+
+/// What [`RecruitData::updated`] reads of a person's `before` (where they were, whether they
+/// were an active ambassador or a candidate), and nothing else: no contact details, which kept
+/// a second copy of 150,000 people at county scale (~60 MB).
+#[derive(Debug, Clone)]
+struct Seen {
+    role: Role,
+    active: bool,
+    interested: bool,
+    lon: f64,
+    lat: f64,
+    home_block: Option<Box<str>>,
+}
+
+impl Seen {
+    fn of(p: &Person) -> Seen {
+        Seen {
+            role: p.role,
+            active: p.active,
+            interested: p.interested,
+            lon: p.lon,
+            lat: p.lat,
+            home_block: p.home_block.as_deref().map(Into::into),
+        }
+    }
+
+    /// The person `id` as far as the update needs them.
+    fn person(&self, id: &str) -> Person {
+        Person {
+            id: id.to_string(),
+            role: self.role,
+            lon: self.lon,
+            lat: self.lat,
+            name: None,
+            phone: None,
+            email: None,
+            interested: self.interested,
+            active: self.active,
+            adopted_block: None,
+            adopted_until: None,
+            home_block: self.home_block.as_deref().map(str::to_string),
+        }
+    }
 }
 
 /// What a build reads besides the store: the served catchment and snapshot.
@@ -60,7 +104,6 @@ pub(super) struct Inputs {
 /// The recruiting data and how it is kept current.
 #[derive(Default)]
 pub(super) struct Recruiting {
-    facts: FactsCache,
     state: Mutex<State>,
     /// Signalled when a build ends, for the readers waiting for it.
     built: Condvar,
@@ -147,17 +190,14 @@ impl Recruiting {
 
     fn build(&self, store: &dyn Store, inputs: &Inputs) -> Result<Kept, AppError> {
         let Inputs { catchment, layers } = inputs;
-        let facts = match self.facts.get(catchment.version) {
-            Some(f) => f,
-            None => {
-                let f = Arc::new(CatchmentFacts::new(&catchment.blocks));
-                self.facts.put(catchment.version, f.clone());
-                f
-            }
+        // A served catchment has them; any other is derived from the stored blocks again.
+        let facts = match catchment.facts() {
+            Some(f) => f.clone(),
+            None => Arc::new(recruit::CatchmentFacts::new(&store.blocks()?)),
         };
         let people = recruit::load_people(store)?;
         let indicators = store.indicators()?;
-        let known: HashMap<String, Person> = people.iter().map(|p| (p.id.clone(), p.clone())).collect();
+        let known: HashMap<Box<str>, Seen> = people.iter().map(|p| (p.id.as_str().into(), Seen::of(p))).collect();
         let data = Arc::new(RecruitData::new(facts, &layers.coverage.report(), people, &indicators, layers.judged_at));
         Ok(Kept { data, known })
     }
@@ -198,9 +238,10 @@ fn apply(store: &dyn Store, mut kept: Kept, changes: &Changes) -> Option<Kept> {
             }
         };
         let before = match &after {
-            Some(p) => kept.known.insert(id.clone(), p.clone()),
-            None => kept.known.remove(id),
-        };
+            Some(p) => kept.known.insert(id.as_str().into(), Seen::of(p)),
+            None => kept.known.remove(id.as_str()),
+        }
+        .map(|seen| seen.person(id));
         if before.is_some() || after.is_some() {
             people.push(PersonChange { before, after });
         }

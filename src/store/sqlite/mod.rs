@@ -32,6 +32,13 @@ use crate::core::{AccessRole, Area, AreaLayer, Attributes, Block, IndicatorValue
 /// Idle read connections kept open; more may be opened under load and are closed after use.
 const IDLE_READERS: usize = 8;
 
+/// The writer's page cache between bulk writes, KiB.
+const SMALL_CACHE_KIB: i64 = 16_384;
+/// The writer's page cache during a bulk write, KiB.
+const BULK_CACHE_KIB: i64 = 131_072;
+/// Writes of at least this many rows are bulk writes.
+const BULK_WRITE: usize = 1_000;
+
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     writer: Mutex<Connection>,
@@ -89,8 +96,10 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // A large page cache keeps a million-row import from spilling pages mid-transaction.
-        conn.pragma_update(None, "cache_size", -131_072)?; // KiB, i.e. 128 MiB
+        // A small page cache between imports: a large one stays full once a few thousand writes
+        // have gone through it (128 MiB of a service's resident memory). Bulk writes enlarge
+        // it for their transaction ([`SqliteStore::bulk`]).
+        conn.pragma_update(None, "cache_size", -SMALL_CACHE_KIB)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         schema::migrate(&mut conn)?;
         Ok(SqliteStore { writer: Mutex::new(conn), readers: None })
@@ -105,6 +114,20 @@ impl SqliteStore {
     /// Run one write (one transaction) on the writer connection.
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         f(&mut self.writer())
+    }
+
+    /// Run a bulk write (an import: thousands of rows) with a large page cache, which keeps a
+    /// million-row import from spilling pages mid-transaction; the cache shrinks back (freeing
+    /// its pages) when the write is done.
+    fn bulk<T>(&self, rows: usize, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if rows < BULK_WRITE {
+            return self.write(f);
+        }
+        let mut conn = self.writer();
+        conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)?;
+        let out = f(&mut conn);
+        conn.pragma_update(None, "cache_size", -SMALL_CACHE_KIB)?;
+        out
     }
 
     /// Run a read on a pooled read connection (the writer's, for an in-memory database).
@@ -124,7 +147,6 @@ impl SqliteStore {
     }
 }
 
-/// A read connection: the schema is already migrated by the writer; queries only.
 /// Create the database file readable and writable by this user only (it holds personal data),
 /// if it does not exist yet. SQLite gives its `-wal` and `-shm` files the database file's
 /// permissions, so they are private too.
@@ -138,14 +160,15 @@ fn create_private(path: &Path) {
     let _ = options.open(path);
 }
 
+/// A read connection: the schema is already migrated by the writer; queries only.
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "query_only", "ON")?;
-    // Reads are lookups and scans served mostly from memory elsewhere: a modest cache per
-    // connection keeps the pool's memory bounded.
-    conn.pragma_update(None, "cache_size", -16_384)?; // KiB
+    // Reads are lookups, pages and one-pass scans (the service serves the rest from memory): a
+    // small cache per connection keeps the pool's memory bounded (8 idle readers × 4 MiB).
+    conn.pragma_update(None, "cache_size", -4_096)?; // KiB
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
@@ -190,7 +213,7 @@ impl Store for SqliteStore {
         resources: &[Reassignment],
         source: &str,
     ) -> Result<BlocksReplaced, StoreError> {
-        self.write(|c| blocks::replace_blocks(c, blocks, people, resources, source))
+        self.bulk(blocks.len() + people.len(), |c| blocks::replace_blocks(c, blocks, people, resources, source))
     }
 
     fn blocks(&self) -> Result<Vec<Block>, StoreError> {
@@ -206,7 +229,7 @@ impl Store for SqliteStore {
     }
 
     fn upsert_people(&self, people: &[Person], source: &str) -> Result<Upserted, StoreError> {
-        self.write(|c| people::upsert_people(c, people, source))
+        self.bulk(people.len(), |c| people::upsert_people(c, people, source))
     }
 
     fn delete_person(&self, id: &str) -> Result<bool, StoreError> {
@@ -238,7 +261,7 @@ impl Store for SqliteStore {
     }
 
     fn upsert_resources(&self, resources: &[Resource], source: &str) -> Result<Upserted, StoreError> {
-        self.write(|c| resources::upsert_resources(c, resources, source))
+        self.bulk(resources.len(), |c| resources::upsert_resources(c, resources, source))
     }
 
     fn resources(&self) -> Result<Vec<Resource>, StoreError> {
@@ -255,7 +278,7 @@ impl Store for SqliteStore {
         no_data: &[(String, String, Option<String>)],
         source: &str,
     ) -> Result<Upserted, StoreError> {
-        self.write(|c| indicators::upsert_indicators(c, values, no_data, source))
+        self.bulk(values.len() + no_data.len(), |c| indicators::upsert_indicators(c, values, no_data, source))
     }
 
     fn indicators(&self) -> Result<Vec<IndicatorValue>, StoreError> {
@@ -292,7 +315,7 @@ impl Store for SqliteStore {
     }
 
     fn replace_areas(&self, layer: &str, areas: &[Area], source: &str) -> Result<AreasReplaced, StoreError> {
-        self.write(|c| areas::replace_areas(c, layer, areas, source))
+        self.bulk(areas.len(), |c| areas::replace_areas(c, layer, areas, source))
     }
 
     fn areas(&self, layer: &str) -> Result<Vec<Area>, StoreError> {
@@ -336,7 +359,7 @@ impl Store for SqliteStore {
     }
 
     fn restore(&self, next: &mut dyn FnMut() -> Result<Option<DumpBatch>, StoreError>) -> Result<(), StoreError> {
-        self.write(|c| dump::restore(c, next))
+        self.bulk(BULK_WRITE, |c| dump::restore(c, next))
     }
 }
 
