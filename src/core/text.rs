@@ -120,6 +120,21 @@ pub fn clip_lines(s: &str, max: usize) -> String {
     s.split('\n').map(|line| clip(line, max)).collect::<Vec<_>>().join("\n")
 }
 
+/// Most items of a list shown by [`clip_list`].
+pub const LISTED: usize = 20;
+
+/// Names from an untrusted file (its field names, a zip's entries) as one line for a message:
+/// the first [`LISTED`], each cut by [`clip`] to 100 characters, joined by `, `, and how many
+/// there are in all when there are more — a file with 100,000 fields of 1 MiB names still gives a
+/// short message.
+pub fn clip_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut out: Vec<String> = items.iter().take(LISTED).map(|s| clip(s.as_ref(), 100)).collect();
+    if items.len() > LISTED {
+        out.push(format!("… ({} in all)", items.len()));
+    }
+    out.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +165,14 @@ mod tests {
         assert_eq!(id_text(" "), Err(TextError::Empty));
         assert_eq!(id_text(&"0".repeat(MAX_ID + 1)), Err(TextError::TooLong { max: MAX_ID }));
         assert_eq!(id_text("06\u{0}37"), Err(TextError::Control));
+    }
+
+    #[test]
+    fn lists_are_short_whatever_their_items() {
+        assert_eq!(clip_list(&["tract", "csa"]), "tract, csa");
+        let many: Vec<String> = (0..1_000).map(|i| format!("{i}{}", "f".repeat(10_000))).collect();
+        let list = clip_list(&many);
+        assert!(list.ends_with("… (1000 in all)") && list.chars().count() < 2_500, "{}", list.len());
     }
 
     #[test]

@@ -153,6 +153,14 @@ async fn serve_connection(
             }
         })
     };
+    // Oversized heads: `head_limits` (src/http/mod.rs) answers 414/431 with problem+json for
+    // targets over `MAX_URI` (8 KiB) and headers over `MAX_HEADERS` (32 KiB), which hyper lets
+    // through. Beyond hyper's own limits it answers by itself, with an empty body, before any
+    // service sees the request: a request target over 65,534 bytes (a constant in hyper, not
+    // configurable), more than 100 header lines (`max_headers`: raising it makes hyper allocate
+    // the header array on the heap for every request) and a head over ~400 KiB (`max_buf_size`:
+    // raising it raises what each of `--max-connections` connections may buffer). So those keep
+    // hyper's empty 414/431: a body there would cost memory or speed on every connection.
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
     let mut conn = pin!(builder.serve_connection(io, service));

@@ -18,7 +18,7 @@ use super::source::{
 };
 use super::{Crs, FeatureFilter, FilterReport, IngestError, Rejection, ZipLimits};
 use crate::core::Block;
-use crate::core::text::{field_text, id_text};
+use crate::core::text::{clip_list, field_text, id_text, quote};
 
 /// How to read a block file. Everything is optional: ids, names and the CRS are detected.
 #[derive(Debug, Default)]
@@ -285,12 +285,13 @@ pub(crate) fn find_field(fields: &[String], wanted: &str) -> Option<String> {
 fn no_such_field(path: &Path, what: &str, wanted: &str, fields: &[String]) -> IngestError {
     IngestError::Format {
         path: path.to_path_buf(),
-        reason: format!("there is no {what} field '{wanted}'; the fields are: {}", field_list(fields)),
+        reason: format!("there is no {what} field {}; the fields are: {}", quote(wanted), field_list(fields)),
     }
 }
 
-fn field_list(fields: &[String]) -> String {
-    if fields.is_empty() { "(none)".into() } else { fields.join(", ") }
+/// A file's fields for a message: GeoJSON property names have no length or number limit.
+pub(crate) fn field_list(fields: &[String]) -> String {
+    if fields.is_empty() { "(none)".into() } else { clip_list(fields) }
 }
 
 #[cfg(test)]
@@ -316,7 +317,7 @@ mod tests {
         let err = pick(&["tract", "csa"], None, false).unwrap_err();
         assert!(err.contains("tract, csa") && err.contains("--id-field"), "{err}");
         let err = pick(&["tract", "csa"], Some("geoid"), false).unwrap_err();
-        assert!(err.contains("'geoid'") && err.contains("tract, csa"), "{err}");
+        assert!(err.contains("\"geoid\"") && err.contains("tract, csa"), "{err}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::source::{self, DeclaredCrs, LonLatScan, SourceFeature, SourceFile, SourceGeometry};
 use super::{Crs, IngestError, Rejection};
-use crate::core::text::quote;
+use crate::core::text::{clip, quote};
 
 /// One point feature, reprojected to WGS84.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,7 +159,7 @@ fn parse_document(path: &Path, root: Value) -> Result<Document, IngestError> {
                      whose features carry the properties"
                 ),
                 "" => "expected a GeoJSON FeatureCollection; this JSON object has no 'type' and no 'features'".into(),
-                other => format!("expected a GeoJSON FeatureCollection, found type '{other}'"),
+                other => format!("expected a GeoJSON FeatureCollection, found type {}", quote(other)),
             };
             return Err(format_error(path, reason));
         }
@@ -279,7 +279,7 @@ fn point_of(geometry: Option<&Value>, format: Format) -> Result<Coord<f64>, Stri
             None => Err("Point without coordinates".into()),
         },
         "MultiPoint" => coords.map_or_else(|| Err("MultiPoint without coordinates".into()), single_point),
-        other => Err(format!("geometry type {other} is not a point; expected Point")),
+        other => Err(format!("geometry type {} is not a point; expected Point", clip(other, 80))),
     }
 }
 
@@ -302,10 +302,15 @@ fn position(v: &Value) -> Result<Coord<f64>, String> {
     match v.as_array().map(Vec::as_slice) {
         Some([x, y, ..]) => match (x.as_f64(), y.as_f64()) {
             (Some(x), Some(y)) => Ok(Coord { x, y }),
-            _ => Err(format!("malformed coordinates: position {v} is not numbers")),
+            _ => Err(format!("malformed coordinates: position {} is not numbers", shown(v))),
         },
-        _ => Err(format!("malformed coordinates: expected a position [x, y], found {v}")),
+        _ => Err(format!("malformed coordinates: expected a position [x, y], found {}", shown(v))),
     }
+}
+
+/// A JSON value quoted in a reason: cut short, since a "position" may be a whole document.
+fn shown(v: &Value) -> String {
+    clip(&v.to_string(), 80)
 }
 
 fn ring(v: &Value) -> Result<LineString<f64>, String> {
@@ -357,7 +362,7 @@ fn area_of(geometry: Option<&Value>, format: Format) -> SourceGeometry {
                     let ps: Vec<Polygon<f64>> = ps.into_iter().flatten().collect();
                     if ps.is_empty() { SourceGeometry::Empty } else { SourceGeometry::Polygons(MultiPolygon::new(ps)) }
                 }),
-            other => Ok(SourceGeometry::Unsupported(other.to_string())),
+            other => Ok(SourceGeometry::Unsupported(clip(other, 80))),
         }
     };
     result.unwrap_or_else(SourceGeometry::Malformed)

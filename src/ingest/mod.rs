@@ -80,7 +80,7 @@ pub enum IngestError {
         reason: String,
     },
     /// A `--where` filter names a field the file does not have; nothing was imported.
-    #[error("{path}: there is no field '{field}' to filter on; the fields are: {}", if fields.is_empty() { "(none)".to_string() } else { fields.join(", ") })]
+    #[error("{path}: there is no field '{field}' to filter on; the fields are: {}", blocks::field_list(fields))]
     UnknownField {
         /// The file.
         path: PathBuf,

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::IngestError;
 use super::source::{DeclaredCrs, SourceFeature, SourceFile, SourceGeometry};
 use crate::core::Attributes;
+use crate::core::text::clip_list;
 
 /// Reads `path` (a `.shp`) and the sidecars beside it.
 pub(crate) fn read_shp(path: &Path) -> Result<SourceFile, IngestError> {
@@ -95,17 +96,16 @@ pub(crate) fn read_zip(path: &Path, limits: ZipLimits) -> Result<SourceFile, Ing
     let shp_name = match shps.as_slice() {
         [one] => (*one).clone(),
         [] => {
-            let found = if names.is_empty() { "nothing".to_string() } else { names.join(", ") };
+            let found = if names.is_empty() { "nothing".to_string() } else { clip_list(&names) };
             return Err(format_error(path, format!("the zip holds no .shp file (it contains: {found})")));
         }
         several => {
-            let list: Vec<&str> = several.iter().map(|s| s.as_str()).collect();
             return Err(format_error(
                 path,
                 format!(
                     "the zip holds {} shapefiles ({}); it must hold exactly one, so unzip it and import one .shp",
                     several.len(),
-                    list.join(", ")
+                    clip_list(several)
                 ),
             ));
         }
@@ -184,11 +184,12 @@ pub(crate) fn read_zip(path: &Path, limits: ZipLimits) -> Result<SourceFile, Ing
 
 /// Reads the shapes and records, checks they pair up, and turns them into source features.
 fn read_parts<R: Read + Seek>(
-    shp: R,
-    shx: R,
+    mut shp: R,
+    mut shx: R,
     dbf: R,
     shown: &Path,
 ) -> Result<(Vec<SourceFeature>, Vec<String>), IngestError> {
+    check_counts(&mut shp, &mut shx, shown)?;
     let mut shapes = ShapeReader::with_shx(shp, shx)
         .map_err(|e| format_error(shown, format!("not a readable shapefile (.shp or .shx): {e}")))?;
     let shape_type = shapes.header().shape_type;
@@ -241,6 +242,124 @@ fn read_parts<R: Read + Seek>(
         .map(|(i, (geometry, properties))| SourceFeature { number: i + 1, geometry, properties, feature_id: None })
         .collect();
     Ok((features, fields))
+}
+
+/// Refuses an index or a record whose counts the files cannot hold, before the `shapefile` crate
+/// reserves memory from them: it sizes the index from the `.shx` header and each record's
+/// part and point lists from the record's counts, so a 1 KiB file claiming 2^31 points would
+/// ask for 32 GiB. Every index entry must point inside the `.shp`, and every record's parts
+/// and points must fit in its content length (which must fit in the file). Leaves both
+/// readers at their start.
+fn check_counts<R: Read + Seek>(shp: &mut R, shx: &mut R, shown: &Path) -> Result<(), IngestError> {
+    use std::io::SeekFrom;
+    let io = |e: std::io::Error| format_error(shown, format!("cannot read the .shp or .shx: {e}"));
+    let shp_len = shp.seek(SeekFrom::End(0)).map_err(io)?;
+    let shx_len = shx.seek(SeekFrom::End(0)).map_err(io)?;
+    const HEADER: u64 = 100;
+    let be = |b: &[u8]| i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let le = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let mut header = [0u8; HEADER as usize];
+    shx.seek(SeekFrom::Start(0)).map_err(io)?;
+    if shx_len < HEADER || shx.read_exact(&mut header).is_err() {
+        return Err(format_error(shown, format!("the .shx is {shx_len} bytes, shorter than a shapefile header")));
+    }
+    // The header counts 16-bit words; the crate reads that many bytes of index.
+    let declared = 2 * i64::from(be(&header[24..28]));
+    if declared < HEADER as i64 || declared as u64 > shx_len {
+        return Err(format_error(
+            shown,
+            format!(
+                "the .shx header says the file is {declared} bytes, but it is {shx_len}; it is truncated or corrupt"
+            ),
+        ));
+    }
+    let entries = (declared as u64 - HEADER) / 8;
+    let mut entry = [0u8; 8];
+    let mut pos = shp_len;
+    // Record number, content length, shape type, bounding box (or x, y), then counts.
+    let mut head = [0u8; 8 + 4 + 32 + 8];
+    for i in 0..entries {
+        let record = i + 1;
+        shx.read_exact(&mut entry).map_err(io)?;
+        let offset = 2 * i64::from(be(&entry[0..4]));
+        if offset < HEADER as i64 || offset as u64 + 8 > shp_len {
+            return Err(format_error(
+                shown,
+                format!("record {record}: the .shx puts it at byte {offset}, outside the .shp ({shp_len} bytes)"),
+            ));
+        }
+        // Relative: a `BufReader` keeps its buffer, and records are usually in order.
+        shp.seek_relative(offset - pos as i64).map_err(io)?;
+        let n = read_up_to(shp, &mut head).map_err(io)?;
+        pos = offset as u64 + n as u64;
+        let content = 2 * i64::from(be(&head[4..8]));
+        if content < 0 || offset as u64 + 8 + content as u64 > shp_len {
+            return Err(format_error(
+                shown,
+                format!(
+                    "record {record}: its length ({content} bytes) runs past the end of the .shp ({shp_len} bytes); \
+                     the file is truncated or corrupt"
+                ),
+            ));
+        }
+        if n < 12 {
+            continue; // too short for a shape type: the crate reports it
+        }
+        // Bytes the counts need beyond the fixed part: 4 per part index (8 for a multipatch,
+        // which adds part types), 16 per point (x and y; Z and M only add to it).
+        let (fixed, per_part, counts) = match le(&head[8..12]) {
+            3 | 5 | 13 | 15 | 23 | 25 => (44, 4, Some((le(&head[44..48]), le(&head[48..52])))),
+            31 => (44, 8, Some((le(&head[44..48]), le(&head[48..52])))),
+            8 | 18 | 28 => (40, 0, Some((0, le(&head[44..48])))),
+            _ => (0, 0, None),
+        };
+        let Some((parts, points)) = counts else { continue };
+        let needed = fixed + per_part * i64::from(parts) + 16 * i64::from(points);
+        if n < 8 + fixed as usize || parts < 0 || points < 0 || needed > content {
+            return Err(format_error(
+                shown,
+                format!(
+                    "record {record} claims {parts} part(s) and {points} point(s), which do not fit in its {content} bytes; \
+                     the .shp is corrupt"
+                ),
+            ));
+        }
+        // A part runs from its index to the next one (the last to `points`): an index out of
+        // order or past `points` would make one part longer than the record.
+        let mut previous = 0;
+        let mut index = [0u8; 4];
+        for part in 0..parts {
+            shp.read_exact(&mut index).map_err(io)?;
+            let start = le(&index);
+            if start < previous || start > points {
+                return Err(format_error(
+                    shown,
+                    format!(
+                        "record {record}: part {} starts at point {start}, outside 0..{points} or before the part \
+                         ahead of it; the .shp is corrupt",
+                        part + 1
+                    ),
+                ));
+            }
+            previous = start;
+        }
+        pos += 4 * parts as u64;
+    }
+    shp.seek(SeekFrom::Start(0)).map_err(io)?;
+    shx.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(())
+}
+
+/// Fills `buf` as far as the reader goes; the number of bytes read.
+fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 fn to_source_geometry(shape: Shape) -> SourceGeometry {
@@ -621,7 +740,7 @@ mod tests {
         );
         let opts = BlockReadOptions { id_field: Some("TRACT".into()), ..Default::default() };
         let msg = read_blocks(&path, &opts).unwrap_err().to_string();
-        assert!(msg.contains("'TRACT'") && msg.contains("GEOID20, NAME20, ALAND20, SHARE"), "{msg}");
+        assert!(msg.contains("\"TRACT\"") && msg.contains("GEOID20, NAME20, ALAND20, SHARE"), "{msg}");
     }
 
     #[test]
