@@ -1,10 +1,11 @@
 //! End-to-end: the real `belong serve` binary on a free port, read by GDAL's OGC API – Features
-//! driver (`ogrinfo`, `ogr2ogr` from Debian's gdal-bin). Skipped, with a message, when GDAL is
-//! not installed (`.ci/run` installs it).
+//! driver and its OGC API – Tiles documents and vector tiles (`ogrinfo`, `ogr2ogr` from Debian's
+//! gdal-bin). Skipped, with a message, when GDAL is not installed (`.ci/run` installs it).
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod e2e;
 
+use std::io::{Read, Write};
 use std::process::Command;
 
 use e2e::http_get;
@@ -110,5 +111,161 @@ fn gdal_reads_the_ogc_api() {
         .unwrap();
     let args = ["-ro", "-so", "-where", "food_bank_within_walk = 0", &url, "resource-access"];
     assert_eq!(feature_count(&gdal("ogrinfo", &args)), far);
+    drop(server);
+}
+
+/// `GET path` as bytes (tiles are binary); the body as sent (tiles come with a Content-Length).
+fn http_get_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..at]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, raw.get(at + 4..).unwrap_or_default().to_vec())
+}
+
+/// GDAL's version as `(major, minor, patch)`, from `ogrinfo --version` ("GDAL 3.6.2, released …").
+fn gdal_version() -> (u32, u32, u32) {
+    let out = Command::new("ogrinfo").arg("--version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v: Vec<u32> = text
+        .split_whitespace()
+        .nth(1)
+        .map(|v| v.trim_end_matches(',').split('.').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    (v.first().copied().unwrap_or(0), v.get(1).copied().unwrap_or(0), v.get(2).copied().unwrap_or(0))
+}
+
+/// The value of `name (Type) = value` in ogrinfo's `-sql` output.
+fn sql_value(ogrinfo_output: &str, name: &str) -> u64 {
+    ogrinfo_output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name} (")).and_then(|r| r.split(" = ").nth(1)))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{ogrinfo_output}"))
+}
+
+#[test]
+fn gdal_reads_the_ogc_api_tiles() {
+    if !gdal_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let port = server.port;
+    let collection = format!("OGCAPI:http://127.0.0.1:{port}/collections/blocks");
+    let blocks = json_get(port, "/coverage")["blocks"].as_u64().unwrap();
+
+    // GDAL's OGCAPI driver follows the links: collection → its tile sets → the WebMercatorQuad
+    // tile set → the tiling scheme, and parses our tile matrix set (a definition it cannot parse
+    // is "ERROR 1: Invalid tiling matrix set name").
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-so", &collection])
+        .env("CPL_DEBUG", "ON")
+        .env("GDAL_HTTP_TIMEOUT", "60")
+        .env("GDAL_HTTP_MAX_RETRY", "0")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let fetched: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("HTTP: Fetch(")?.strip_suffix(')')).collect();
+    let base = format!("http://127.0.0.1:{port}");
+    let expected: Vec<String> = [
+        "/collections/blocks",
+        "/collections/blocks/tiles",
+        "/collections/blocks/tiles/WebMercatorQuad",
+        "/tileMatrixSets/WebMercatorQuad",
+    ]
+    .iter()
+    .map(|p| format!("{base}{p}"))
+    .collect();
+    assert_eq!(fetched[..expected.len().min(fetched.len())], expected[..], "GDAL's requests:\n{stderr}");
+    assert!(!stderr.contains("ERROR"), "GDAL refused a document:\n{stderr}");
+    if gdal_version() >= (3, 7, 1) {
+        // The vector tile layers, one per zoom (not run here: Debian's 3.6 lacks them).
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("Zoom level 0"), "{stdout}");
+    } else {
+        // GDAL 3.5 to 3.7.0 as built with CMake leave the OGCAPI driver's vector tile code out
+        // (OSGeo/gdal#7993): the open fails right after the tile matrix set, for any server.
+        eprintln!(
+            "GDAL {:?} cannot read OGC API vector tiles (OSGeo/gdal#7993); checked the documents it reads",
+            gdal_version()
+        );
+        assert!(!out.status.success(), "GDAL {:?} opened the tiles: update this test\n{stdout}", gdal_version());
+    }
+
+    // The same collection through the driver's items API: every block, with its fields; and
+    // ogr2ogr from it.
+    let listing = gdal("ogrinfo", &["-ro", "-so", "-oo", "API=ITEMS", &collection, "blocks"]);
+    assert_eq!(feature_count(&listing), blocks);
+    for field in ["block_id: String", "residents: Integer", "covered: Integer(Boolean)"] {
+        assert!(listing.contains(field), "{field} missing:\n{listing}");
+    }
+    let gpkg = dir.path().join("blocks.gpkg");
+    let gpkg = gpkg.to_str().unwrap();
+    gdal("ogr2ogr", &["-oo", "API=ITEMS", "-f", "GPKG", gpkg, &collection, "blocks"]);
+    assert_eq!(feature_count(&gdal("ogrinfo", &["-ro", "-so", gpkg, "blocks"])), blocks);
+
+    // The tiles themselves, as the OGCAPI driver reads them (with GDAL's MVT driver): every tile
+    // the tile set's limits name at zoom 14, fetched from the tile URL template, read as one
+    // zoom level of a tile pyramid.
+    let set = json_get(port, "/collections/blocks/tiles/WebMercatorQuad");
+    let template = set["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "item" && l["type"] == "application/vnd.mapbox-vector-tile")
+        .and_then(|l| l["href"].as_str())
+        .unwrap()
+        .strip_prefix(&base)
+        .unwrap()
+        .to_string();
+    let limits = set["tileMatrixSetLimits"].as_array().unwrap().iter().find(|l| l["tileMatrix"] == "14").unwrap();
+    let at = |k: &str| limits[k].as_u64().unwrap();
+    let pyramid = dir.path().join("pyramid");
+    let mut decoded = 0;
+    for row in at("minTileRow")..=at("maxTileRow") {
+        for col in at("minTileCol")..=at("maxTileCol") {
+            let path = template
+                .replace("{tileMatrix}", "14")
+                .replace("{tileRow}", &row.to_string())
+                .replace("{tileCol}", &col.to_string());
+            let (status, bytes) = http_get_bytes(port, &path);
+            assert!(status == 200 || status == 204, "{path}: {status}");
+            if status == 204 {
+                continue;
+            }
+            use geozero::mvt::Message;
+            decoded += geozero::mvt::Tile::decode(&bytes[..]).unwrap().layers[0].features.len() as u64;
+            let file = pyramid.join(format!("14/{col}/{row}.pbf"));
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, bytes).unwrap();
+        }
+    }
+    let zoom = pyramid.join("14");
+    let zoom = zoom.to_str().unwrap();
+    let schema = gdal("ogrinfo", &["-ro", "-so", zoom, "blocks"]);
+    for field in ["block_id: String", "residents: Integer", "ambassadors: Integer", "covered: Integer(Boolean)"] {
+        assert!(schema.contains(field), "{field} missing:\n{schema}");
+    }
+    assert!(schema.contains("Pseudo-Mercator"), "{schema}");
+    assert_eq!(feature_count(&schema), decoded, "GDAL counts the features the tiles hold");
+    // Blocks on tile seams come once per tile, and GDAL clips each tile to its edges (dropping
+    // what lies only in the 64-unit buffer); every block is there.
+    let sql = ["-ro", zoom, "-sql", "SELECT COUNT(DISTINCT block_id) AS n, COUNT(*) AS c FROM blocks"];
+    let counted = gdal("ogrinfo", &sql);
+    assert_eq!(sql_value(&counted, "n"), blocks);
+    let clipped = sql_value(&counted, "c");
+    assert!(
+        blocks < clipped && clipped <= decoded,
+        "{blocks} blocks, {clipped} clipped pieces, {decoded} in the tiles"
+    );
+    let tiles_gpkg = dir.path().join("tiles.gpkg");
+    let tiles_gpkg = tiles_gpkg.to_str().unwrap();
+    gdal("ogr2ogr", &["-f", "GPKG", "-nlt", "MULTIPOLYGON", tiles_gpkg, zoom, "blocks"]);
+    assert_eq!(feature_count(&gdal("ogrinfo", &["-ro", "-so", tiles_gpkg, "blocks"])), clipped);
     drop(server);
 }

@@ -1,7 +1,8 @@
-//! The HTTP service (`belong serve`): OGC API – Features (Core, GeoJSON, OpenAPI 3.0) over the
-//! public layers, coverage summaries and health. Handlers only translate HTTP to and from the
-//! use cases in [`crate::app`]; reads are served from the live state ([`Live`]), an immutable
-//! snapshot that [`AppState::refresh`] advances after every write.
+//! The HTTP service (`belong serve`): OGC API – Features (Core, GeoJSON, OpenAPI 3.0) and
+//! OGC API – Tiles (vector tiles) over the public layers, coverage summaries and health.
+//! Handlers only translate HTTP to and from the use cases in [`crate::app`]; reads are served
+//! from the live state ([`Live`]), an immutable snapshot that [`AppState::refresh`] advances
+//! after every write.
 
 mod access;
 mod auth;
@@ -17,6 +18,7 @@ mod imports;
 mod listen;
 mod map;
 mod ogc;
+mod ogc_tiles;
 mod openapi;
 mod people;
 mod rollup;
@@ -332,6 +334,16 @@ pub fn app(state: AppState) -> Router {
         .route("/imports/indicators", post(imports::indicators))
         .route("/imports/areas", post(imports::areas))
         .route("/health", get(health::health))
+        .route("/collections/{collection_id}/tiles", get(ogc_tiles::collection_tilesets))
+        .route("/collections/{collection_id}/tiles/{tms}", get(ogc_tiles::collection_tileset))
+        .route("/collections/{collection_id}/tiles/{tms}/{z}/{row}/{col}", get(ogc_tiles::collection_tile))
+        .route("/tileMatrixSets", get(ogc_tiles::tile_matrix_sets))
+        .route("/tileMatrixSets/{tms}", get(ogc_tiles::tile_matrix_set))
+        // The dataset tile set's static segment wins over `/tiles/{layers}` (no layer has its
+        // name), so the OGC paths and the XYZ ones the map uses live side by side.
+        .route("/tiles", get(ogc_tiles::dataset_tilesets))
+        .route("/tiles/WebMercatorQuad", get(ogc_tiles::dataset_tileset))
+        .route("/tiles/WebMercatorQuad/{z}/{row}/{col}", get(ogc_tiles::dataset_tile))
         .route("/tiles/{layers}", get(tiles::tilejson))
         .route("/tiles/{layers}/{z}/{x}/{y}", get(tiles::tile))
         .route("/map", get(map::page))

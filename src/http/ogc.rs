@@ -1,4 +1,5 @@
-//! OGC API – Features metadata resources: the landing page, conformance, and the collections.
+//! OGC API metadata resources: the landing page, conformance, and the collections (with links
+//! to their tile sets, which `ogc_tiles` serves).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,7 +18,8 @@ pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 /// Media type of the OpenAPI 3.0 document.
 pub const OPENAPI_JSON: &str = "application/vnd.oai.openapi+json;version=3.0";
 
-/// The conformance classes implemented.
+/// The OGC API – Features conformance classes implemented (the Tiles ones are
+/// [`super::ogc_tiles::CONFORMANCE`]).
 pub const CONFORMANCE: [&str; 3] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -37,6 +39,9 @@ pub struct Link {
     /// Human title.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// `true` when `href` is a URI template (RFC 6570), as tile URLs are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templated: Option<bool>,
 }
 
 impl Link {
@@ -47,7 +52,13 @@ impl Link {
             rel: rel.into(),
             media_type: Some(media_type.into()),
             title: (!title.is_empty()).then(|| title.into()),
+            templated: None,
         }
+    }
+
+    /// The same link, marked as a URI template.
+    pub fn templated(self) -> Link {
+        Link { templated: Some(true), ..self }
     }
 }
 
@@ -58,7 +69,8 @@ pub struct LandingPage {
     pub title: String,
     /// What the service offers.
     pub description: String,
-    /// `self`, `service-desc`, `service-doc`, `conformance`, `data`.
+    /// `self`, `service-desc`, `service-doc`, `conformance`, `data`, the tile sets and tile
+    /// matrix sets.
     pub links: Vec<Link>,
 }
 
@@ -115,7 +127,7 @@ pub struct CollectionInfo {
     pub item_type: String,
     /// CRSs features can be returned in (CRS84 only).
     pub crs: Vec<String>,
-    /// `self`, `items`.
+    /// `self`, `items`, and the tile sets of a collection with tiles.
     pub links: Vec<Link>,
 }
 
@@ -153,6 +165,18 @@ pub async fn landing(BaseUrl(base): BaseUrl, q: QueryPairs, headers: HeaderMap) 
             Link::new(format!("{base}/api.html"), "service-doc", "text/html", "The API documentation"),
             Link::new(format!("{base}/conformance"), "conformance", JSON, "Conformance classes implemented"),
             Link::new(format!("{base}/collections"), "data", JSON, "The feature collections"),
+            Link::new(
+                format!("{base}/tiles"),
+                super::ogc_tiles::REL_TILESETS_VECTOR,
+                JSON,
+                "Vector tiles of every layer together (OGC API – Tiles)",
+            ),
+            Link::new(
+                format!("{base}/tileMatrixSets"),
+                super::ogc_tiles::REL_TILING_SCHEMES,
+                JSON,
+                "The tile matrix sets tiles are served on",
+            ),
             Link::new(format!("{base}/map"), "alternate", "text/html", "Coverage map"),
             Link::new(
                 format!("{base}/find"),
@@ -173,11 +197,22 @@ pub async fn landing(BaseUrl(base): BaseUrl, q: QueryPairs, headers: HeaderMap) 
 pub async fn conformance(q: QueryPairs) -> Result<Json<Conformance>, AppError> {
     q.only(&["f"])?;
     format::json_only(&q)?;
-    Ok(Json(Conformance { conforms_to: CONFORMANCE.iter().map(|s| s.to_string()).collect() }))
+    let classes = CONFORMANCE.iter().chain(&super::ogc_tiles::CONFORMANCE);
+    Ok(Json(Conformance { conforms_to: classes.map(|s| s.to_string()).collect() }))
 }
 
-fn info(base: &str, c: &Collection) -> CollectionInfo {
+/// The description of `c`; `tiled` when it is also a tile layer (and so has tile sets).
+fn info(base: &str, c: &Collection, tiled: bool) -> CollectionInfo {
     let url = format!("{base}/collections/{}", c.id);
+    let mut links = vec![
+        Link::new(url.clone(), "self", JSON, "This collection"),
+        Link::new(format!("{url}/items"), "items", GEOJSON, "The features as GeoJSON"),
+        Link::new(format!("{url}/items?f=csv"), "items", "text/csv", "The features as CSV"),
+    ];
+    if tiled {
+        let rel = super::ogc_tiles::REL_TILESETS_VECTOR;
+        links.push(Link::new(format!("{url}/tiles"), rel, JSON, "Vector tiles (OGC API – Tiles)"));
+    }
     CollectionInfo {
         id: c.id.into(),
         title: c.title.into(),
@@ -191,11 +226,7 @@ fn info(base: &str, c: &Collection) -> CollectionInfo {
         }),
         item_type: "feature".into(),
         crs: vec![CRS84.into()],
-        links: vec![
-            Link::new(url.clone(), "self", JSON, "This collection"),
-            Link::new(format!("{url}/items"), "items", GEOJSON, "The features as GeoJSON"),
-            Link::new(format!("{url}/items?f=csv"), "items", "text/csv", "The features as CSV"),
-        ],
+        links,
     }
 }
 
@@ -214,7 +245,10 @@ pub async fn collections(
     let layers = state.layers_with_access().await?;
     Ok(Json(Collections {
         links: vec![Link::new(format!("{base}/collections"), "self", JSON, "This document")],
-        collections: layers.all_collections().map(|c| info(&base, c)).collect(),
+        collections: {
+            let tiled = layers.tile_layer_ids();
+            layers.all_collections().map(|c| info(&base, c, tiled.contains(&c.id))).collect()
+        },
     }))
 }
 
@@ -235,7 +269,7 @@ pub async fn collection(
     format::json_only(&q)?;
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
-    Ok(Json(info(&base, c)))
+    Ok(Json(info(&base, c, layers.tile_layer_ids().contains(&c.id))))
 }
 
 /// A collection by id, or a 404 naming the ones there are.

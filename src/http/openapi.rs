@@ -22,8 +22,8 @@ use crate::app::layers::{Collection, GeometryKind, Layers};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "belong", description = "Census-block coverage for community-ambassador campaigns: \
-        OGC API – Features (Core, GeoJSON, OpenAPI 3.0) over blocks, resources and school readiness, \
-        plus coverage summaries."),
+        OGC API – Features (Core, GeoJSON, OpenAPI 3.0) and OGC API – Tiles (vector tiles) over blocks, \
+        resources and school readiness, plus coverage summaries."),
     paths(
         super::ogc::landing,
         super::ogc::conformance,
@@ -51,6 +51,14 @@ use crate::app::layers::{Collection, GeometryKind, Layers};
         super::health::health,
         super::tiles::tile,
         super::tiles::tilejson,
+        super::ogc_tiles::tile_matrix_sets,
+        super::ogc_tiles::tile_matrix_set,
+        super::ogc_tiles::collection_tilesets,
+        super::ogc_tiles::collection_tileset,
+        super::ogc_tiles::collection_tile,
+        super::ogc_tiles::dataset_tilesets,
+        super::ogc_tiles::dataset_tileset,
+        super::ogc_tiles::dataset_tile,
     ),
     components(schemas(super::error::Problem, super::ogc::Link)),
     tags((name = "Capabilities", description = "Landing page, conformance and collections"),
@@ -60,7 +68,7 @@ use crate::app::layers::{Collection, GeometryKind, Layers};
          (name = "Access", description = "Access to resources per block: gaps and roll-ups (public; 2SFCA, Luo & Wang 2003)"),
          (name = "People", description = "Residents and ambassadors (bearer token: recruiter reads, manager writes)"),
          (name = "Imports", description = "Data imports (bearer token: manager)"),
-         (name = "Tiles", description = "Mapbox Vector Tiles 2.1 and TileJSON 3.0.0 of the public layers"),
+         (name = "Tiles", description = "Mapbox Vector Tiles 2.1 of the public layers: TileJSON 3.0.0 and OGC API – Tiles"),
          (name = "Service", description = "Health"))
 )]
 struct ApiDoc;

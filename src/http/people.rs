@@ -141,6 +141,7 @@ fn page_link(base: &str, q: &QueryPairs, rel: &str, offset: usize, limit: usize)
         rel: rel.into(),
         media_type: Some("application/json".into()),
         title: None,
+        templated: None,
     }
 }
 

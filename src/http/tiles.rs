@@ -17,7 +17,7 @@ use crate::app::layers::Layers;
 use crate::core::text::quote;
 use crate::tiles::{CachedTile, DATA_MAX_ZOOM, MEDIA_TYPE, TileId};
 
-const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+pub(super) const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
 /// The layer list of a tile URL, checked against the snapshot; duplicates are dropped.
 fn layer_names<'a>(layers: &Layers, list: &'a str) -> Result<Vec<&'a str>, AppError> {
@@ -66,6 +66,18 @@ pub async fn tile(
         .map_err(|e| AppError::NotFound(e.to_string()))?;
     let layers = state.layers();
     let names = layer_names(&layers, &list)?;
+    serve(&state, &names, id, &headers).await
+}
+
+/// Tile `id` of the layers `names` (checked, without duplicates), from the snapshot's tile cache
+/// or cut now, with the ETag, `Cache-Control` and compression every tile route shares: the same
+/// layers give the same bytes whichever URL asked.
+pub(super) async fn serve(
+    state: &AppState,
+    names: &[&str],
+    id: TileId,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
     let key = names.join(",");
     let live = state.live()?.clone();
     let cached = match live.tile_cache().get(&key, id) {
@@ -73,7 +85,7 @@ pub async fn tile(
         // Cutting a dense low-zoom tile can take tens of milliseconds: not on an async worker.
         None => tokio::task::spawn_blocking(move || live.tile(&key, id)).await?,
     };
-    Ok(tile_response(&cached, &headers))
+    Ok(tile_response(&cached, headers))
 }
 
 fn tile_response(tile: &CachedTile, headers: &HeaderMap) -> Response {

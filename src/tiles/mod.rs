@@ -8,16 +8,24 @@
 //! ([`LiveValues`]) instead of stored with the projected geometry.
 //! [`TileCache`] keeps encoded tiles across snapshots and forgets, by area, only those a change
 //! touches ([`TileCache::invalidate`] with [`SourceLayer::envelope`]s).
+//! Module `ogc` says what OGC API – Tiles needs of the grid: the WebMercatorQuad tile matrix
+//! set ([`web_mercator_quad`]), the tiles with data per zoom ([`limits`]) and the layers
+//! ([`TileSetLayer`]).
 //!
 //! Pure: no I/O, no HTTP, no database.
 
 mod cache;
 mod clip;
 mod encode;
+mod ogc;
 mod source;
 mod tilejson;
 
 pub use cache::{CachedTile, TileCache};
+pub use ogc::{
+    EPSG_3857, TileMatrixLimits, TileMatrixSet, TileSetLayer, WEB_MERCATOR_QUAD, WEB_MERCATOR_QUAD_URI, limits,
+    web_mercator_quad,
+};
 pub use source::{Geometry, LiveValues, NoLiveValues, SourceFeature, SourceLayer, TileSource};
 pub use tilejson::{TileJson, VectorLayer};
 

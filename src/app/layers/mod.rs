@@ -377,6 +377,17 @@ impl Layers {
         })
     }
 
+    /// The names of the layers [`Layers::tiles`] holds, in its order, without building it: every
+    /// collection, and resource access when there is a blocks collection (its tiles share the
+    /// blocks' geometry).
+    pub fn tile_layer_ids(&self) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = self.collections.iter().map(|c| c.id).collect();
+        if ids.contains(&BLOCKS) {
+            ids.push(RESOURCE_ACCESS);
+        }
+        ids
+    }
+
     /// The tiles source if a tile was ever asked for (else nothing can be cached from it).
     pub fn tiles_if_built(&self) -> Option<&TileSource> {
         self.tiles.get()
