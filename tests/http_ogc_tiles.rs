@@ -57,8 +57,10 @@ async fn conformance_and_links_lead_to_the_tiles() {
         let id = c["id"].as_str().unwrap();
         assert!(tiled.contains(&id), "{id}");
         assert_eq!(path_of(c, TILESETS_VECTOR), format!("/collections/{id}/tiles"));
+        // Not from the collection's own document: GDAL 3.6 would then open the tiles it cannot
+        // read instead of the items (see ogc.rs).
         let one = json(&t, &format!("/collections/{id}")).await;
-        assert_eq!(path_of(&one, TILESETS_VECTOR), format!("/collections/{id}/tiles"));
+        assert!(links(&one, TILESETS_VECTOR).is_empty(), "{one}");
     }
 }
 

@@ -201,7 +201,7 @@ pub async fn conformance(q: QueryPairs) -> Result<Json<Conformance>, AppError> {
     Ok(Json(Conformance { conforms_to: classes.map(|s| s.to_string()).collect() }))
 }
 
-/// The description of `c`; `tiled` when it is also a tile layer (and so has tile sets).
+/// The description of `c`; `tiled` links its tile sets (for a collection that is a tile layer).
 fn info(base: &str, c: &Collection, tiled: bool) -> CollectionInfo {
     let url = format!("{base}/collections/{}", c.id);
     let mut links = vec![
@@ -269,7 +269,11 @@ pub async fn collection(
     format::json_only(&q)?;
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
-    Ok(Json(info(&base, c, layers.tile_layer_ids().contains(&c.id))))
+    // The collection's own document does not link its tile sets (the list does): GDAL 3.6's
+    // OGCAPI driver (Debian 12's) follows such a link in preference to the items, cannot read
+    // vector tiles (OSGeo/gdal#7993), and then fails to open the collection at all, where
+    // without it `ogrinfo OGCAPI:…/collections/blocks` reads the features.
+    Ok(Json(info(&base, c, false)))
 }
 
 /// A collection by id, or a 404 naming the ones there are.
