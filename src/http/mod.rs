@@ -122,6 +122,8 @@ pub struct AppState {
     access: Arc<crate::app::access::AccessCache>,
     /// Answers of `/coverage/uncovered` for the current recruiting data.
     ranked: Arc<coverage::RankedCache>,
+    /// Tile cuts: one per core at a time, a bounded queue behind.
+    renders: Arc<tiles::RenderGate>,
 }
 
 impl AppState {
@@ -148,6 +150,7 @@ impl AppState {
             rollups: Arc::default(),
             access: Arc::default(),
             ranked: Arc::default(),
+            renders: Arc::new(tiles::RenderGate::for_this_machine()),
         }
     }
 
