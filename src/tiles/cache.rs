@@ -216,9 +216,14 @@ pub struct TileCache {
     budget: usize,
 }
 
+/// The default budget: 64 MiB, a few thousand tiles of a county map (~25 KB each at z14) —
+/// what a map session touches — and a quarter of what a 256 MiB budget let a cold pass over
+/// distinct tiles add to a service's resident memory (gzip copies come on top, made on demand).
+pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
+
 impl Default for TileCache {
     fn default() -> Self {
-        TileCache::new(256 * 1024 * 1024)
+        TileCache::new(DEFAULT_BUDGET)
     }
 }
 

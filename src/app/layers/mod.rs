@@ -136,8 +136,11 @@ impl Layers {
         let indicator_names: BTreeSet<&str> = latest.values().flat_map(|m| m.keys().copied()).collect();
         let by_id: HashMap<&str, _> = coverage.blocks.iter().map(|c| (c.block_id.as_str(), c)).collect();
 
-        // Serializing 110,000 features is the bulk of a county's start-up: on every core.
-        let per_block = par_map(blocks, |b| {
+        // Serializing 110,000 features is the bulk of a county's start-up: on every core. Each
+        // feature's properties map is folded into its collection's schema and dropped at once
+        // (holding the maps of every block until the collections were built was ~170 MB of a
+        // county's start-up peak).
+        let one_block = |b: &crate::core::Block| {
             let ind = latest.get(b.id.as_str());
             let mut props = block_properties(b, by_id.get(b.id.as_str()).copied(), target, ind);
             // Every feature carries every indicator (null when missing), so clients that infer a
@@ -158,17 +161,27 @@ impl Layers {
             p.insert("no_data".into(), v.is_none().into());
             let readiness = Arc::new(Feature::new(&b.id, &place, &p));
             (block, props, readiness, p)
+        };
+        let parts = par_chunks(blocks, |part| {
+            let (mut blocks, mut readiness) = (Vec::with_capacity(part.len()), Vec::with_capacity(part.len()));
+            let (mut block_schema, mut readiness_schema) = (Schema::default(), Schema::default());
+            for b in part {
+                let (block, props, ready, p) = one_block(b);
+                block_schema.add(&props);
+                readiness_schema.add(&p);
+                blocks.push(block);
+                readiness.push(ready);
+            }
+            (blocks, readiness, block_schema, readiness_schema)
         });
         let mut block_features = Vec::with_capacity(blocks.len());
         let mut readiness_features = Vec::with_capacity(blocks.len());
-        // The properties as maps, only while the collections are built (kinds and schema).
-        let mut block_props = Vec::with_capacity(blocks.len());
-        let mut readiness_props = Vec::with_capacity(blocks.len());
-        for (block, props, readiness, p) in per_block {
-            block_features.push(block);
-            block_props.push(props);
-            readiness_features.push(readiness);
-            readiness_props.push(p);
+        let (mut block_schema, mut readiness_schema) = (Schema::default(), Schema::default());
+        for (blocks, readiness, bs, rs) in parts {
+            block_features.extend(blocks);
+            readiness_features.extend(readiness);
+            block_schema.absorb(bs);
+            readiness_schema.absorb(rs);
         }
         let resource_props: Vec<Map<String, Value>> =
             resources.iter().map(crate::export::resource_properties).collect();
@@ -181,25 +194,25 @@ impl Layers {
         // The two block collections index independently: one core each.
         let (blocks_collection, readiness_collection) = std::thread::scope(|scope| {
             let readiness = scope.spawn(|| {
-                Collection::new(
+                Collection::with_schema(
                     SCHOOL_READINESS,
                     "School readiness",
                     "School readiness per block: the latest value and its date; `no_data` is true \
                      where there is no value (never zero).",
                     GeometryKind::MultiPolygon,
                     readiness_features,
-                    &readiness_props,
+                    readiness_schema.finish(),
                     &[],
                 )
             });
-            let blocks = Collection::new(
+            let blocks = Collection::with_schema(
                 BLOCKS,
                 "Blocks",
                 "Census blocks of the catchment with residents, active ambassadors, coverage \
                  (covered when ambassadors >= target) and the latest indicator values.",
                 GeometryKind::MultiPolygon,
                 block_features,
-                &block_props,
+                block_schema.finish(),
                 LIVE_BLOCK_PROPERTIES,
             );
             (blocks, readiness.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
@@ -419,23 +432,75 @@ impl LiveValues for Layers {
 }
 
 /// `f` over `items` on every core, in order (sequential for small inputs).
+/// `f` of every item, on every core (up to 8), in order.
 fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let parts = par_chunks(items, |part| part.iter().map(&f).collect::<Vec<U>>());
+    let mut out = Vec::with_capacity(items.len());
+    for part in parts {
+        out.extend(part);
+    }
+    out
+}
+
+/// `f` of consecutive parts of `items`, one part per core (up to 8; one part for fewer than
+/// 4,096 items), in order.
+fn par_chunks<T: Sync, U: Send>(items: &[T], f: impl Fn(&[T]) -> U + Sync) -> Vec<U> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if cores <= 1 || items.len() < 4096 {
-        return items.iter().map(f).collect();
+        return vec![f(items)];
     }
     let f = &f;
     std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(items.len().div_ceil(cores))
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for part in parts {
-            out.extend(part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        }
-        out
+        let parts: Vec<_> =
+            items.chunks(items.len().div_ceil(cores)).map(|part| scope.spawn(move || f(part))).collect();
+        parts.into_iter().map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     })
+}
+
+/// A collection's properties as its features' maps show them: names in order of first
+/// appearance, each with the kind of its non-null values (a leading null says nothing about it).
+#[derive(Default)]
+struct Schema {
+    /// (property, whether a non-null value was seen)
+    properties: Vec<(Property, bool)>,
+    pos: HashMap<String, usize>,
+}
+
+impl Schema {
+    /// Take in one feature's properties.
+    fn add(&mut self, props: &Map<String, Value>) {
+        for (name, value) in props {
+            self.add_one(name, PropertyKind::of(value));
+        }
+    }
+
+    fn add_one(&mut self, name: &str, kind: Option<PropertyKind>) {
+        match self.pos.get(name) {
+            Some(&p) => {
+                if let Some(k) = kind {
+                    let (prop, seen) = &mut self.properties[p];
+                    prop.kind = if *seen { prop.kind.merge(k) } else { k };
+                    *seen = true;
+                }
+            }
+            None => {
+                self.pos.insert(name.to_string(), self.properties.len());
+                let prop = Property { name: name.to_string(), kind: kind.unwrap_or(PropertyKind::String) };
+                self.properties.push((prop, kind.is_some()));
+            }
+        }
+    }
+
+    /// Take in the schema of the features after these (as if they had been added here).
+    fn absorb(&mut self, later: Schema) {
+        for (prop, seen) in later.properties {
+            self.add_one(&prop.name, seen.then_some(prop.kind));
+        }
+    }
+
+    fn finish(self) -> Vec<Property> {
+        self.properties.into_iter().map(|(p, _)| p).collect()
+    }
 }
 
 fn now_text() -> String {
@@ -775,30 +840,11 @@ impl Collection {
         maps: &[Map<String, Value>],
         live: &'static [&'static str],
     ) -> Collection {
-        // (property, whether a non-null value was seen: a leading null says nothing about the kind)
-        let mut properties: Vec<(Property, bool)> = Vec::new();
-        let mut pos: HashMap<String, usize> = HashMap::new();
+        let mut schema = Schema::default();
         for props in maps {
-            for (name, value) in props {
-                let kind = PropertyKind::of(value);
-                match pos.get(name) {
-                    Some(&p) => {
-                        if let Some(k) = kind {
-                            let (prop, seen) = &mut properties[p];
-                            prop.kind = if *seen { prop.kind.merge(k) } else { k };
-                            *seen = true;
-                        }
-                    }
-                    None => {
-                        pos.insert(name.clone(), properties.len());
-                        let prop = Property { name: name.clone(), kind: kind.unwrap_or(PropertyKind::String) };
-                        properties.push((prop, kind.is_some()));
-                    }
-                }
-            }
+            schema.add(props);
         }
-        let properties = properties.into_iter().map(|(p, _)| p).collect();
-        Collection::with_schema(id, title, description, geometry, features, properties, live)
+        Collection::with_schema(id, title, description, geometry, features, schema.finish(), live)
     }
 
     /// A collection whose properties are known beforehand (no map per feature needed).
