@@ -148,13 +148,17 @@ pub struct SourceLayer {
     /// Live properties, sorted by name.
     live: Vec<LiveProperty>,
     /// Each feature's geometry and static properties as (key, position in `values`).
-    features: Vec<(Geometry, Box<[(u32, u32)]>)>,
+    features: Vec<(Geometry, StaticProperties)>,
     /// The distinct static values of the layer, as MVT shares them within a tile: a county's
     /// 110,000 blocks hold ~1 M property values but few distinct ones apart from ids (a value
     /// per property per feature took ~50 MB a layer).
     values: Vec<TileValue>,
     index: RTree<Entry>,
 }
+
+/// A feature's static properties: (key, position in the layer's distinct values), by key order
+/// of first appearance.
+type StaticProperties = Box<[(u32, u32)]>;
 
 /// A [`TileValue`] as a hash key (floats by their bits).
 #[derive(Debug, PartialEq, Eq, Hash)]
