@@ -56,7 +56,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             let stdout = io::stdout().lock();
             let name = a.path.display().to_string();
             let report = if a.path == Path::new("-") {
-                app::assign_csv(&catchment.index, io::stdin().lock(), "stdin", BufWriter::new(stdout), crs.as_ref())?
+                app::assign_csv(&catchment.index, io::stdin(), "stdin", BufWriter::new(stdout), crs.as_ref())?
             } else {
                 let file = File::open(&a.path).with_context(|| format!("opening {name}"))?;
                 app::assign_csv(
