@@ -43,12 +43,11 @@ pub fn assign_csv<R: Read + Send, W: Write>(
         return Err(format_err("the input already has a block_id column".into()));
     }
     let location = LocationColumns::detect(&header, crs).map_err(format_err)?;
-    let out_err = |e: std::io::Error| AppError::Output(e.to_string());
     let mut out_header = headers.clone();
     out_header.push_field("block_id");
     let mut head = csv::Writer::from_writer(Vec::new());
-    head.write_record(&out_header).map_err(|e| AppError::Output(e.to_string()))?;
-    output.write_all(&head.into_inner().map_err(|e| AppError::Output(e.to_string()))?).map_err(out_err)?;
+    head.write_record(&out_header).map_err(output_error)?;
+    output.write_all(&head.into_inner().map_err(output_error)?).map_err(output_error)?;
     let mut report = AssignReport::default();
     // Rows are streamed in chunks: big enough for `locate_many` to visit blocks in a
     // cache-friendly order, small enough to keep memory flat on a multi-gigabyte input.
@@ -83,7 +82,7 @@ pub fn assign_csv<R: Read + Send, W: Write>(
             });
             for part in [a, b] {
                 let part = part?;
-                output.write_all(&part.bytes).map_err(out_err)?;
+                output.write_all(&part.bytes).map_err(output_error)?;
                 report.rows += part.rows;
                 report.assigned += part.assigned;
                 report.outside += part.outside;
@@ -93,8 +92,13 @@ pub fn assign_csv<R: Read + Send, W: Write>(
         Ok::<(), AppError>(())
     })?;
     report.outside -= report.rejected.len() as u64;
-    output.flush().map_err(out_err)?;
+    output.flush().map_err(output_error)?;
     Ok(report)
+}
+
+/// Writing the output failed (a closed pipe, a full disk).
+fn output_error(e: impl std::fmt::Display) -> AppError {
+    AppError::Output(e.to_string())
 }
 
 /// One part of a chunk, assigned: its rows as CSV and what [`AssignReport`] counts of them.
@@ -137,10 +141,8 @@ fn assign_part(
             Some(_) => part.assigned += 1,
             None => part.outside += 1,
         }
-        writer
-            .write_record(record.iter().chain(std::iter::once(block.unwrap_or(""))))
-            .map_err(|e| AppError::Output(e.to_string()))?;
+        writer.write_record(record.iter().chain(std::iter::once(block.unwrap_or("")))).map_err(output_error)?;
     }
-    part.bytes = writer.into_inner().map_err(|e| AppError::Output(e.to_string()))?;
+    part.bytes = writer.into_inner().map_err(output_error)?;
     Ok(part)
 }

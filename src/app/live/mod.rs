@@ -181,16 +181,13 @@ impl Live {
                 let layers = engine.layers_for(&blocks, &indicators, &resources, target);
                 (layers, catchment.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             });
-            let layered = started.elapsed();
-            let blocks_read = blocks.len();
-            drop(blocks);
             tracing::info!(
-                blocks = blocks_read,
+                blocks = blocks.len(),
                 counted = ?counted,
-                layers = ?(layered - counted),
-                index = ?(started.elapsed() - layered),
+                layers_and_index = ?(started.elapsed() - counted),
                 "live state loaded"
             );
+            drop(blocks);
             return Ok((engine, Arc::new(catchment), layers));
         }
     }

@@ -82,9 +82,7 @@ impl Keys {
 
     /// The id of index `i`.
     pub fn id(&self, i: u32) -> &str {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
+        id_in(&self.bytes, &self.ends, i)
     }
 
     /// The index of `id`, if seen.
@@ -100,24 +98,18 @@ impl Keys {
         let i = self.ends.len() as u32;
         self.bytes.push_str(id);
         self.ends.push(self.bytes.len());
+        // Growing the table rehashes the ids already in it: borrowed apart from the table.
         let (bytes, ends) = (&self.bytes, &self.ends);
-        let id_of = |i: u32| {
-            let i = i as usize;
-            &bytes[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]
-        };
-        self.table.insert_unique(Self::hash(id), i, |&j| Self::hash(id_of(j)));
+        self.table.insert_unique(Self::hash(id), i, |&j| Self::hash(id_in(bytes, ends, j)));
         i
     }
+}
 
-    /// Number of ids.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Whether no id was seen.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
+/// Id `i` of the buffer `bytes` whose ids end at `ends`.
+fn id_in<'a>(bytes: &'a str, ends: &[usize], i: u32) -> &'a str {
+    let i = i as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &bytes[start..ends[i]]
 }
 
 /// What a person adds to a block's counts (blocks by dense key).
