@@ -705,3 +705,85 @@ async fn personal_data_echoed_not_in_http_import_rejections() {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
 }
+
+/// The z`z` slippy-map tile holding a WGS84 point.
+fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n).floor() as u32;
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n).floor() as u32;
+    (x, y)
+}
+
+/// `datetime=` on the blocks: each block's counts at the end of a day, adding up to that day's
+/// `/coverage/history` point; today's equal the live layer (features, filters and tile bytes).
+#[tokio::test]
+async fn blocks_as_of_a_day_add_up_to_that_days_history_point() {
+    let t = demo_app().await;
+    let (block, lon, lat) = uncovered_block(&t);
+    let body = json!({"role": "ambassador", "lon": lon, "lat": lat});
+    req(Method::POST, "/people").token(&t.tokens.manager).json(&body).send(&t).await.expect(StatusCode::CREATED);
+
+    let points = get(&t, "/coverage/history").await.expect(StatusCode::OK).json();
+    let points = points.as_array().unwrap();
+    let day = |p: &Value| p["date"].as_str().unwrap().to_string();
+    let first = chrono::NaiveDate::parse_from_str(&day(&points[0]), "%Y-%m-%d").unwrap();
+    let before = (first - chrono::Days::new(1)).to_string();
+    let mut checked = 0;
+    for p in [&points[0], &points[points.len() / 2], points.last().unwrap()] {
+        let d = day(p);
+        let v = get(&t, &format!("/collections/blocks/items?datetime={d}&limit=10000")).await.expect(StatusCode::OK).json();
+        let features = v["features"].as_array().unwrap();
+        assert_eq!(v["numberMatched"], p["blocks"], "{d}");
+        let sum = |k: &str| features.iter().map(|f| f["properties"][k].as_u64().unwrap()).sum::<u64>();
+        let covered = features.iter().filter(|f| f["properties"]["covered"] == true).count() as u64;
+        assert_eq!(
+            (sum("residents"), sum("ambassadors"), covered),
+            (p["residents"].as_u64().unwrap(), p["ambassadors"].as_u64().unwrap(), p["covered_blocks"].as_u64().unwrap()),
+            "{d}: {p}"
+        );
+        // Filters see that day's counts.
+        let c = get(&t, &format!("/collections/blocks/items?datetime={d}&covered=true&limit=1")).await.json();
+        assert_eq!(c["numberMatched"], p["covered_blocks"], "{d}");
+        assert!(c["links"][0]["href"].as_str().unwrap().contains(&format!("datetime={d}")), "{c}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+
+    // Before the first change nothing was counted.
+    let v = get(&t, &format!("/collections/blocks/items?datetime={before}&limit=10000")).await.json();
+    assert!(v["features"].as_array().unwrap().iter().all(|f| f["properties"]["residents"] == 0
+        && f["properties"]["ambassadors"] == 0
+        && f["properties"]["covered"] == false));
+
+    // Today: the single feature and its tile are the live ones, byte for byte.
+    let today = day(points.last().unwrap());
+    let live = get(&t, &format!("/collections/blocks/items/{block}")).await.expect(StatusCode::OK).json();
+    let as_of = get(&t, &format!("/collections/blocks/items/{block}?datetime={today}")).await.expect(StatusCode::OK).json();
+    assert_eq!(live["properties"], as_of["properties"]);
+    assert_eq!(as_of["properties"]["covered"], true);
+    assert!(as_of["links"][0]["href"].as_str().unwrap().ends_with(&format!("?datetime={today}")), "{as_of}");
+    let then = get(&t, &format!("/collections/blocks/items/{block}?datetime={before}")).await.json();
+    assert_eq!(then["properties"]["ambassadors"], 0);
+    let (x, y) = tile_of(lon, lat, 15);
+    for (plain, dated) in [
+        (format!("/tiles/blocks/15/{x}/{y}.mvt"), format!("/tiles/blocks/15/{x}/{y}.mvt?datetime={today}")),
+        (
+            format!("/collections/blocks/tiles/WebMercatorQuad/15/{y}/{x}"),
+            format!("/collections/blocks/tiles/WebMercatorQuad/15/{y}/{x}?datetime={today}"),
+        ),
+    ] {
+        let a = get(&t, &plain).await.expect(StatusCode::OK);
+        let b = get(&t, &dated).await.expect(StatusCode::OK);
+        assert_eq!(a.body, b.body, "{dated}");
+        assert_eq!(a.header(header::ETAG), b.header(header::ETAG));
+        let old = get(&t, &dated.replace(&today, &before)).await.expect(StatusCode::OK);
+        assert_ne!(old.body, a.body, "the day before the history shows no coverage");
+    }
+
+    // One day only; a bad date names what is expected.
+    let p = get(&t, "/collections/blocks/items?datetime=2025-01-01/2025-02-01").await.problem_detail(StatusCode::BAD_REQUEST);
+    assert!(p.contains("one day"), "{p}");
+    get(&t, &format!("/tiles/blocks/15/{x}/{y}.mvt?datetime=yesterday")).await.problem(StatusCode::BAD_REQUEST);
+    get(&t, &format!("/collections/resources/items/x?datetime={today}")).await.problem(StatusCode::BAD_REQUEST);
+}

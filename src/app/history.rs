@@ -16,7 +16,8 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
 use serde::Serialize;
 
 use super::AppError;
-use crate::core::coverage::percent;
+use super::layers::{BLOCKS, BlocksAsOf, CollectionKey, Layers};
+use crate::core::coverage::{BlockCounts, percent};
 use crate::store::{HistoryEvent, HistoryRow, Store};
 
 /// Length of a reporting period.
@@ -61,7 +62,7 @@ pub struct HistoryPoint {
     pub residents: u64,
 }
 
-use super::live::tally::{Ms, Tally, parse_ms};
+use super::live::tally::{BlockTally, Ms, Tally, parse_ms};
 
 fn day_of(t: Ms) -> NaiveDate {
     DateTime::<Utc>::from_timestamp_millis(t).map_or(NaiveDate::MIN, |d| d.date_naive())
@@ -85,6 +86,11 @@ pub struct Replay {
     day: Option<NaiveDate>,
     /// One point per closed day, oldest first, without gaps.
     closed: Vec<HistoryPoint>,
+    /// Per closed day (parallel to `closed`), the blocks whose counts changed that day with
+    /// their counts at its end: every block's state at the end of any day is the last entry
+    /// for it up to that day ([`Replay::blocks_at_end_of`]). Its size is bounded by the
+    /// history's, and most rows (a bulk import's) touch a block already touched that day.
+    marks: Vec<Box<[Mark]>>,
     last_seq: i64,
     /// The last timestamp parsed: a bulk import writes thousands of rows with the same one.
     last_ts: (String, Ms),
@@ -93,10 +99,13 @@ pub struct Replay {
 impl Replay {
     /// An empty replay counting a block as covered with `target` active ambassadors.
     pub fn new(target: u32) -> Replay {
+        let mut tally = Tally::new(target, false);
+        tally.track_blocks();
         Replay {
-            tally: Tally::new(target, false),
+            tally,
             day: None,
             closed: Vec::new(),
+            marks: Vec::new(),
             last_seq: 0,
             last_ts: (String::new(), 0),
         }
@@ -134,13 +143,8 @@ impl Replay {
     /// the last event's day, if that is later) is the state at `now`. Days without events repeat
     /// the previous state, except for adoptions that lapsed on them. Empty without events.
     pub fn daily(&mut self, now: DateTime<Utc>) -> Vec<HistoryPoint> {
-        let today = now.date_naive();
-        while self.day.is_some_and(|d| d < today) {
-            self.close_day();
-        }
+        self.catch_up_to(now);
         let Some(day) = self.day else { return Vec::new() };
-        self.tally.advance(now.timestamp_millis());
-        self.tally.place_adopters();
         let mut points = Vec::with_capacity(self.closed.len() + 1);
         points.extend_from_slice(&self.closed);
         points.push(self.point(day));
@@ -165,7 +169,55 @@ impl Replay {
         self.tally.place_adopters();
         let point = self.point(day);
         self.closed.push(point);
+        let (touched, _) = self.tally.take_dirty();
+        let marks = touched.into_iter().map(|key| Mark::of(key, self.tally.block(key))).collect();
+        self.marks.push(marks);
         self.day = Some(next);
+    }
+
+    /// Close every day before `now`'s and bring the open day up to `now`, as
+    /// [`Replay::daily`] reports it.
+    fn catch_up_to(&mut self, now: DateTime<Utc>) {
+        let today = now.date_naive();
+        while self.day.is_some_and(|d| d < today) {
+            self.close_day();
+        }
+        if self.day.is_some() {
+            self.tally.advance(now.timestamp_millis());
+            self.tally.place_adopters();
+        }
+    }
+
+    /// Residents and active ambassadors of each block of `ids` at the end of `day` (UTC), as
+    /// the daily points count them: a block outside the catchment that day has none. The open
+    /// day and later ones are the state at `now`; days before the first event have nothing.
+    pub fn blocks_at_end_of<'a>(
+        &mut self,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Vec<BlockCounts> {
+        let Some(open) = self.day else { return ids.map(|_| BlockCounts::default()).collect() };
+        if day >= open || day >= now.date_naive() {
+            self.catch_up_to(now);
+        }
+        let open = self.day.unwrap_or(open);
+        let first = open - Days::new(self.marks.len() as u64);
+        let counts = |key: u32, state: &[BlockCounts]| state.get(key as usize).copied().unwrap_or_default();
+        if day >= open {
+            let now: Vec<BlockCounts> = (0..self.tally.block_keys() as u32)
+                .map(|key| Mark::of(key, self.tally.block(key)).counts())
+                .collect();
+            return ids.map(|id| self.tally.key_of(id).map_or_else(BlockCounts::default, |k| counts(k, &now))).collect();
+        }
+        let mut state = vec![BlockCounts::default(); self.tally.block_keys()];
+        if day >= first {
+            let days = (day - first).num_days() as usize + 1;
+            for mark in self.marks.iter().take(days).flat_map(|m| m.iter()) {
+                state[mark.key as usize] = mark.counts();
+            }
+        }
+        ids.map(|id| self.tally.key_of(id).map_or_else(BlockCounts::default, |k| counts(k, &state))).collect()
     }
 
     fn point(&self, day: NaiveDate) -> HistoryPoint {
@@ -178,6 +230,26 @@ impl Replay {
             ambassadors: t.ambassadors,
             residents: t.residents,
         }
+    }
+}
+
+/// One block's counts at the end of a day (zero when it was outside the catchment), packed:
+/// a county's first day marks every block.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    key: u32,
+    residents: u32,
+    ambassadors: u32,
+}
+
+impl Mark {
+    fn of(key: u32, b: BlockTally) -> Mark {
+        let n = |x: u64| if b.live { u32::try_from(x).unwrap_or(u32::MAX) } else { 0 };
+        Mark { key, residents: n(b.residents), ambassadors: n(b.ambassadors) }
+    }
+
+    fn counts(self) -> BlockCounts {
+        BlockCounts { residents: self.residents.into(), ambassadors: self.ambassadors.into() }
     }
 }
 
@@ -224,6 +296,18 @@ const BATCH: usize = 50_000;
 #[derive(Debug, Default)]
 pub struct HistoryCache {
     replay: Option<Replay>,
+    /// The last [`HistoryCache::blocks_as_of`] answer: a map's tiles for one day ask for the
+    /// same day again and again.
+    as_of: Option<(AsOfKey, BlocksAsOf)>,
+}
+
+/// What a [`BlocksAsOf`] was computed for: the day, the blocks collection (positions), and for
+/// the current day the snapshot's cursor (earlier days are final).
+#[derive(Debug)]
+struct AsOfKey {
+    day: NaiveDate,
+    blocks: CollectionKey,
+    cursor: Option<i64>,
 }
 
 impl HistoryCache {
@@ -235,13 +319,68 @@ impl HistoryCache {
         target: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<HistoryPoint>, AppError> {
+        self.catch_up(store, target)?;
+        let Some(replay) = self.replay.as_mut() else { return Ok(Vec::new()) };
+        Ok(per_interval(replay.daily(now), interval))
+    }
+
+    /// Residents and active ambassadors of each block of `ids` at the end of `day`, as the
+    /// points of [`HistoryCache::points`] count them (see [`Replay::blocks_at_end_of`]). Days
+    /// before the replay's open day are final, so they are answered without reading the store;
+    /// later ones first read the rows written since.
+    pub fn blocks_at_end_of<'a>(
+        &mut self,
+        store: &dyn Store,
+        target: u32,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<Vec<BlockCounts>, AppError> {
+        let fresh = self.replay.as_ref().is_none_or(|r| r.tally.target() != u64::from(target.max(1)));
+        let settled = !fresh && self.replay.as_ref().and_then(|r| r.day).is_some_and(|open| day < open);
+        if !settled {
+            self.catch_up(store, target)?;
+        }
+        let Some(replay) = self.replay.as_mut() else { return Ok(Vec::new()) };
+        Ok(replay.blocks_at_end_of(day, now, ids))
+    }
+
+    /// The blocks of `layers` with their counts at the end of `day` (UTC; a later day is
+    /// today's, as of `now`), for `datetime=` on the blocks collection.
+    pub fn blocks_as_of(
+        &mut self,
+        store: &dyn Store,
+        layers: &Layers,
+        day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<BlocksAsOf, AppError> {
+        let day = day.min(now.date_naive());
+        let Some(blocks) = layers.collection(BLOCKS) else { return Ok(BlocksAsOf::new(layers, day, Vec::new())) };
+        let cursor = (day == now.date_naive()).then_some(layers.cursor);
+        if let Some((key, hit)) = &self.as_of
+            && key.day == day
+            && key.cursor == cursor
+            && key.blocks.matches(blocks)
+        {
+            return Ok(hit.clone());
+        }
+        let ids = blocks.features.iter().map(|f| f.id.as_str());
+        let counts = self.blocks_at_end_of(store, layers.target, day, now, ids)?;
+        let as_of = BlocksAsOf::new(layers, day, counts);
+        self.as_of = Some((AsOfKey { day, blocks: blocks.key(), cursor }, as_of.clone()));
+        Ok(as_of)
+    }
+
+    /// Read the rows written since the last call into the replay (a new one for another
+    /// target).
+    fn catch_up(&mut self, store: &dyn Store, target: u32) -> Result<(), AppError> {
         if self.replay.as_ref().is_none_or(|r| r.tally.target() != u64::from(target.max(1))) {
             self.replay = Some(Replay::new(target));
         }
-        let Some(replay) = self.replay.as_mut() else { return Ok(Vec::new()) };
+        let Some(replay) = self.replay.as_mut() else { return Ok(()) };
         // Batches by seq: a full batch means there may be more.
         while store.visit_history(replay.last_seq(), BATCH, &mut |row| replay.apply(row))? == BATCH {}
-        Ok(per_interval(replay.daily(now), interval))
+        Ok(())
     }
 }
 
@@ -497,5 +636,61 @@ mod tests {
         let points = replay(&e.0, Interval::Day, 1, now("2026-01-12"));
         assert_eq!(points.len(), 8);
         assert_eq!(summary(&points)[7], ("2026-01-12", 1, 1, 2, 1, 100.0));
+    }
+
+    /// Every day's per-block counts add up to that day's point, for every sequence above and
+    /// every target; days before the first event have nothing and later ones are as of now.
+    #[test]
+    fn blocks_at_the_end_of_each_day_add_up_to_its_point() {
+        let mut lapses = Events(Vec::new());
+        lapses
+            .block("2026-03-01", "b1", "insert")
+            .block("2026-03-01", "b2", "insert")
+            .person("2026-03-01", "a1", "insert", adopter("b1", "b2", Some("2026-03-03T00:00:00Z")))
+            .person("2026-03-01", "a2", "insert", adopter("b2", "b1", Some("2026-03-04T15:30:00Z")))
+            .person("2026-03-02", "r1", "insert", resident("b2"));
+        let mut reimport = sequence();
+        reimport
+            .block("2026-01-14", "b3", "insert")
+            .person("2026-01-14", "r3", "insert", resident("b3"))
+            .block("2026-01-16", "b2", "insert");
+        for (events, now) in [(sequence(), now("2026-01-13")), (lapses, now("2026-03-06")), (reimport, now("2026-01-20"))]
+        {
+            let mut ids: Vec<String> =
+                events.0.iter().filter(|e| e.entity == "block").map(|e| e.entity_id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            for target in [1, 2] {
+                let points = replay(&events.0, Interval::Day, target, now);
+                let mut r = Replay::new(target);
+                for e in &events.0 {
+                    r.apply(e.row());
+                }
+                // Asked out of order: a later question never changes an earlier answer.
+                for p in points.iter().rev().chain(points.iter()) {
+                    let day = NaiveDate::parse_from_str(&p.date, "%Y-%m-%d").unwrap();
+                    let counts = r.blocks_at_end_of(day, now, ids.iter().map(String::as_str));
+                    let residents: u64 = counts.iter().map(|c| c.residents).sum();
+                    let ambassadors: u64 = counts.iter().map(|c| c.ambassadors).sum();
+                    let covered = counts.iter().filter(|c| c.ambassadors >= u64::from(target)).count() as u64;
+                    assert_eq!((residents, ambassadors, covered), (p.residents, p.ambassadors, p.covered_blocks), "{p:?}");
+                }
+                let first = NaiveDate::parse_from_str(&points[0].date, "%Y-%m-%d").unwrap();
+                let before = r.blocks_at_end_of(first - Days::new(1), now, ids.iter().map(String::as_str));
+                assert!(before.iter().all(|c| *c == BlockCounts::default()));
+                let later = r.blocks_at_end_of(now.date_naive() + Days::new(30), now, ids.iter().map(String::as_str));
+                let today = r.blocks_at_end_of(now.date_naive(), now, ids.iter().map(String::as_str));
+                assert_eq!(later, today);
+            }
+        }
+        // Named blocks, not only sums: on the 7th b1 had r1 and a2, a1 adopted b2.
+        let mut r = Replay::new(1);
+        for e in &sequence().0 {
+            r.apply(e.row());
+        }
+        let day = NaiveDate::from_ymd_opt(2026, 1, 7).unwrap();
+        let counts = r.blocks_at_end_of(day, now("2026-01-13"), ["b1", "b2", "nope"].into_iter());
+        let pair = |c: &BlockCounts| (c.residents, c.ambassadors);
+        assert_eq!(counts.iter().map(pair).collect::<Vec<_>>(), [(1, 1), (0, 1), (0, 0)]);
     }
 }

@@ -12,7 +12,10 @@ use serde_json::Value;
 use super::format::{self, Format, QueryPairs};
 use super::ogc::{CRS84, Link, find};
 use super::{AppError, AppState, BaseUrl};
-use crate::app::layers::{Collection, DateRange, Feature, ItemQuery};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::app::layers::{BLOCKS, BlocksAsOf, Collection, DateRange, Feature, ItemQuery, Layers};
 use crate::core::text::{QUOTED, clip, quote};
 
 /// Default page size.
@@ -203,17 +206,31 @@ pub async fn items(
 ) -> Result<Response, AppError> {
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
-    let req = ItemsRequest::parse(c, &q)?;
+    let mut req = ItemsRequest::parse(c, &q)?;
     let format = match req.f {
         Some(f) => f,
         None => format::negotiate(None, &headers)?,
     };
-    let matches = c.query(&req.query, &*layers)?;
+    // On the blocks, `datetime` picks the day whose counts are served instead of filtering.
+    let as_of = match as_of_day(c, &mut req.query)? {
+        Some(day) => Some(blocks_as_of(&state, &layers, day).await?),
+        None => None,
+    };
+    let matches = match &as_of {
+        Some(a) => c.query(&req.query, &a.values(&layers))?,
+        None => c.query(&req.query, &*layers)?,
+    };
     let matched = matches.len() as u64;
     let page = matches.page(usize::try_from(req.offset).unwrap_or(usize::MAX), req.limit as usize);
-    let features = page.iter().map(|&i| &*c.features[i]);
+    let page_features: Vec<Cow<'_, Feature>> = page
+        .iter()
+        .map(|&i| match &as_of {
+            Some(a) => Cow::Owned(a.feature(i, &c.features[i])),
+            None => Cow::Borrowed(&*c.features[i]),
+        })
+        .collect();
     if format == Format::Csv {
-        return csv_response(c, features);
+        return csv_response(c, page_features.iter().map(|f| &**f));
     }
 
     let returned = page.len() as u64;
@@ -256,16 +273,16 @@ pub async fn items(
         "links": links,
     });
     let head = head.to_string();
-    let size: usize = page.iter().map(|&i| c.features[i].json_len() + 2).sum::<usize>() + head.len() + 16;
+    let size: usize = page_features.iter().map(|f| f.json_len() + 2).sum::<usize>() + head.len() + 16;
     let mut body = Vec::with_capacity(size);
     // `head` is a JSON object: reopen it to append the features last.
     body.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
     body.extend_from_slice(b",\"features\":[");
-    for (n, &i) in page.iter().enumerate() {
+    for (n, f) in page_features.iter().enumerate() {
         if n > 0 {
             body.push(b',');
         }
-        c.features[i].write_json(&mut body);
+        f.write_json(&mut body);
     }
     body.extend_from_slice(b"]}");
     Ok(bytes_response(format.media_type(), body))
@@ -279,24 +296,39 @@ pub async fn item(
     headers: HeaderMap,
     q: QueryPairs,
 ) -> Result<Response, AppError> {
-    q.only(&["f"])?;
+    q.only(&["f", "datetime"])?;
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
     let format = format::negotiate(q.get("f"), &headers)?;
-    let f = c.feature(&feature_id).ok_or_else(|| {
+    let mut query = ItemQuery { datetime: q.get("datetime").map(parse_datetime).transpose()?, ..ItemQuery::default() };
+    let day = as_of_day(c, &mut query)?;
+    if query.datetime.is_some() {
+        return Err(AppError::BadRequest(format!(
+            "datetime on a single feature applies to the blocks only (their counts at the end of that day), \
+             not to collection '{}'",
+            c.id
+        )));
+    }
+    let (i, f) = c.position(&feature_id).ok_or_else(|| {
         AppError::NotFound(format!(
             "no feature '{feature_id}' in collection '{}'",
             c.id,
             feature_id = clip(&feature_id, QUOTED)
         ))
     })?;
+    let f = match day {
+        Some(day) => Cow::Owned(blocks_as_of(&state, &layers, day).await?.feature(i, f)),
+        None => Cow::Borrowed(f),
+    };
+    let datetime = q.get("datetime").map(|d| format!("?datetime={}", percent_query(d))).unwrap_or_default();
     if format == Format::Csv {
-        return csv_response(c, std::iter::once(f));
+        return csv_response(c, std::iter::once(&*f));
     }
     let url = format!("{base}/collections/{}/items/{}", c.id, encode_segment(&f.id));
+    let csv = if datetime.is_empty() { "?f=csv".to_string() } else { format!("{datetime}&f=csv") };
     let links = vec![
-        Link::new(url.clone(), "self", format.media_type(), "This feature"),
-        Link::new(format!("{url}?f=csv"), "alternate", "text/csv", "This feature as CSV"),
+        Link::new(format!("{url}{datetime}"), "self", format.media_type(), "This feature"),
+        Link::new(format!("{url}{csv}"), "alternate", "text/csv", "This feature as CSV"),
         Link::new(format!("{base}/collections/{}", c.id), "collection", format::JSON, "The collection"),
     ];
     let links = serde_json::to_string(&links).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -307,6 +339,49 @@ pub async fn item(
     body.extend_from_slice(links.as_bytes());
     body.push(b'}');
     Ok(bytes_response(format.media_type(), body))
+}
+
+/// `datetime` on the blocks collection: one day, whose end the counts are taken at (taken out
+/// of `query`, which would otherwise filter by feature dates the blocks do not have).
+fn as_of_day(c: &Collection, query: &mut ItemQuery) -> Result<Option<NaiveDate>, AppError> {
+    as_of_day_of(c.id, query)
+}
+
+fn as_of_day_of(collection: &str, query: &mut ItemQuery) -> Result<Option<NaiveDate>, AppError> {
+    if collection != BLOCKS {
+        return Ok(None);
+    }
+    let Some(range) = query.datetime.take() else { return Ok(None) };
+    match (range.start, range.end) {
+        (Some(a), Some(b)) if a == b => Ok(Some(a)),
+        _ => Err(AppError::BadRequest(
+            "datetime on the blocks is one day (YYYY-MM-DD, or an RFC 3339 date-time for its UTC day): \
+             the blocks' residents, ambassadors and covered at the end of that day, as /coverage/history \
+             counts them; intervals are not supported here"
+                .into(),
+        )),
+    }
+}
+
+/// `datetime` of a tile request: the day whose counts the blocks layer shows.
+pub(super) fn tile_day(q: &QueryPairs) -> Result<Option<NaiveDate>, AppError> {
+    let Some(raw) = q.get("datetime") else { return Ok(None) };
+    let mut query = ItemQuery { datetime: Some(parse_datetime(raw)?), ..ItemQuery::default() };
+    as_of_day_of(BLOCKS, &mut query)
+}
+
+/// The blocks' counts at the end of `day`, from the history replay the service keeps.
+pub(super) async fn blocks_as_of(state: &AppState, layers: &Arc<Layers>, day: NaiveDate) -> Result<BlocksAsOf, AppError> {
+    let (cache, layers) = (state.history.clone(), layers.clone());
+    super::run_on_store(state, move |store| {
+        let mut cache = cache.lock().map_err(|_| AppError::Internal("history cache lock poisoned".into()))?;
+        Ok(cache.blocks_as_of(store, &layers, day, chrono::Utc::now())?)
+    })
+    .await
+}
+
+fn percent_query(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).unwrap_or_default().trim_start_matches('=').to_string()
 }
 
 fn encode_segment(s: &str) -> String {

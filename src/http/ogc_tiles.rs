@@ -226,7 +226,8 @@ pub async fn collection_tileset(
            ("tileMatrixSetId" = String, Path, description = "WebMercatorQuad"),
            ("tileMatrix" = u32, Path, description = "Zoom, 0 to 24"),
            ("tileRow" = u32, Path, description = "Row, 0 at the top (XYZ y)"),
-           ("tileCol" = u32, Path, description = "Column (XYZ x)")),
+           ("tileCol" = u32, Path, description = "Column (XYZ x)"),
+           ("datetime" = Option<String>, Query, description = "A day (YYYY-MM-DD): the blocks layer with its counts at the end of that day (UTC), as /coverage/history counts them")),
     responses((status = 200, description = "Mapbox Vector Tile 2.1", content_type = "application/vnd.mapbox-vector-tile"),
               (status = 204, description = "No feature in this tile"),
               (status = 304, description = "Unchanged since the ETag sent in If-None-Match"),
@@ -238,12 +239,13 @@ pub async fn collection_tile(
     headers: HeaderMap,
     q: QueryPairs,
 ) -> Result<Response, AppError> {
-    q.only(&[])?;
+    q.only(&["datetime"])?;
+    let day = super::features::tile_day(&q)?;
     let layers = state.layers();
     let c = tiled_collection(&layers, &id)?;
     tile_matrix_set_id(&tms)?;
     let tile = tile_id(&z, &row, &col)?;
-    super::tiles::serve(&state, &[c.id], tile, &headers).await
+    super::tiles::serve(&state, &[c.id], tile, day, &headers).await
 }
 
 /// The dataset's tile sets: every layer in one tile.
@@ -282,7 +284,8 @@ pub async fn dataset_tileset(
 #[utoipa::path(get, path = "/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}", tag = "Tiles", operation_id = "getDatasetTile",
     params(("tileMatrix" = u32, Path, description = "Zoom, 0 to 24"),
            ("tileRow" = u32, Path, description = "Row, 0 at the top (XYZ y)"),
-           ("tileCol" = u32, Path, description = "Column (XYZ x)")),
+           ("tileCol" = u32, Path, description = "Column (XYZ x)"),
+           ("datetime" = Option<String>, Query, description = "A day (YYYY-MM-DD): the blocks layer with its counts at the end of that day (UTC), as /coverage/history counts them")),
     responses((status = 200, description = "Mapbox Vector Tile 2.1, one layer per collection", content_type = "application/vnd.mapbox-vector-tile"),
               (status = 204, description = "No feature in this tile"),
               (status = 304, description = "Unchanged since the ETag sent in If-None-Match"),
@@ -294,10 +297,11 @@ pub async fn dataset_tile(
     headers: HeaderMap,
     q: QueryPairs,
 ) -> Result<Response, AppError> {
-    q.only(&[])?;
+    q.only(&["datetime"])?;
+    let day = super::features::tile_day(&q)?;
     let tile = tile_id(&z, &row, &col)?;
     let layers = state.layers();
-    super::tiles::serve(&state, &layers.tile_layer_ids(), tile, &headers).await
+    super::tiles::serve(&state, &layers.tile_layer_ids(), tile, day, &headers).await
 }
 
 const DATASET_TITLE: &str = "belong: every layer";

@@ -133,7 +133,9 @@ fn common_parameters() -> Value {
             "name": "datetime", "in": "query", "required": false, "style": "form", "explode": false,
             "description": "A date (2025-06-01), an RFC 3339 date-time, or an interval start/end with .. for an \
                             open end: only features whose date falls in it (school-readiness; features \
-                            without a date never match).",
+                            without a date never match). On the blocks, one day: every block with its \
+                            residents, ambassadors and covered at the end of that day (UTC), as \
+                            /coverage/history counts them.",
             "schema": { "type": "string" }
         },
         "bbox-crs": {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::format::QueryPairs;
 use super::{AppError, AppState, BaseUrl};
-use crate::app::layers::Layers;
+use crate::app::layers::{BLOCKS, Layers};
 use crate::core::text::quote;
 use crate::tiles::{CachedTile, DATA_MAX_ZOOM, MEDIA_TYPE, TileId};
 
@@ -46,7 +46,8 @@ fn coordinate(name: &str, raw: &str) -> Result<u32, AppError> {
 #[utoipa::path(get, path = "/tiles/{layers}/{z}/{x}/{y}.mvt", tag = "Tiles", operation_id = "getTile",
     params(("layers" = String, Path, description = "blocks, resources, school-readiness, or a comma-separated list"),
            ("z" = u32, Path, description = "Zoom, 0 to 24"), ("x" = u32, Path, description = "Column"),
-           ("y" = u32, Path, description = "Row (XYZ: 0 at the top)")),
+           ("y" = u32, Path, description = "Row (XYZ: 0 at the top)"),
+           ("datetime" = Option<String>, Query, description = "A day (YYYY-MM-DD): the blocks layer with its counts at the end of that day (UTC), as /coverage/history counts them")),
     responses((status = 200, description = "Mapbox Vector Tile 2.1", content_type = "application/vnd.mapbox-vector-tile"),
               (status = 204, description = "No feature in this tile"),
               (status = 304, description = "Unchanged since the ETag sent in If-None-Match"),
@@ -58,7 +59,8 @@ pub async fn tile(
     headers: HeaderMap,
     q: QueryPairs,
 ) -> Result<Response, AppError> {
-    q.only(&[])?;
+    q.only(&["datetime"])?;
+    let day = super::features::tile_day(&q)?;
     let Some(y) = y_ext.strip_suffix(".mvt").or_else(|| y_ext.strip_suffix(".pbf")) else {
         return Err(AppError::NotFound(format!("no resource at /tiles/{list}/{z}/{x}/{y_ext}: tiles end in .mvt")));
     };
@@ -66,18 +68,34 @@ pub async fn tile(
         .map_err(|e| AppError::NotFound(e.to_string()))?;
     let layers = state.layers();
     let names = layer_names(&layers, &list)?;
-    serve(&state, &names, id, &headers).await
+    serve(&state, &names, id, day, &headers).await
 }
 
 /// Tile `id` of the layers `names` (checked, without duplicates), from the snapshot's tile cache
 /// or cut now, with the ETag, `Cache-Control` and compression every tile route shares: the same
-/// layers give the same bytes whichever URL asked.
+/// layers give the same bytes whichever URL asked. With `day`, the blocks layer has the counts
+/// at the end of that day (`datetime=`): cut every time, not cached (the ETag is still the
+/// bytes' digest, so revalidation works).
 pub(super) async fn serve(
     state: &AppState,
     names: &[&str],
     id: TileId,
+    day: Option<chrono::NaiveDate>,
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
+    if let Some(day) = day.filter(|_| names.contains(&BLOCKS)) {
+        let layers = state.layers();
+        let as_of = super::features::blocks_as_of(state, &layers, day).await?;
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let tile = state
+            .renders
+            .run(move || {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                CachedTile::new(layers.tiles().render_with(&names, id, &as_of.values(&layers)))
+            })
+            .await?;
+        return Ok(tile_response(&tile, headers));
+    }
     let key = names.join(",");
     let live = state.live()?.clone();
     let cached = match live.tile_cache().get(&key, id) {

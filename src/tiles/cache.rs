@@ -33,7 +33,8 @@ pub struct CachedTile {
 }
 
 impl CachedTile {
-    fn new(bytes: Vec<u8>) -> CachedTile {
+    /// The tile of `bytes`, with their digest as its ETag.
+    pub fn new(bytes: Vec<u8>) -> CachedTile {
         let digest = Sha256::digest(&bytes);
         let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         CachedTile { bytes: bytes.into(), etag: format!("\"{hex}\""), gzip: OnceLock::new() }

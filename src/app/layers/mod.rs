@@ -9,8 +9,10 @@
 //! Public layers carry per-block counts only, never people.
 
 mod access;
+mod as_of;
 
 pub use access::{AccessBase, AccessLayer, RESOURCE_ACCESS, finder_of};
+pub use as_of::BlocksAsOf;
 pub(crate) use access::{metres, score};
 
 use std::collections::{BTreeSet, HashMap};
@@ -940,6 +942,11 @@ impl Collection {
     /// A feature by id.
     pub fn feature(&self, id: &str) -> Option<&Feature> {
         self.by_id.get(id).map(|&i| &*self.features[i])
+    }
+
+    /// A feature by id, with its position.
+    pub fn position(&self, id: &str) -> Option<(usize, &Feature)> {
+        self.by_id.get(id).map(|&i| (i, &*self.features[i]))
     }
 
     /// A property by name.

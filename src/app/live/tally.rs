@@ -368,6 +368,11 @@ impl Tally {
         self.dirty_people.get_or_insert_with(Vec::new);
     }
 
+    /// Start noting the blocks (only) each change touches.
+    pub fn track_blocks(&mut self) {
+        self.dirty.get_or_insert_with(Vec::new);
+    }
+
     /// The blocks (keys, deduplicated, ascending) and people (ids) changed since the last call.
     pub fn take_dirty(&mut self) -> (Vec<u32>, Vec<String>) {
         let mut blocks = self.dirty.as_mut().map(std::mem::take).unwrap_or_default();
