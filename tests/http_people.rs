@@ -732,14 +732,19 @@ async fn blocks_as_of_a_day_add_up_to_that_days_history_point() {
     let mut checked = 0;
     for p in [&points[0], &points[points.len() / 2], points.last().unwrap()] {
         let d = day(p);
-        let v = get(&t, &format!("/collections/blocks/items?datetime={d}&limit=10000")).await.expect(StatusCode::OK).json();
+        let v =
+            get(&t, &format!("/collections/blocks/items?datetime={d}&limit=10000")).await.expect(StatusCode::OK).json();
         let features = v["features"].as_array().unwrap();
         assert_eq!(v["numberMatched"], p["blocks"], "{d}");
         let sum = |k: &str| features.iter().map(|f| f["properties"][k].as_u64().unwrap()).sum::<u64>();
         let covered = features.iter().filter(|f| f["properties"]["covered"] == true).count() as u64;
         assert_eq!(
             (sum("residents"), sum("ambassadors"), covered),
-            (p["residents"].as_u64().unwrap(), p["ambassadors"].as_u64().unwrap(), p["covered_blocks"].as_u64().unwrap()),
+            (
+                p["residents"].as_u64().unwrap(),
+                p["ambassadors"].as_u64().unwrap(),
+                p["covered_blocks"].as_u64().unwrap()
+            ),
             "{d}: {p}"
         );
         // Filters see that day's counts.
@@ -759,7 +764,8 @@ async fn blocks_as_of_a_day_add_up_to_that_days_history_point() {
     // Today: the single feature and its tile are the live ones, byte for byte.
     let today = day(points.last().unwrap());
     let live = get(&t, &format!("/collections/blocks/items/{block}")).await.expect(StatusCode::OK).json();
-    let as_of = get(&t, &format!("/collections/blocks/items/{block}?datetime={today}")).await.expect(StatusCode::OK).json();
+    let as_of =
+        get(&t, &format!("/collections/blocks/items/{block}?datetime={today}")).await.expect(StatusCode::OK).json();
     assert_eq!(live["properties"], as_of["properties"]);
     assert_eq!(as_of["properties"]["covered"], true);
     assert!(as_of["links"][0]["href"].as_str().unwrap().ends_with(&format!("?datetime={today}")), "{as_of}");
@@ -782,7 +788,9 @@ async fn blocks_as_of_a_day_add_up_to_that_days_history_point() {
     }
 
     // One day only; a bad date names what is expected.
-    let p = get(&t, "/collections/blocks/items?datetime=2025-01-01/2025-02-01").await.problem_detail(StatusCode::BAD_REQUEST);
+    let p = get(&t, "/collections/blocks/items?datetime=2025-01-01/2025-02-01")
+        .await
+        .problem_detail(StatusCode::BAD_REQUEST);
     assert!(p.contains("one day"), "{p}");
     get(&t, &format!("/tiles/blocks/15/{x}/{y}.mvt?datetime=yesterday")).await.problem(StatusCode::BAD_REQUEST);
     get(&t, &format!("/collections/resources/items/x?datetime={today}")).await.problem(StatusCode::BAD_REQUEST);

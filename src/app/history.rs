@@ -101,14 +101,7 @@ impl Replay {
     pub fn new(target: u32) -> Replay {
         let mut tally = Tally::new(target, false);
         tally.track_blocks();
-        Replay {
-            tally,
-            day: None,
-            closed: Vec::new(),
-            marks: Vec::new(),
-            last_seq: 0,
-            last_ts: (String::new(), 0),
-        }
+        Replay { tally, day: None, closed: Vec::new(), marks: Vec::new(), last_seq: 0, last_ts: (String::new(), 0) }
     }
 
     /// The `seq` of the last event applied (0 before any).
@@ -205,10 +198,11 @@ impl Replay {
         let first = open - Days::new(self.marks.len() as u64);
         let counts = |key: u32, state: &[BlockCounts]| state.get(key as usize).copied().unwrap_or_default();
         if day >= open {
-            let now: Vec<BlockCounts> = (0..self.tally.block_keys() as u32)
-                .map(|key| Mark::of(key, self.tally.block(key)).counts())
+            let now: Vec<BlockCounts> =
+                (0..self.tally.block_keys() as u32).map(|key| Mark::of(key, self.tally.block(key)).counts()).collect();
+            return ids
+                .map(|id| self.tally.key_of(id).map_or_else(BlockCounts::default, |k| counts(k, &now)))
                 .collect();
-            return ids.map(|id| self.tally.key_of(id).map_or_else(BlockCounts::default, |k| counts(k, &now))).collect();
         }
         let mut state = vec![BlockCounts::default(); self.tally.block_keys()];
         if day >= first {
@@ -650,11 +644,13 @@ mod tests {
             .person("2026-03-01", "a2", "insert", adopter("b2", "b1", Some("2026-03-04T15:30:00Z")))
             .person("2026-03-02", "r1", "insert", resident("b2"));
         let mut reimport = sequence();
-        reimport
-            .block("2026-01-14", "b3", "insert")
-            .person("2026-01-14", "r3", "insert", resident("b3"))
-            .block("2026-01-16", "b2", "insert");
-        for (events, now) in [(sequence(), now("2026-01-13")), (lapses, now("2026-03-06")), (reimport, now("2026-01-20"))]
+        reimport.block("2026-01-14", "b3", "insert").person("2026-01-14", "r3", "insert", resident("b3")).block(
+            "2026-01-16",
+            "b2",
+            "insert",
+        );
+        for (events, now) in
+            [(sequence(), now("2026-01-13")), (lapses, now("2026-03-06")), (reimport, now("2026-01-20"))]
         {
             let mut ids: Vec<String> =
                 events.0.iter().filter(|e| e.entity == "block").map(|e| e.entity_id.clone()).collect();
@@ -673,7 +669,11 @@ mod tests {
                     let residents: u64 = counts.iter().map(|c| c.residents).sum();
                     let ambassadors: u64 = counts.iter().map(|c| c.ambassadors).sum();
                     let covered = counts.iter().filter(|c| c.ambassadors >= u64::from(target)).count() as u64;
-                    assert_eq!((residents, ambassadors, covered), (p.residents, p.ambassadors, p.covered_blocks), "{p:?}");
+                    assert_eq!(
+                        (residents, ambassadors, covered),
+                        (p.residents, p.ambassadors, p.covered_blocks),
+                        "{p:?}"
+                    );
                 }
                 let first = NaiveDate::parse_from_str(&points[0].date, "%Y-%m-%d").unwrap();
                 let before = r.blocks_at_end_of(first - Days::new(1), now, ids.iter().map(String::as_str));

@@ -371,7 +371,11 @@ pub(super) fn tile_day(q: &QueryPairs) -> Result<Option<NaiveDate>, AppError> {
 }
 
 /// The blocks' counts at the end of `day`, from the history replay the service keeps.
-pub(super) async fn blocks_as_of(state: &AppState, layers: &Arc<Layers>, day: NaiveDate) -> Result<BlocksAsOf, AppError> {
+pub(super) async fn blocks_as_of(
+    state: &AppState,
+    layers: &Arc<Layers>,
+    day: NaiveDate,
+) -> Result<BlocksAsOf, AppError> {
     let (cache, layers) = (state.history.clone(), layers.clone());
     super::run_on_store(state, move |store| {
         let mut cache = cache.lock().map_err(|_| AppError::Internal("history cache lock poisoned".into()))?;

@@ -199,7 +199,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 /// TileJSON 3.0.0 for one layer or a comma-separated list.
 #[utoipa::path(get, path = "/tiles/{layers}.json", tag = "Tiles", operation_id = "getTileJson",
-    params(("layers" = String, Path, description = "blocks, resources, school-readiness, or a comma-separated list")),
+    params(("layers" = String, Path, description = "blocks, resources, school-readiness, or a comma-separated list"),
+           ("datetime" = Option<String>, Query, description = "A day (YYYY-MM-DD): tile URLs of the blocks with their counts at the end of that day")),
     responses((status = 200, description = "TileJSON 3.0.0", content_type = "application/json"),
               (status = 404, description = "Unknown layer", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn tilejson(
@@ -208,7 +209,8 @@ pub async fn tilejson(
     Path(file): Path<String>,
     q: QueryPairs,
 ) -> Result<Response, AppError> {
-    q.only(&[])?;
+    q.only(&["datetime"])?;
+    let day = super::features::tile_day(&q)?;
     let Some(list) = file.strip_suffix(".json") else {
         return Err(AppError::NotFound(format!(
             "no resource at /tiles/{file}: TileJSON is at /tiles/{{layers}}.json, tiles at /tiles/{{layers}}/{{z}}/{{x}}/{{y}}.mvt"
@@ -216,7 +218,10 @@ pub async fn tilejson(
     };
     let layers = state.layers();
     let names = layer_names(&layers, list)?;
-    let url = format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", names.join(","));
+    let mut url = format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", names.join(","));
+    if let Some(day) = day {
+        url.push_str(&format!("?datetime={day}"));
+    }
     let doc = layers.tiles().tilejson(&names, url, 0, DATA_MAX_ZOOM);
     let mut res = Json(doc).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, NO_CACHE);

@@ -52,6 +52,9 @@ const state = {
   trendChoice: null,
   trendInterval: 'day',
   trendRows: null,
+  /** The day the blocks are shown as of (YYYY-MM-DD), or null for now; the slider's days. */
+  asOf: null,
+  asOfDays: null,
   // Roll-ups: the grouping shown, the groupings available, the rows, the tract outlined.
   rollupBy: 'tract',
   groupings: null,
@@ -165,7 +168,7 @@ function accessFilter(category, has) {
 function buildStyle(config) {
   const basemap = config.basemap;
   const sources = {
-    blocks: { type: 'vector', url: url('tiles/blocks.json'), promoteId: 'block_id' },
+    blocks: { type: 'vector', url: blocksTileJson(), promoteId: 'block_id' },
     readiness: { type: 'vector', url: url('tiles/school-readiness.json'), promoteId: 'block_id' },
     resources: { type: 'vector', url: url('tiles/resources.json'), promoteId: 'id' },
     access: { type: 'vector', url: url('tiles/resource-access.json'), promoteId: 'block_id' },
@@ -517,7 +520,8 @@ async function refresh({ reloadTiles = true } = {}) {
       if (focused) document.querySelector(`.recruit-row[data-block-id="${CSS.escape(focused)}"]`)?.focus();
     }
     // Coverage changed since the tiles were drawn: fetch them again so colours match numbers.
-    if (changed && reloadTiles && map?.getSource('blocks')) map.getSource('blocks').setUrl(url('tiles/blocks.json'));
+    // (A past day's tiles do not change.)
+    if (changed && reloadTiles && !state.asOf && map?.getSource('blocks')) map.getSource('blocks').setUrl(blocksTileJson());
     if (changed) refreshCard();
   } catch (e) {
     state.coverageError = true;
@@ -544,6 +548,7 @@ async function refreshTrend() {
       rows = await fetchJson('coverage/history?interval=week');
     }
     if (token !== trendRequest) return;
+    updateAsOfRange(rows);
     rows = Array.isArray(rows) ? rows : [];
     const intervalChanged = interval !== state.trendInterval || !state.trendRows;
     state.trendInterval = interval;
@@ -739,12 +744,82 @@ function renderBlockCard(p, { keepResources = false } = {}) {
   if (!keepResources) $('block-resources').replaceChildren(el('li', { class: 'muted' }, 'Loading…'));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Coverage as of a day: `datetime=` on the blocks' tiles and features gives each block's counts
+// at the end of that day (UTC), as coverage over time counts them.
+
+/** `?datetime=` for the chosen day, or nothing for now. */
+const asOfQuery = () => (state.asOf ? `?datetime=${state.asOf}` : '');
+/** TileJSON of the blocks, as of the chosen day. */
+const blocksTileJson = () => url(`tiles/blocks.json${asOfQuery()}`);
+/** One block's feature, as of the chosen day. */
+const blockItem = (id) => `collections/blocks/items/${encodeURIComponent(id)}${asOfQuery()}`;
+
+/** Every UTC day from the day before `first` (YYYY-MM-DD: before anything was counted) to today. */
+function daysSince(first) {
+  const days = [];
+  const today = new Date().toISOString().slice(0, 10);
+  const start = new Date(`${first}T00:00:00Z`);
+  start.setUTCDate(start.getUTCDate() - 1);
+  for (let d = start; days.length < 3700; d.setUTCDate(d.getUTCDate() + 1)) {
+    const day = d.toISOString().slice(0, 10);
+    if (day > today) break;
+    days.push(day);
+  }
+  return days.length ? days : [today];
+}
+
+function dayLabel(day) {
+  return new Date(`${day}T00:00:00Z`).toLocaleDateString('en-US', { timeZone: 'UTC', day: 'numeric', month: 'long', year: 'numeric' });
+}
+
+/** Fit the slider to the history's days (kept on the chosen day, or on today). */
+function updateAsOfRange(rows) {
+  const box = $('as-of-box');
+  if (!Array.isArray(rows) || !rows.length) {
+    box.hidden = true;
+    return;
+  }
+  state.asOfDays = daysSince(rows[0].date);
+  const input = $('as-of');
+  input.max = String(state.asOfDays.length - 1);
+  const at = state.asOf ? state.asOfDays.indexOf(state.asOf) : -1;
+  input.value = String(at >= 0 ? at : state.asOfDays.length - 1);
+  box.hidden = state.asOfDays.length < 2;
+  showAsOf();
+}
+
+function showAsOf() {
+  const days = state.asOfDays || [];
+  const day = days[Number($('as-of').value)] || days[days.length - 1];
+  const text = state.asOf ? dayLabel(day) : `today (${dayLabel(day)})`;
+  $('as-of-label').textContent = state.asOf ? dayLabel(day) : 'today';
+  $('as-of').setAttribute('aria-valuetext', text);
+  $('as-of-now').hidden = !state.asOf;
+}
+
+let asOfTimer;
+/** Show the blocks as of the slider's day (the last one is now). */
+function chooseAsOf() {
+  const days = state.asOfDays || [];
+  const i = Number($('as-of').value);
+  state.asOf = i >= days.length - 1 ? null : days[i];
+  showAsOf();
+  clearTimeout(asOfTimer);
+  // Dragging passes many days: fetch tiles for the one it stops on.
+  asOfTimer = setTimeout(() => {
+    map?.getSource('blocks')?.setUrl(blocksTileJson());
+    refreshCard();
+    showStatus(state.asOf ? `Blocks coloured as they stood at the end of ${dayLabel(state.asOf)}.` : 'Blocks coloured as they are now.', { timeout: 4000 });
+  }, 250);
+}
+
 /** Redraw the open card from the block's current numbers (after the coverage changed). */
 async function refreshCard() {
   const id = state.selected;
   if (!id || $('block-card').hidden) return;
   try {
-    const feature = await fetchJson(`collections/blocks/items/${encodeURIComponent(id)}`);
+    const feature = await fetchJson(blockItem(id));
     if (state.selected === id) renderBlockCard({ ...feature.properties, block_id: id }, { keepResources: true });
   } catch {
     // the card keeps the numbers it had; the header says whether the service is reachable
@@ -798,7 +873,7 @@ async function selectBlock(id, { fly = false, from = null, props = null } = {}) 
   }
   let feature;
   try {
-    feature = await fetchJson(`collections/blocks/items/${encodeURIComponent(id)}`);
+    feature = await fetchJson(blockItem(id));
   } catch (e) {
     if (token === selection) showStatus(`Could not load block ${id} (${e.message}).`, { error: true, timeout: 6000 });
     return;
@@ -908,6 +983,12 @@ async function start() {
     document.querySelectorAll('.recruit-row')[first]?.focus();
   });
   $('refresh').addEventListener('click', () => refresh());
+  $('as-of').addEventListener('input', chooseAsOf);
+  $('as-of-now').addEventListener('click', () => {
+    $('as-of').value = $('as-of').max;
+    chooseAsOf();
+    $('as-of').focus();
+  });
 
   trend = new TrendChart($('trend-chart'), { change: $('trend-change'), table: $('trend-table'), live: $('trend-live') });
   for (const radio of document.querySelectorAll('input[name="trend-interval"]')) {

@@ -518,6 +518,37 @@ async function desktop(browser) {
   await page.getByRole('checkbox', { name: 'Access to resources' }).uncheck();
   await waitIdle(page);
 
+  // Coverage as of a day: the slider's first day is the one before anything was counted.
+  const blockProps = () => page.evaluate(() => window.belongMap.queryRenderedFeatures({ layers: ['blocks-fill'] })
+    .map((f) => f.properties));
+  const slider = page.getByRole('slider', { name: /Coverage at the end of/ });
+  check('the blocks have a date slider', await slider.isVisible());
+  const coveredNow = (await blockProps()).filter((p) => p.covered === true || p.covered === 'true').length;
+  const dated = page.waitForRequest((r) => /\/tiles\/blocks\/\d+\/\d+\/\d+\.mvt\?datetime=\d{4}-\d\d-\d\d$/.test(r.url()),
+    { timeout: TIMEOUT });
+  await slider.focus();
+  await page.keyboard.press('Home');
+  const request = await dated.then((r) => r.url(), () => null);
+  check('moving the slider fetches the blocks\' tiles of that day', request !== null, request ?? 'no dated tile request');
+  await page.waitForFunction(() => document.querySelector('#as-of-now') && !document.querySelector('#as-of-now').hidden,
+    null, { timeout: TIMEOUT });
+  await page.waitForTimeout(300);
+  await waitIdle(page);
+  const then = await blockProps();
+  const label = await page.textContent('#as-of-label');
+  check('before the first change no block was covered', then.length > 0 && coveredNow > 0
+    && then.every((p) => p.covered === false || p.covered === 'false') && then.every((p) => Number(p.ambassadors) === 0),
+    `${then.length} blocks drawn on ${label}; ${coveredNow} covered now`);
+  check('the slider names the day', /\d{4}/.test(label) && label !== 'today', label);
+  await screenshot(page, 'desktop-as-of');
+  await axe(page, 'desktop map as of a day');
+  await page.getByRole('button', { name: 'Back to today' }).click();
+  await page.waitForTimeout(300);
+  await waitIdle(page);
+  const back = (await blockProps()).filter((p) => p.covered === true || p.covered === 'true').length;
+  check('back to today shows the coverage now', back === coveredNow && (await page.textContent('#as-of-label')) === 'today',
+    `${back} covered drawn, ${coveredNow} before`);
+
   // Clicking a block shows its details.
   if (pick.covered) {
     const again = await pickBlocks(page);

@@ -12,8 +12,8 @@ mod access;
 mod as_of;
 
 pub use access::{AccessBase, AccessLayer, RESOURCE_ACCESS, finder_of};
-pub use as_of::BlocksAsOf;
 pub(crate) use access::{metres, score};
+pub use as_of::BlocksAsOf;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
