@@ -354,7 +354,7 @@ async fn bad_requests_are_precise_problems() {
         ("/collections/blocks/items?bbox=-118,34,-119,35", StatusCode::BAD_REQUEST, "minLon is greater"),
         ("/collections/blocks/items?bbox=-119,35,-118,34", StatusCode::BAD_REQUEST, "minLat is greater"),
         ("/collections/blocks/items?bbox=-200,34,-118,35", StatusCode::BAD_REQUEST, "longitudes"),
-        ("/collections/blocks/items?bbox=0,0,1,1&bbox-crs=EPSG:3857", StatusCode::BAD_REQUEST, "bbox-crs"),
+        ("/collections/blocks/items?bbox=0,0,1,1&bbox-crs=EPSG:4269", StatusCode::BAD_REQUEST, "bbox-crs"),
         ("/collections/blocks/items?limit=-1", StatusCode::BAD_REQUEST, "out of range"),
         ("/collections/blocks/items?limit=0", StatusCode::BAD_REQUEST, "out of range"),
         ("/collections/blocks/items?limit=100000", StatusCode::BAD_REQUEST, "10000"),
