@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Generate the PROJ reference table used by tests/crs_reference.rs.
+"""Generate the PROJ reference tables used by tests/crs_reference.rs.
 
 Usage: python3 scripts/crs_reference.py > /tmp/table.rs   (needs `pip install pyproj`)
+
+Two tables: REFERENCE (what the importers read, below) and OUTPUT (what OGC API – Features
+Part 2 serves, see OUTPUT_SAMPLES).
 
 For every CRS the product promises to read, three lon/lat points inside the CRS's area of use are
 projected with PROJ (through pyproj) and printed as a Rust array of `(code, x, y, lon, lat)` rows
@@ -63,6 +66,23 @@ SAMPLES = {
     3310: ("EPSG:4269", [(-124.2026, 41.7558), LA, (-114.6108, 34.8481)]),  # Crescent City, LA, Needles
 }
 
+# Output direction (`crs=` on the items): every CRS the service offers for a Los Angeles
+# catchment, at points of the demo catchment (Pico-Union / Westlake) and across LA County, with
+# the coordinates in the CRS's *authority* axis order (always_xy=False), so that the table also
+# records PROJ's axis order: EPSG:4326 is latitude first, the projected CRSs easting first. The
+# points are not all inside each CRS's area of use (LA is north of State Plane zone VI's): the
+# service offers every CRS for the whole catchment, and the maths is defined there all the same.
+CATCHMENT = [
+    (-118.2856, 34.0409),  # 1910 Magnolia Ave
+    (-118.2700, 34.0560),  # Westlake, north-east of the catchment
+    (-118.3000, 34.0300),  # south-west of the catchment
+    (-118.9448, 34.8233),  # Gorman, the county's north-west
+    (-117.6462, 34.2000),  # the county's east edge
+    (-118.3267, 33.3428),  # Avalon, Santa Catalina Island
+]
+# code -> source geographic CRS (NAD83 for NAD83-based CRSs, as for REFERENCE)
+OUTPUT_SAMPLES = {4326: "EPSG:4326", 3857: "EPSG:4326", 2229: "EPSG:4269", 2230: "EPSG:4269", 3310: "EPSG:4269", 32611: "EPSG:4326"}
+
 # CRSs whose ESRI WKT1 (.prj) is checked as well.
 ESRI = [2229, 2230, 26911, 3310]
 
@@ -101,6 +121,20 @@ def main() -> None:
     for code in ESRI:
         wkt = CRS.from_epsg(code).to_wkt(version="WKT1_ESRI")
         print(f"    ({code}, {rust_str(wkt)}),")
+    print("];")
+    print()
+    print("/// (EPSG code, first axis, second axis, lon, lat): PROJ's (lon, lat) in the CRS, in its EPSG")
+    print("/// axis order:")
+    for code in OUTPUT_SAMPLES:
+        axes = ", ".join(f"{a.abbrev} ({a.direction}, {a.unit_name})" for a in CRS.from_epsg(code).axis_info)
+        print(f"/// EPSG:{code} {axes}.")
+    print("const OUTPUT: &[(u32, f64, f64, f64, f64)] = &[")
+    for code, source in OUTPUT_SAMPLES.items():
+        # Both sides in authority order: the geographic source takes (lat, lon).
+        tr = Transformer.from_crs(source, f"EPSG:{code}", always_xy=False)
+        for lon, lat in CATCHMENT:
+            a, b = tr.transform(lat, lon, errcheck=True)
+            print(f"    ({code}, {a!r}, {b!r}, {lon!r}, {lat!r}),")
     print("];")
 
 

@@ -1,6 +1,9 @@
 //! `belong::ingest::Crs` against PROJ: every CRS the product promises (geographic, Web Mercator,
 //! California State Plane in US feet and metres, UTM on NAD83 and WGS84, California Albers) must
-//! reproject within 1e-6 degrees of PROJ, and back within 1 mm (0.001 of the CRS unit).
+//! reproject within 1e-6 degrees of PROJ, and back within 1 mm (0.001 of the CRS unit). And the
+//! output direction (`belong::app::output_crs`, OGC API – Features Part 2 `crs`): every CRS a Los
+//! Angeles catchment is offered in writes a lon/lat within 1e-6° / 1 cm of PROJ, in PROJ's axis
+//! order for it.
 //!
 //! The reference table below is committed so no Python is needed at test time. It was generated
 //! by `python3 scripts/crs_reference.py` (see that script for how the points were chosen and why
@@ -8,6 +11,7 @@
 //! shift is mixed in: belong treats NAD83 as WGS84, as PROJ does without a grid).
 #![allow(clippy::unwrap_used)]
 
+use belong::app::output_crs::{CRS84, CrsList};
 use belong::ingest::{Crs, CrsError};
 
 /// Largest allowed lon/lat error, degrees.
@@ -120,6 +124,53 @@ const ESRI_WKT: &[(u32, &str)] = &[
         3310,
         r#"PROJCS["NAD_1983_California_Teale_Albers",GEOGCS["GCS_North_American_1983",DATUM["D_North_American_1983",SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Albers"],PARAMETER["False_Easting",0.0],PARAMETER["False_Northing",-4000000.0],PARAMETER["Central_Meridian",-120.0],PARAMETER["Standard_Parallel_1",34.0],PARAMETER["Standard_Parallel_2",40.5],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]"#,
     ),
+];
+
+/// (EPSG code, first axis, second axis, lon, lat): PROJ's (lon, lat) in the CRS, in its EPSG
+/// axis order:
+/// EPSG:4326 Lat (north, degree), Lon (east, degree).
+/// EPSG:3857 X (east, metre), Y (north, metre).
+/// EPSG:2229 X (east, US survey foot), Y (north, US survey foot).
+/// EPSG:2230 X (east, US survey foot), Y (north, US survey foot).
+/// EPSG:3310 X (east, metre), Y (north, metre).
+/// EPSG:32611 E (east, metre), N (north, metre).
+const OUTPUT: &[(u32, f64, f64, f64, f64)] = &[
+    (4326, 34.0409, -118.2856, -118.2856, 34.0409),
+    (4326, 34.056, -118.27, -118.27, 34.056),
+    (4326, 34.03, -118.3, -118.3, 34.03),
+    (4326, 34.8233, -118.9448, -118.9448, 34.8233),
+    (4326, 34.2, -117.6462, -117.6462, 34.2),
+    (4326, 33.3428, -118.3267, -118.3267, 33.3428),
+    (3857, -13167492.760176841, 4034295.2198921926, -118.2856, 34.0409),
+    (3857, -13165756.176120464, 4036323.9388281005, -118.27, 34.056),
+    (3857, -13169095.760844262, 4032831.0048557, -118.3, 34.03),
+    (3857, -13240874.568507766, 4139894.171748865, -118.9448, 34.8233),
+    (3857, -13096315.07776362, 4055688.8590062354, -117.6462, 34.2),
+    (3857, -13172067.991248444, 3940893.8270364883, -118.3267, 33.3428),
+    (2229, 6475143.335876569, 1837389.3937187342, -118.2856, 34.0409),
+    (2229, 6479884.149183838, 1842871.4976696232, -118.27, 34.056),
+    (2229, 6470768.988647795, 1833435.3933886518, -118.3, 34.03),
+    (2229, 6278116.947628495, 2123332.937400111, -118.9448, 34.8233),
+    (2229, 6668647.510087005, 1895354.2097653302, -117.6462, 34.2),
+    (2229, 6461866.260023316, 1583365.5160145573, -118.3267, 33.3428),
+    (2230, 5944994.62939287, 2328409.3041966967, -118.2856, 34.0409),
+    (2230, 5949826.414919477, 2333811.738850397, -118.27, 34.056),
+    (2230, 5940554.813030717, 2324528.6974995867, -118.3, 34.03),
+    (2230, 5752692.974915986, 2617635.0738041163, -118.9448, 34.8233),
+    (2230, 6139457.900294475, 2383119.5799145666, -117.6462, 34.2),
+    (2230, 5927485.929257491, 2074672.0135351662, -118.3267, 33.3428),
+    (3310, 158293.8119408951, -440198.91247757804, -118.2856, 34.0409),
+    (3310, 159703.4676010021, -438498.0093582622, -118.27, 34.056),
+    (3310, 156986.05474416292, -441431.7609418314, -118.3, 34.03),
+    (3310, 96465.60133404302, -354268.8169618943, -118.9448, 34.8233),
+    (3310, 216882.19639159646, -421287.68406971125, -117.6462, 34.2),
+    (3310, 155865.47614511577, -517661.737690412, -118.3267, 33.3428),
+    (32611, 381330.8092645873, 3767436.245923554, -118.2856, 34.0409),
+    (32611, 382791.66319309874, 3769092.6907545077, -118.27, 34.056),
+    (32611, 379986.15854402876, 3766244.3443434592, -118.3, 34.03),
+    (32611, 322141.14755053644, 3855172.1170595074, -118.9448, 34.8233),
+    (32611, 440464.58223327924, 3784520.655300645, -117.6462, 34.2),
+    (32611, 376542.29401279526, 3690076.5538293277, -118.3267, 33.3428),
 ];
 // ---- end of generated table ----
 
@@ -265,4 +316,47 @@ fn unknown_prj_projection_is_an_error() {
 fn unknown_epsg_is_an_error() {
     assert!(Crs::parse("EPSG:999999").is_err());
     assert!(matches!(Crs::parse("EPSG:999999"), Err(CrsError::UnknownEpsg(999_999))));
+}
+
+/// The demo catchment's extent (Pico-Union / Westlake), as the service computes the list from it.
+const LA_CATCHMENT: [f64; 4] = [-118.31, 34.02, -118.26, 34.07];
+
+/// Output direction: what `crs=` serves for a lon/lat, in the CRS's own axis order (EPSG:4326
+/// latitude first), against PROJ in authority axis order; and the served pair (as a bbox corner
+/// would be given) back to the lon/lat.
+#[test]
+fn served_coordinates_match_proj() {
+    let list = CrsList::new(Some(LA_CATCHMENT));
+    let offered = list.uris();
+    assert_eq!(offered[0], CRS84);
+    let mut failures = Vec::new();
+    for uri in &offered[1..] {
+        let code: u32 = uri.rsplit('/').next().unwrap().parse().unwrap();
+        let rows = OUTPUT.iter().filter(|r| r.0 == code).count();
+        assert!(rows >= 3, "{uri} is offered but has {rows} reference rows");
+    }
+    for &(code, a, b, lon, lat) in OUTPUT {
+        let crs = list.resolve(&format!("http://www.opengis.net/def/crs/EPSG/0/{code}")).unwrap();
+        // 1e-6° for degrees, 1 cm for the rest (0.0328 US survey feet).
+        let tol = match code {
+            4326 => DEG_TOL,
+            2229 | 2230 => 0.01 / 0.304_800_609_601_219_2,
+            _ => 0.01,
+        };
+        let [ga, gb] = crs.position(lon, lat).unwrap();
+        let err = (ga - a).abs().max((gb - b).abs());
+        if err.is_nan() || err > tol {
+            failures
+                .push(format!("EPSG:{code} position({lon}, {lat}) = ({ga}, {gb}), PROJ ({a}, {b}): off by {err:e}"));
+        }
+        let (x, y) = crs.to_gis_order([a, b]);
+        let (glon, glat) = crs.xy_to_wgs84(x, y).unwrap();
+        let err = (glon - lon).abs().max((glat - lat).abs());
+        if err.is_nan() || err > DEG_TOL {
+            failures.push(format!(
+                "EPSG:{code} ({a}, {b}) to WGS84 = ({glon}, {glat}), want ({lon}, {lat}): off by {err:e}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} rows off PROJ:\n{}", failures.len(), OUTPUT.len(), failures.join("\n"));
 }

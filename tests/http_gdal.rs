@@ -230,3 +230,127 @@ fn gdal_reads_the_ogc_api_tiles() {
     assert_eq!(feature_count(&gdal("ogrinfo", &["-ro", "-so", tiles_gpkg, "blocks"])), clipped);
     drop(server);
 }
+
+/// A GeoJSON file GDAL wrote: feature id → every position, in order.
+fn gdal_positions(path: &std::path::Path) -> std::collections::HashMap<String, Vec<[f64; 2]>> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (feature_id(f), positions(&f["geometry"]["coordinates"])))
+        .collect()
+}
+
+/// The id a feature came with: GDAL keeps a string id as an `id` field.
+fn feature_id(f: &Value) -> String {
+    f["properties"]["id"].as_str().or(f["id"].as_str()).unwrap_or_else(|| panic!("no id: {f}")).to_string()
+}
+
+fn positions(coordinates: &Value) -> Vec<[f64; 2]> {
+    let a = coordinates.as_array().unwrap();
+    if a.first().is_some_and(Value::is_number) {
+        return vec![[a[0].as_f64().unwrap(), a[1].as_f64().unwrap()]];
+    }
+    a.iter().flat_map(positions).collect()
+}
+
+/// `(minx, miny, maxx, maxy)` of ogrinfo's `Extent: (a, b) - (c, d)` line.
+fn extent(ogrinfo_output: &str) -> [f64; 4] {
+    let line =
+        ogrinfo_output.lines().find_map(|l| l.strip_prefix("Extent: ")).unwrap_or_else(|| panic!("{ogrinfo_output}"));
+    let n: Vec<f64> = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .filter(|s| !s.is_empty() && *s != "-")
+        .map(|s| s.parse().unwrap())
+        .collect();
+    [n[0], n[1], n[2], n[3]]
+}
+
+/// OGC API – Features Part 2 (issue 13) with GDAL 3.6, Debian 12's. Its OAPIF driver predates
+/// Part 2: it has no CRS open option ("driver OAPIF does not support open option CRS"), never
+/// sends `crs`, and reads CRS84 whatever the `crs` lists say, so the lists must not change what
+/// it gets. GDAL's GeoJSON driver then reads the items in EPSG:2229 (told their CRS with
+/// `-s_srs`, since a GeoJSON body carries none), and PROJ, through ogr2ogr, takes them back to
+/// the server's own lon/lat within 1e-6°. And a `bbox-crs` selection is what GDAL selects with
+/// `-spat` on the layer reprojected into that CRS.
+#[test]
+fn gdal_reads_features_in_another_crs() {
+    if !gdal_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let port = server.port;
+    let base = format!("http://127.0.0.1:{port}");
+    let feet = "http://www.opengis.net/def/crs/EPSG/0/2229";
+
+    let collection = json_get(port, "/collections/blocks");
+    assert!(collection["crs"].as_array().unwrap().iter().any(|c| c == feet), "{collection:#}");
+    let info = gdal("ogrinfo", &["-ro", "-so", &format!("OAPIF:{base}/collections/blocks"), "blocks"]);
+    assert!(info.contains("GEOGCRS[\"WGS 84\"") && info.contains("Extent: (-118."), "{info}");
+
+    // Every vertex of every block, served in US feet, back to lon/lat by PROJ.
+    let lon_lat = json_get(port, "/collections/blocks/items?limit=10000");
+    let served: Vec<(String, Vec<[f64; 2]>)> = lon_lat["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_str().unwrap().to_string(), positions(&f["geometry"]["coordinates"])))
+        .collect();
+    let back = dir.path().join("back.json");
+    let in_feet = format!("{base}/collections/blocks/items?limit=10000&crs={feet}");
+    let args = [
+        "-f",
+        "GeoJSON",
+        "-s_srs",
+        "EPSG:2229",
+        "-t_srs",
+        "EPSG:4269",
+        "-lco",
+        "RFC7946=NO",
+        "-lco",
+        "COORDINATE_PRECISION=10",
+    ];
+    let mut args = args.to_vec();
+    args.extend([back.to_str().unwrap(), in_feet.as_str()]);
+    gdal("ogr2ogr", &args);
+    let by_gdal = gdal_positions(&back);
+    assert_eq!(by_gdal.len(), served.len());
+    let mut worst = 0f64;
+    for (id, positions) in &served {
+        let theirs = &by_gdal[id];
+        assert_eq!(theirs.len(), positions.len(), "{id}");
+        for (p, q) in positions.iter().zip(theirs) {
+            worst = worst.max((p[0] - q[0]).abs()).max((p[1] - q[1]).abs());
+        }
+    }
+    assert!(worst <= 1e-6, "EPSG:2229 through PROJ is {worst:e}° off the CRS84 output");
+
+    // bbox-crs: the server's selection equals GDAL's -spat (GEOS intersects) on the reprojected
+    // layer, for the zone the catchment is in and for the zone whose grid is turned ~1.1° there.
+    for (code, half) in [(2229, 1_000.0), (2229, 2_500.0), (2230, 1_000.0), (2230, 2_500.0)] {
+        let gpkg = dir.path().join(format!("blocks-{code}.gpkg"));
+        let gpkg = gpkg.to_str().unwrap();
+        let epsg = format!("EPSG:{code}");
+        let all = format!("{base}/collections/blocks/items?limit=10000");
+        gdal("ogr2ogr", &["-f", "GPKG", "-s_srs", "EPSG:4269", "-t_srs", &epsg, "-nln", "blocks", gpkg, &all]);
+        let [x0, y0, x1, y1] = extent(&gdal("ogrinfo", &["-ro", "-so", gpkg, "blocks"]));
+        let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let bbox = [cx - half, cy - half, cx + half, cy + half].map(|v| format!("{v:.3}"));
+        let selected = dir.path().join(format!("selected-{code}-{half}.json"));
+        let mut args = vec!["-f", "GeoJSON", "-spat"];
+        args.extend(bbox.iter().map(String::as_str));
+        args.extend([selected.to_str().unwrap(), gpkg, "blocks"]);
+        gdal("ogr2ogr", &args);
+        let mut theirs: Vec<String> = gdal_positions(&selected).into_keys().collect();
+        theirs.sort();
+        let uri = format!("/collections/blocks/items?limit=10000&bbox={}&bbox-crs={epsg}", bbox.join(","));
+        let v = json_get(port, &uri);
+        let mut ours: Vec<String> = v["features"].as_array().unwrap().iter().map(feature_id).collect();
+        ours.sort();
+        assert!(!ours.is_empty() && ours.len() < served.len(), "{uri}: a strict subset");
+        assert_eq!(ours, theirs, "{uri}");
+    }
+    drop(server);
+}

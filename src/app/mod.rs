@@ -10,6 +10,7 @@ pub mod history;
 mod imports;
 pub mod layers;
 pub mod live;
+pub mod output_crs;
 pub mod people;
 pub mod recruit;
 pub mod rollup;

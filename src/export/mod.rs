@@ -18,10 +18,15 @@ pub fn round7(v: f64) -> f64 {
     (v * 1e7).round() / 1e7
 }
 
-fn ring_coords(ring: &LineString<f64>) -> Vec<[f64; 2]> {
+/// A ring's positions, each vertex through `at`: consecutive repeats (after `at` rounds) dropped,
+/// the ring closed.
+fn ring_positions<E>(
+    ring: &LineString<f64>,
+    at: &mut impl FnMut(f64, f64) -> Result<[f64; 2], E>,
+) -> Result<Vec<[f64; 2]>, E> {
     let mut out: Vec<[f64; 2]> = Vec::with_capacity(ring.0.len() + 1);
     for c in &ring.0 {
-        let p = [round7(c.x), round7(c.y)];
+        let p = at(c.x, c.y)?;
         if out.last() != Some(&p) {
             out.push(p);
         }
@@ -31,17 +36,32 @@ fn ring_coords(ring: &LineString<f64>) -> Vec<[f64; 2]> {
     {
         out.push(first);
     }
-    out
+    Ok(out)
 }
 
-fn polygon_coords(p: &Polygon<f64>) -> Vec<Vec<[f64; 2]>> {
-    std::iter::once(p.exterior()).chain(p.interiors()).map(ring_coords).collect()
+/// The `coordinates` of a lon/lat MultiPolygon as RFC 7946 lays them out — exterior rings
+/// counter-clockwise and holes clockwise (in lon/lat), rings closed, consecutive repeats
+/// dropped — with each vertex written by `at` (lon, lat → the served pair, rounded as served).
+/// [`multipolygon_json`] is this with CRS84 at 1e-7°; a reprojection keeps the lon/lat vertex
+/// order, so a ring runs the same way round whatever the output's axis order.
+pub fn multipolygon_positions<E>(
+    mp: &MultiPolygon<f64>,
+    mut at: impl FnMut(f64, f64) -> Result<[f64; 2], E>,
+) -> Result<Vec<Vec<Vec<[f64; 2]>>>, E> {
+    let oriented = mp.orient(Direction::Default);
+    oriented
+        .0
+        .iter()
+        .map(|p: &Polygon<f64>| {
+            std::iter::once(p.exterior()).chain(p.interiors()).map(|r| ring_positions(r, &mut at)).collect()
+        })
+        .collect()
 }
 
 /// A MultiPolygon as an RFC 7946 geometry object.
 pub fn multipolygon_json(mp: &MultiPolygon<f64>) -> Value {
-    let oriented = mp.orient(Direction::Default);
-    let coords: Vec<_> = oriented.0.iter().map(polygon_coords).collect();
+    let coords = multipolygon_positions(mp, |x, y| Ok::<_, std::convert::Infallible>([round7(x), round7(y)]))
+        .unwrap_or_else(|never| match never {});
     json!({ "type": "MultiPolygon", "coordinates": coords })
 }
 

@@ -10,13 +10,15 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::format::{self, Format, QueryPairs};
-use super::ogc::{CRS84, Link, find};
+use super::ogc::{Link, find};
 use super::{AppError, AppState, BaseUrl};
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::app::layers::{BLOCKS, BlocksAsOf, Collection, DateRange, Feature, ItemQuery, Layers};
+use crate::app::output_crs::{Axes, BboxSelection, CrsList, OutputCrs};
 use crate::core::text::{QUOTED, clip, quote};
+use crate::ingest::CrsError;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -35,6 +37,12 @@ struct ItemsRequest {
     /// `datetime` as given, for the links.
     datetime: Option<String>,
     f: Option<Format>,
+    /// `crs`: the CRS the features are written in (CRS84 unless asked).
+    crs: OutputCrs,
+    /// `bbox` as given, in the axis order of `bbox_crs`, for the links.
+    bbox: Option<[f64; 4]>,
+    /// `bbox-crs`, when given.
+    bbox_crs: Option<OutputCrs>,
 }
 
 fn parse_limit(raw: &str) -> Result<u64, AppError> {
@@ -68,38 +76,36 @@ fn parse_offset(raw: &str) -> Result<u64, AppError> {
     }
 }
 
-/// `minLon,minLat,maxLon,maxLat` in CRS84.
-fn parse_bbox(raw: &str) -> Result<[f64; 4], AppError> {
+/// `minLon,minLat,maxLon,maxLat` in CRS84, or the four numbers in `crs`'s axis order
+/// (`minLat,minLon,maxLat,maxLon` in EPSG:4326, `minX,minY,maxX,maxY` in a projected CRS):
+/// the numbers as given, and what they select.
+fn parse_bbox(raw: &str, crs: &OutputCrs) -> Result<([f64; 4], BboxSelection), AppError> {
     let bad = |why: &str| AppError::BadRequest(format!("bbox={raw}: {why}", raw = quote(raw)));
+    let order = crs.axes().bbox_order();
     let parts: Vec<&str> = raw.split(',').map(str::trim).collect();
     if parts.len() == 6 {
-        return Err(bad("3D bounding boxes are not supported; give minLon,minLat,maxLon,maxLat"));
+        return Err(bad(&format!("3D bounding boxes are not supported; give {order}")));
     }
     if parts.len() != 4 {
-        return Err(bad(&format!(
-            "expected 4 comma-separated numbers minLon,minLat,maxLon,maxLat, got {}",
-            parts.len()
-        )));
+        return Err(bad(&format!("expected 4 comma-separated numbers {order}, got {}", parts.len())));
     }
     let mut v = [0.0; 4];
     for (slot, p) in v.iter_mut().zip(&parts) {
         *slot =
             p.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| bad(&format!("'{p}' is not a number")))?;
     }
-    let [x0, y0, x1, y1] = v;
-    if !(-180.0..=180.0).contains(&x0) || !(-180.0..=180.0).contains(&x1) {
-        return Err(bad("longitudes must be between -180 and 180"));
+    if crs.is_geographic() {
+        let (lon, lat) =
+            if crs.axes() == Axes::LatLon { ([v[1], v[3]], [v[0], v[2]]) } else { ([v[0], v[2]], [v[1], v[3]]) };
+        if !lon.iter().all(|x| (-180.0..=180.0).contains(x)) {
+            return Err(bad("longitudes must be between -180 and 180"));
+        }
+        if !lat.iter().all(|y| (-90.0..=90.0).contains(y)) {
+            return Err(bad("latitudes must be between -90 and 90"));
+        }
     }
-    if !(-90.0..=90.0).contains(&y0) || !(-90.0..=90.0).contains(&y1) {
-        return Err(bad("latitudes must be between -90 and 90"));
-    }
-    if x0 > x1 {
-        return Err(bad("minLon is greater than maxLon"));
-    }
-    if y0 > y1 {
-        return Err(bad("minLat is greater than maxLat"));
-    }
-    Ok(v)
+    let selection = crs.bbox(v).map_err(|e| bad(&e.to_string()))?;
+    Ok((v, selection))
 }
 
 /// A date, an RFC 3339 date-time, or an interval `start/end` (`..` or empty for an open end),
@@ -137,24 +143,32 @@ fn parse_datetime(raw: &str) -> Result<DateRange, AppError> {
     }
 }
 
-fn check_crs(name: &str, raw: &str) -> Result<(), AppError> {
-    if raw == CRS84 || raw == "CRS84" {
-        Ok(())
-    } else {
-        Err(AppError::BadRequest(format!("{name}={raw}: only {CRS84} is supported", raw = quote(raw))))
-    }
+/// The CRS a `crs` or `bbox-crs` parameter names, or a 400 naming the supported ones.
+fn crs_param(list: &CrsList, name: &str, raw: &str) -> Result<OutputCrs, AppError> {
+    list.resolve(raw).map_err(|e| AppError::BadRequest(format!("{name}={e}")))
 }
 
 impl ItemsRequest {
-    fn parse(c: &Collection, q: &QueryPairs) -> Result<ItemsRequest, AppError> {
-        let mut r =
-            ItemsRequest { limit: DEFAULT_LIMIT, offset: 0, query: ItemQuery::default(), datetime: None, f: None };
+    fn parse(c: &Collection, crs_list: &CrsList, q: &QueryPairs) -> Result<ItemsRequest, AppError> {
+        let mut r = ItemsRequest {
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+            query: ItemQuery::default(),
+            datetime: None,
+            f: None,
+            crs: OutputCrs::crs84(),
+            bbox: None,
+            bbox_crs: None,
+        };
+        // `bbox` is read once `bbox-crs`, which may come after it, is known.
+        let mut bbox = None;
         for (k, v) in &q.0 {
             match k.as_str() {
                 "limit" => r.limit = parse_limit(v)?,
                 "offset" => r.offset = parse_offset(v)?,
-                "bbox" => r.query.bbox = Some(parse_bbox(v)?),
-                "bbox-crs" | "crs" => check_crs(k, v)?,
+                "bbox" => bbox = Some(v),
+                "bbox-crs" => r.bbox_crs = Some(crs_param(crs_list, k, v)?),
+                "crs" => r.crs = crs_param(crs_list, k, v)?,
                 "datetime" => {
                     r.query.datetime = Some(parse_datetime(v)?);
                     r.datetime = Some(v.clone());
@@ -173,14 +187,27 @@ impl ItemsRequest {
                 }
             }
         }
+        if let Some(raw) = bbox {
+            let crs = r.bbox_crs.clone().unwrap_or_else(OutputCrs::crs84);
+            let (given, selection) = parse_bbox(raw, &crs)?;
+            r.bbox = Some(given);
+            r.query.bbox = Some(selection.envelope);
+            r.query.bbox_projected = selection.projected;
+        }
         Ok(r)
     }
 
     /// The query string for the same selection at another offset, or in another format.
     fn query_string(&self, offset: u64, f: Option<Format>) -> String {
         let mut pairs: Vec<(String, String)> = self.query.filters.clone();
-        if let Some(b) = self.query.bbox {
+        if let Some(b) = self.bbox {
             pairs.push(("bbox".into(), b.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")));
+        }
+        if let Some(crs) = &self.bbox_crs {
+            pairs.push(("bbox-crs".into(), crs.uri().into()));
+        }
+        if !self.crs.is_crs84() {
+            pairs.push(("crs".into(), self.crs.uri().into()));
         }
         if let Some(d) = &self.datetime {
             pairs.push(("datetime".into(), d.clone()));
@@ -206,7 +233,7 @@ pub async fn items(
 ) -> Result<Response, AppError> {
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
-    let mut req = ItemsRequest::parse(c, &q)?;
+    let mut req = ItemsRequest::parse(c, &CrsList::for_layers(&layers), &q)?;
     let format = match req.f {
         Some(f) => f,
         None => format::negotiate(None, &headers)?,
@@ -230,7 +257,7 @@ pub async fn items(
         })
         .collect();
     if format == Format::Csv {
-        return csv_response(c, page_features.iter().map(|f| &**f));
+        return csv_response(c, page_features.iter().map(|f| &**f), &req.crs);
     }
 
     let returned = page.len() as u64;
@@ -282,10 +309,27 @@ pub async fn items(
         if n > 0 {
             body.push(b',');
         }
-        f.write_json(&mut body);
+        write_feature(f, &req.crs, &mut body)?;
     }
     body.extend_from_slice(b"]}");
-    Ok(bytes_response(format.media_type(), body))
+    with_content_crs(bytes_response(format.media_type(), body), &req.crs)
+}
+
+fn write_feature(f: &Feature, crs: &OutputCrs, out: &mut Vec<u8>) -> Result<(), AppError> {
+    f.write_json_in(crs, out).map_err(|e| unwritable(f, crs, e))
+}
+
+/// A feature the CRS cannot represent (Web Mercator past ±85°, say): the client asked for a CRS
+/// that does not fit the data.
+fn unwritable(f: &Feature, crs: &OutputCrs, e: CrsError) -> AppError {
+    AppError::BadRequest(format!("crs={}: feature '{}' cannot be written in it: {e}", crs.uri(), clip(&f.id, QUOTED)))
+}
+
+/// Part 2's `Content-Crs: <uri>`: the CRS of the coordinates in the body.
+fn with_content_crs(mut res: Response, crs: &OutputCrs) -> Result<Response, AppError> {
+    let value = HeaderValue::from_str(&format!("<{}>", crs.uri())).map_err(|e| AppError::Internal(e.to_string()))?;
+    res.headers_mut().insert("content-crs", value);
+    Ok(res)
 }
 
 /// One feature by id.
@@ -296,10 +340,14 @@ pub async fn item(
     headers: HeaderMap,
     q: QueryPairs,
 ) -> Result<Response, AppError> {
-    q.only(&["f", "datetime"])?;
+    q.only(&["f", "crs", "datetime"])?;
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
     let format = format::negotiate(q.get("f"), &headers)?;
+    let crs = match q.get("crs") {
+        Some(raw) => crs_param(&CrsList::for_layers(&layers), "crs", raw)?,
+        None => OutputCrs::crs84(),
+    };
     let mut query = ItemQuery { datetime: q.get("datetime").map(parse_datetime).transpose()?, ..ItemQuery::default() };
     let day = as_of_day(c, &mut query)?;
     if query.datetime.is_some() {
@@ -320,25 +368,37 @@ pub async fn item(
         Some(day) => Cow::Owned(blocks_as_of(&state, &layers, day).await?.feature(i, f)),
         None => Cow::Borrowed(f),
     };
-    let datetime = q.get("datetime").map(|d| format!("?datetime={}", percent_query(d))).unwrap_or_default();
     if format == Format::Csv {
-        return csv_response(c, std::iter::once(&*f));
+        return csv_response(c, std::iter::once(&*f), &crs);
     }
     let url = format!("{base}/collections/{}/items/{}", c.id, encode_segment(&f.id));
-    let csv = if datetime.is_empty() { "?f=csv".to_string() } else { format!("{datetime}&f=csv") };
+    // The links keep the CRS and the day asked for.
+    let mut kept: Vec<(&str, String)> = Vec::new();
+    if !crs.is_crs84() {
+        kept.push(("crs", crs.uri().to_string()));
+    }
+    if let Some(d) = q.get("datetime") {
+        kept.push(("datetime", d.to_string()));
+    }
+    let kept = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    let (this, csv) = if kept.is_empty() {
+        (url.clone(), format!("{url}?f=csv"))
+    } else {
+        (format!("{url}?{kept}"), format!("{url}?f=csv&{kept}"))
+    };
     let links = vec![
-        Link::new(format!("{url}{datetime}"), "self", format.media_type(), "This feature"),
-        Link::new(format!("{url}{csv}"), "alternate", "text/csv", "This feature as CSV"),
+        Link::new(this, "self", format.media_type(), "This feature"),
+        Link::new(csv, "alternate", "text/csv", "This feature as CSV"),
         Link::new(format!("{base}/collections/{}", c.id), "collection", format::JSON, "The collection"),
     ];
     let links = serde_json::to_string(&links).map_err(|e| AppError::Internal(e.to_string()))?;
     let mut body = Vec::with_capacity(f.json_len() + links.len() + 16);
-    f.write_json(&mut body);
+    write_feature(&f, &crs, &mut body)?;
     body.pop(); // reopen the Feature object to add its links
     body.extend_from_slice(b",\"links\":");
     body.extend_from_slice(links.as_bytes());
     body.push(b'}');
-    Ok(bytes_response(format.media_type(), body))
+    with_content_crs(bytes_response(format.media_type(), body), &crs)
 }
 
 /// `datetime` on the blocks collection: one day, whose end the counts are taken at (taken out
@@ -384,10 +444,6 @@ pub(super) async fn blocks_as_of(
     .await
 }
 
-fn percent_query(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)]).unwrap_or_default().trim_start_matches('=').to_string()
-}
-
 fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -406,13 +462,18 @@ fn bytes_response(media_type: &'static str, body: Vec<u8>) -> Response {
     res
 }
 
-/// Features as CSV: every property of the collection, then `lon,lat` (the point itself, or a
-/// point inside the polygon).
-fn csv_response<'a>(c: &Collection, features: impl Iterator<Item = &'a Feature>) -> Result<Response, AppError> {
+/// Features as CSV: every property of the collection, then the point itself (or a point inside
+/// the polygon) as `lon,lat` — or, in another `crs`, its two axes in order: `lat,lon` in
+/// EPSG:4326, `x,y` (easting, northing) in a projected CRS.
+fn csv_response<'a>(
+    c: &Collection,
+    features: impl Iterator<Item = &'a Feature>,
+    crs: &OutputCrs,
+) -> Result<Response, AppError> {
     let internal = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<&str> = c.properties.iter().map(|p| p.name.as_str()).collect();
-    header.extend(["lon", "lat"]);
+    header.extend(crs.axes().names());
     w.write_record(&header).map_err(internal)?;
     for f in features {
         let props = f.properties();
@@ -425,12 +486,21 @@ fn csv_response<'a>(c: &Collection, features: impl Iterator<Item = &'a Feature>)
                 Some(v) => v.to_string(),
             })
             .collect();
-        let (lon, lat) = f.point.map_or((String::new(), String::new()), |(x, y)| (x.to_string(), y.to_string()));
-        row.extend([lon, lat]);
+        let (a, b) = match f.point {
+            None => (String::new(), String::new()),
+            // As stored (rounded to 1e-7°), as before `crs` existed.
+            Some((lon, lat)) if crs.is_crs84() => (lon.to_string(), lat.to_string()),
+            Some(_) => {
+                let (lon, lat) = f.location().unwrap_or_default();
+                let [a, b] = crs.position(lon, lat).map_err(|e| unwritable(f, crs, e))?;
+                (a.to_string(), b.to_string())
+            }
+        };
+        row.extend([a, b]);
         w.write_record(&row).map_err(internal)?;
     }
     let body = w.into_inner().map_err(|e| AppError::Internal(format!("writing CSV: {e}")))?;
-    Ok(bytes_response(format::CSV, body))
+    with_content_crs(bytes_response(format::CSV, body), crs)
 }
 
 #[cfg(test)]
@@ -495,9 +565,20 @@ mod tests {
                 // At most 200 shown characters of the value (up to 4 bytes each) and the reason.
                 assert!(!m.is_empty() && m.len() < 1_200, "{} bytes: {m}", m.len());
             };
-            match parse_bbox(&raw) {
+            match parse_bbox(&raw, &OutputCrs::crs84()).map(|(_, s)| s.envelope) {
                 Ok([x0, y0, x1, y1]) => prop_assert!(x0 <= x1 && y0 <= y1 && (-180.0..=180.0).contains(&x0) && (-90.0..=90.0).contains(&y1)),
                 Err(e) => brief(e),
+            }
+            let list = CrsList::new(Some([-118.3, 34.0, -118.2, 34.1]));
+            for crs in ["EPSG:4326", "EPSG:2229", "EPSG:3857"] {
+                if let Err(e) = parse_bbox(&raw, &list.resolve(crs).unwrap()) {
+                    brief(e);
+                }
+            }
+            if let Err(e) = crs_param(&list, "crs", &raw) {
+                // The value, and the seven URIs supported.
+                let m = e.to_string();
+                prop_assert!(m.contains("not a supported CRS") && m.len() < 1_500, "{} bytes: {m}", m.len());
             }
             match parse_datetime(&raw) {
                 Ok(DateRange { start: Some(a), end: Some(b) }) => prop_assert!(a <= b),
@@ -516,9 +597,25 @@ mod tests {
 
     #[test]
     fn bboxes() {
-        assert_eq!(parse_bbox("-118.3,34,-118.2,34.1").unwrap(), [-118.3, 34.0, -118.2, 34.1]);
+        let crs84 = OutputCrs::crs84();
+        let (given, selection) = parse_bbox("-118.3,34,-118.2,34.1", &crs84).unwrap();
+        assert_eq!(given, [-118.3, 34.0, -118.2, 34.1]);
+        assert_eq!(selection.envelope, given);
         for bad in ["1,2,3", "a,b,c,d", "2,0,1,1", "0,2,1,1", "0,0,200,1", "0,0,1,1,0,0", "NaN,0,1,1"] {
-            assert!(parse_bbox(bad).is_err(), "{bad}");
+            assert!(parse_bbox(bad, &crs84).is_err(), "{bad}");
         }
+        // EPSG:4326 is latitude first: its ranges and names follow.
+        let list = CrsList::new(Some([-118.3, 34.0, -118.2, 34.1]));
+        let lat_lon = list.resolve("EPSG:4326").unwrap();
+        assert_eq!(parse_bbox("34,-118.3,34.1,-118.2", &lat_lon).unwrap().1.envelope, [-118.3, 34.0, -118.2, 34.1]);
+        let e = parse_bbox("-118.3,34,-118.2,34.1", &lat_lon).unwrap_err().to_string();
+        assert!(e.contains("latitudes"), "{e}");
+        let e = parse_bbox("1,2,3", &lat_lon).unwrap_err().to_string();
+        assert!(e.contains("minLat,minLon,maxLat,maxLon"), "{e}");
+        let feet = list.resolve("EPSG:2229").unwrap();
+        let e = parse_bbox("6480000,1840000,6470000,1850000", &feet).unwrap_err().to_string();
+        assert!(e.contains("minX is greater than maxX"), "{e}");
+        let e = parse_bbox("1e9,1e9,2e9,2e9", &feet).unwrap_err().to_string();
+        assert!(e.contains("outside the area EPSG:2229"), "{e}");
     }
 }

@@ -1,4 +1,4 @@
-//! The HTTP service (`belong serve`): OGC API – Features (Core, GeoJSON, OpenAPI 3.0) and
+//! The HTTP service (`belong serve`): OGC API – Features (Core, GeoJSON, OpenAPI 3.0, CRS by reference) and
 //! OGC API – Tiles (vector tiles) over the public layers, coverage summaries and health.
 //! Handlers only translate HTTP to and from the use cases in [`crate::app`]; reads are served
 //! from the live state ([`Live`]), an immutable snapshot that [`AppState::refresh`] advances

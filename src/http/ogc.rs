@@ -11,19 +11,21 @@ use utoipa::ToSchema;
 use super::format::{self, GEOJSON, JSON, QueryPairs};
 use super::{AppError, AppState, BaseUrl};
 use crate::app::layers::Collection;
+use crate::app::output_crs::CrsList;
 use crate::core::text::{QUOTED, clip};
 
-/// CRS84: WGS84 longitude/latitude, the only CRS served.
-pub const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+/// CRS84: WGS84 longitude/latitude, what features are stored and served in by default.
+pub use crate::app::output_crs::CRS84;
 /// Media type of the OpenAPI 3.0 document.
 pub const OPENAPI_JSON: &str = "application/vnd.oai.openapi+json;version=3.0";
 
 /// The OGC API – Features conformance classes implemented (the Tiles ones are
 /// [`super::ogc_tiles::CONFORMANCE`]).
-pub const CONFORMANCE: [&str; 3] = [
+pub const CONFORMANCE: [&str; 4] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ];
 
 /// A hypermedia link.
@@ -125,8 +127,12 @@ pub struct CollectionInfo {
     /// Always `feature`.
     #[serde(rename = "itemType")]
     pub item_type: String,
-    /// CRSs features can be returned in (CRS84 only).
+    /// CRSs features can be returned in (`crs`) and bboxes given in (`bbox-crs`), CRS84 first
+    /// (OGC API – Features Part 2).
     pub crs: Vec<String>,
+    /// The CRS features are stored in, so served without reprojection: CRS84.
+    #[serde(rename = "storageCrs")]
+    pub storage_crs: String,
     /// `self`, `items`, and the tile sets of a collection with tiles.
     pub links: Vec<Link>,
 }
@@ -136,6 +142,9 @@ pub struct CollectionInfo {
 pub struct Collections {
     /// `self`.
     pub links: Vec<Link>,
+    /// The CRSs every collection is offered in (Part 2's global list; each collection lists
+    /// them too).
+    pub crs: Vec<String>,
     /// Every collection.
     pub collections: Vec<CollectionInfo>,
 }
@@ -201,8 +210,9 @@ pub async fn conformance(q: QueryPairs) -> Result<Json<Conformance>, AppError> {
     Ok(Json(Conformance { conforms_to: classes.map(|s| s.to_string()).collect() }))
 }
 
-/// The description of `c`; `tiled` links its tile sets (for a collection that is a tile layer).
-fn info(base: &str, c: &Collection, tiled: bool) -> CollectionInfo {
+/// The description of `c`, offered in the CRSs `crs`; `tiled` links its tile sets (for a
+/// collection that is a tile layer).
+fn info(base: &str, c: &Collection, crs: &[String], tiled: bool) -> CollectionInfo {
     let url = format!("{base}/collections/{}", c.id);
     let mut links = vec![
         Link::new(url.clone(), "self", JSON, "This collection"),
@@ -225,7 +235,10 @@ fn info(base: &str, c: &Collection, tiled: bool) -> CollectionInfo {
             }),
         }),
         item_type: "feature".into(),
-        crs: vec![CRS84.into()],
+        // Listed in full rather than as Part 2's "#/crs" pointer: the collection's own document
+        // has no global list to point to, and not every client follows the pointer.
+        crs: crs.to_vec(),
+        storage_crs: CRS84.into(),
         links,
     }
 }
@@ -243,12 +256,14 @@ pub async fn collections(
     q.only(&["f"])?;
     format::json_only(&q)?;
     let layers = state.layers_with_access().await?;
+    let crs = CrsList::for_layers(&layers).uris();
     Ok(Json(Collections {
         links: vec![Link::new(format!("{base}/collections"), "self", JSON, "This document")],
         collections: {
             let tiled = layers.tile_layer_ids();
-            layers.all_collections().map(|c| info(&base, c, tiled.contains(&c.id))).collect()
+            layers.all_collections().map(|c| info(&base, c, &crs, tiled.contains(&c.id))).collect()
         },
+        crs,
     }))
 }
 
@@ -273,7 +288,7 @@ pub async fn collection(
     // OGCAPI driver (Debian 12's) follows such a link in preference to the items, cannot read
     // vector tiles (OSGeo/gdal#7993), and then fails to open the collection at all, where
     // without it `ogrinfo OGCAPI:…/collections/blocks` reads the features.
-    Ok(Json(info(&base, c, false)))
+    Ok(Json(info(&base, c, &CrsList::for_layers(&layers).uris(), false)))
 }
 
 /// A collection by id, or a 404 naming the ones there are.

@@ -18,12 +18,13 @@ use super::format::{GEOJSON, QueryPairs, json_only};
 use super::ogc::OPENAPI_JSON;
 use super::{AppError, AppState, BaseUrl};
 use crate::app::layers::{Collection, GeometryKind, Layers};
+use crate::app::output_crs::{CRS84, CrsList};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "belong", description = "Census-block coverage for community-ambassador campaigns: \
-        OGC API – Features (Core, GeoJSON, OpenAPI 3.0) and OGC API – Tiles (vector tiles) over blocks, \
-        resources and school readiness, plus coverage summaries."),
+        OGC API – Features (Core, GeoJSON, OpenAPI 3.0, Part 2 CRS by reference) and OGC API – Tiles \
+        (vector tiles) over blocks, resources and school readiness, plus coverage summaries."),
     paths(
         super::ogc::landing,
         super::ogc::conformance,
@@ -80,7 +81,7 @@ pub fn document(layers: &Layers, base: &str) -> Value {
     doc["servers"] = json!([{ "url": base }]);
     let components = doc["components"].as_object_mut().map(std::mem::take).unwrap_or_default();
     let mut components = components;
-    components.insert("parameters".into(), common_parameters());
+    components.insert("parameters".into(), common_parameters(&CrsList::for_layers(layers).uris()));
     components.insert(
         "securitySchemes".into(),
         json!({ "bearer": { "type": "http", "scheme": "bearer",
@@ -112,7 +113,7 @@ fn problem_response(description: &str) -> Value {
         "schema": { "$ref": "#/components/schemas/Problem" } } } })
 }
 
-fn common_parameters() -> Value {
+fn common_parameters(crs: &[String]) -> Value {
     json!({
         "limit": {
             "name": "limit", "in": "query", "required": false, "style": "form", "explode": false,
@@ -126,7 +127,9 @@ fn common_parameters() -> Value {
         },
         "bbox": {
             "name": "bbox", "in": "query", "required": false, "style": "form", "explode": false,
-            "description": "minLon,minLat,maxLon,maxLat in CRS84: only features whose geometry intersects the box.",
+            "description": "minLon,minLat,maxLon,maxLat in CRS84, or the four numbers in the axis order of bbox-crs \
+                            (minLat,minLon,maxLat,maxLon in EPSG:4326, minX,minY,maxX,maxY in a projected CRS): only \
+                            features whose geometry intersects the box (in a projected CRS, once reprojected into it).",
             "schema": { "type": "array", "minItems": 4, "maxItems": 4, "items": { "type": "number" } }
         },
         "datetime": {
@@ -140,8 +143,17 @@ fn common_parameters() -> Value {
         },
         "bbox-crs": {
             "name": "bbox-crs", "in": "query", "required": false, "style": "form", "explode": false,
-            "description": "CRS of bbox; only CRS84 is supported.",
-            "schema": { "type": "string", "enum": [super::ogc::CRS84] }
+            "description": "CRS of bbox (OGC API – Features Part 2), one of the collection's `crs` list; \
+                            EPSG:NNNN and urn:ogc:def:crs:EPSG::NNNN name the same CRSs.",
+            "schema": { "type": "string", "format": "uri", "enum": crs, "default": CRS84 }
+        },
+        "crs": {
+            "name": "crs", "in": "query", "required": false, "style": "form", "explode": false,
+            "description": "CRS of the coordinates returned (OGC API – Features Part 2), one of the collection's \
+                            `crs` list, in its EPSG axis order (EPSG:4326 is latitude, longitude; projected CRSs \
+                            easting, northing); EPSG:NNNN and urn:ogc:def:crs:EPSG::NNNN name the same CRSs. \
+                            The Content-Crs response header names the CRS of the body.",
+            "schema": { "type": "string", "format": "uri", "enum": crs, "default": CRS84 }
         },
         "f": {
             "name": "f", "in": "query", "required": false, "style": "form", "explode": false,
@@ -172,14 +184,15 @@ fn feature_schema(c: &Collection) -> Value {
         "properties": {
             "type": { "type": "string", "enum": ["Feature"] },
             "id": { "type": "string" },
-            "geometry": { "type": "object", "description": format!("A GeoJSON {geometry} (WGS84)") },
+            "geometry": { "type": "object",
+                "description": format!("A GeoJSON {geometry} (CRS84 lon/lat, or the CRS the `crs` parameter asked for)") },
             "properties": { "type": "object", "properties": props }
         }
     })
 }
 
 fn items_path(c: &Collection) -> Value {
-    let mut params: Vec<Value> = ["limit", "offset", "bbox", "datetime", "bbox-crs", "f"]
+    let mut params: Vec<Value> = ["limit", "offset", "bbox", "datetime", "bbox-crs", "crs", "f"]
         .iter()
         .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
         .collect();
@@ -209,7 +222,8 @@ fn items_path(c: &Collection) -> Value {
         "description": c.description,
         "parameters": params,
         "responses": {
-            "200": { "description": "A page of features, with next/prev links", "content": {
+            "200": { "description": "A page of features, with next/prev links",
+                "headers": { "Content-Crs": content_crs_header() }, "content": {
                 GEOJSON: { "schema": collection.clone() },
                 "application/json": { "schema": collection },
                 "text/csv": { "schema": { "type": "string" } }
@@ -220,6 +234,11 @@ fn items_path(c: &Collection) -> Value {
     }})
 }
 
+fn content_crs_header() -> Value {
+    json!({ "description": "The CRS of the coordinates in the body, as `<uri>` (OGC API – Features Part 2)",
+            "schema": { "type": "string" } })
+}
+
 fn item_path(c: &Collection) -> Value {
     let feature = feature_schema(c);
     json!({ "get": {
@@ -228,14 +247,16 @@ fn item_path(c: &Collection) -> Value {
         "summary": format!("One feature of '{}'", c.id),
         "parameters": [
             { "$ref": "#/components/parameters/featureId" },
+            { "$ref": "#/components/parameters/crs" },
             { "$ref": "#/components/parameters/f" }
         ],
         "responses": {
-            "200": { "description": "The feature", "content": {
+            "200": { "description": "The feature", "headers": { "Content-Crs": content_crs_header() }, "content": {
                 GEOJSON: { "schema": feature.clone() },
                 "application/json": { "schema": feature },
                 "text/csv": { "schema": { "type": "string" } }
             }},
+            "400": problem_response("A malformed or unknown parameter (an unsupported crs)"),
             "404": problem_response("No such feature")
         }
     }})
@@ -324,7 +345,7 @@ pub async fn api_html(State(state): State<AppState>, BaseUrl(base): BaseUrl) -> 
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>belong API</title>\
          <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}\
          code{background:#f3f3f3;padding:0 .2em}li{margin:.2em 0}</style></head><body>\
-         <h1>belong API</h1><p>OGC API – Features (Core, GeoJSON, OpenAPI 3.0). \
+         <h1>belong API</h1><p>OGC API – Features (Core, GeoJSON, OpenAPI 3.0, Part 2 CRS by reference). \
          Machine-readable definition: <a href=\"api\">OpenAPI 3.0 JSON</a>.</p>",
     );
     if let Some(paths) = doc["paths"].as_object() {

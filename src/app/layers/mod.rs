@@ -29,8 +29,12 @@ use rstar::{AABB, RTree};
 use serde_json::{Map, Value};
 
 use super::AppError;
+use super::output_crs::{OutputCrs, ProjectedBbox};
 use crate::core::{CoverageReport, Resource};
-use crate::export::{block_properties, latest_indicators, multipolygon_json, point_json, round7};
+use crate::export::{
+    block_properties, latest_indicators, multipolygon_json, multipolygon_positions, point_json, round7,
+};
+use crate::ingest::CrsError;
 use crate::store::Store;
 use crate::tiles::{LiveValues, SourceFeature, SourceLayer, TileSource};
 
@@ -693,6 +697,42 @@ impl Feature {
         out.push(b'}');
     }
 
+    /// Append the whole Feature object with its geometry in `crs` (in its axis order, see
+    /// [`OutputCrs::position`]). CRS84 is [`Feature::write_json`], the stored JSON as it is;
+    /// any other CRS reprojects the unrounded geometry. On an error nothing is appended.
+    pub fn write_json_in(&self, crs: &OutputCrs, out: &mut Vec<u8>) -> Result<(), CrsError> {
+        if crs.is_crs84() {
+            self.write_json(out);
+            return Ok(());
+        }
+        let start = out.len();
+        let written = self.write_json_reprojected(crs, out);
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written
+    }
+
+    fn write_json_reprojected(&self, crs: &OutputCrs, out: &mut Vec<u8>) -> Result<(), CrsError> {
+        // Serializing strings and numbers into a Vec cannot fail.
+        out.extend_from_slice(b"{\"type\":\"Feature\",\"id\":");
+        let _ = serde_json::to_writer(&mut *out, &self.id);
+        match &self.shape {
+            Shape::Point(lon, lat) => {
+                out.extend_from_slice(b",\"geometry\":{\"type\":\"Point\",\"coordinates\":");
+                let _ = serde_json::to_writer(&mut *out, &crs.position(*lon, *lat)?);
+            }
+            Shape::Area(mp) => {
+                out.extend_from_slice(b",\"geometry\":{\"type\":\"MultiPolygon\",\"coordinates\":");
+                let _ = serde_json::to_writer(&mut *out, &multipolygon_positions(mp, |x, y| crs.position(x, y))?);
+            }
+        }
+        out.extend_from_slice(b"},\"properties\":");
+        out.extend_from_slice(self.properties_json.as_bytes());
+        out.push(b'}');
+        Ok(())
+    }
+
     /// The whole Feature object as compact JSON.
     pub fn json(&self) -> String {
         let mut out = Vec::with_capacity(self.json_len());
@@ -704,6 +744,14 @@ impl Feature {
         match &self.shape {
             Shape::Point(x, y) => bbox.intersects(&Coord { x: *x, y: *y }),
             Shape::Area(mp) => mp.intersects(bbox),
+        }
+    }
+
+    /// Whether the feature, reprojected into the bbox's CRS, intersects it.
+    fn intersects_projected(&self, bbox: &ProjectedBbox) -> bool {
+        match &self.shape {
+            Shape::Point(x, y) => bbox.contains_point(*x, *y),
+            Shape::Area(mp) => bbox.intersects(mp),
         }
     }
 }
@@ -724,6 +772,9 @@ fn properties_json(properties: &Map<String, Value>) -> Box<str> {
 pub struct ItemQuery {
     /// `[min lon, min lat, max lon, max lat]`, CRS84; features whose geometry intersects it.
     pub bbox: Option<[f64; 4]>,
+    /// A bbox given in a projected CRS (`bbox-crs`): features must intersect it there, and
+    /// [`ItemQuery::bbox`] is a WGS84 envelope holding it.
+    pub bbox_projected: Option<ProjectedBbox>,
     /// Property name and the raw text to compare with (parsed by the property's kind).
     pub filters: Vec<(String, String)>,
     /// Only features whose date falls in this range (collections without dates match nothing).
@@ -1001,7 +1052,13 @@ impl Collection {
                     .index
                     .locate_in_envelope_intersecting(env)
                     .map(|e| e.data)
-                    .filter(|i| wanted(i) && self.features[*i].intersects(&rect))
+                    .filter(|i| {
+                        wanted(i)
+                            && match &q.bbox_projected {
+                                None => self.features[*i].intersects(&rect),
+                                Some(b) => self.features[*i].intersects_projected(b),
+                            }
+                    })
                     .collect();
                 hits.sort_unstable();
                 Matches::Some(hits)
