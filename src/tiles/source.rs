@@ -153,7 +153,7 @@ pub struct SourceLayer {
     /// 110,000 blocks hold ~1 M property values but few distinct ones apart from ids (a value
     /// per property per feature took ~50 MB a layer).
     values: Vec<TileValue>,
-    index: RTree<Entry>,
+    index: Arc<RTree<Entry>>,
 }
 
 /// A feature's static properties: (key, position in the layer's distinct values), by key order
@@ -294,8 +294,26 @@ impl SourceLayer {
             live: live_props,
             features: stored,
             values,
-            index: RTree::bulk_load(entries),
+            index: Arc::new(RTree::bulk_load(entries)),
         }
+    }
+
+    /// Share `other`'s spatial index when both layers draw the same geometry, feature for
+    /// feature (the block layers: blocks, school readiness and resource access share their
+    /// projected polygons): one index instead of one per layer (~7 MB each for a county).
+    /// Returns whether it was shared.
+    pub fn share_index_with(&mut self, other: &SourceLayer) -> bool {
+        let same = |a: &Geometry, b: &Geometry| match (a, b) {
+            (Geometry::Area(a), Geometry::Area(b)) => Arc::ptr_eq(a, b),
+            (Geometry::Point(a), Geometry::Point(b)) => a == b,
+            _ => false,
+        };
+        let shared = self.features.len() == other.features.len()
+            && self.features.iter().zip(&other.features).all(|((a, _), (b, _))| same(a, b));
+        if shared {
+            self.index = other.index.clone();
+        }
+        shared
     }
 
     /// The names of the live properties, sorted.

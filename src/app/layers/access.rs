@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::props::{PropKeys, Props};
 use super::{Collection, Feature, GeometryKind, Property, PropertyKind, par_map};
 use crate::app::chunked::Chunked;
 use crate::core::reach::{AccessTable, Finder, Radii, Site, SitePairs};
@@ -90,8 +91,8 @@ pub struct AccessBase {
     names: Vec<Option<Box<str>>>,
     /// Property name → (category, field).
     fields: HashMap<String, (usize, Field)>,
-    /// Per category, the JSON keys of its three properties (`"<category>_nearest_m":` …).
-    keys: Vec<[String; 3]>,
+    /// The served properties' keys: block id, name, residents, then each category's three.
+    keys: Arc<PropKeys>,
 }
 
 impl AccessBase {
@@ -111,12 +112,11 @@ impl AccessBase {
             fields.insert(format!("{name}{WITHIN}"), (c, Field::Within));
             fields.insert(format!("{name}{SCORE}"), (c, Field::Score));
         }
-        let key = |name: String| format!("{}:", serde_json::Value::from(name));
-        let keys = table
-            .categories()
-            .iter()
-            .map(|c| [key(format!("{c}{NEAREST}")), key(format!("{c}{WITHIN}")), key(format!("{c}{SCORE}"))])
-            .collect();
+        let mut key_names = vec!["block_id".to_string(), "name".to_string(), "residents".to_string()];
+        for c in table.categories() {
+            key_names.extend([format!("{c}{NEAREST}"), format!("{c}{WITHIN}"), format!("{c}{SCORE}")]);
+        }
+        let keys = PropKeys::new(key_names);
         let supply = finder.sites().iter().map(|s| s.supply).collect();
         AccessBase { finder, table: Arc::new(table), near_sites, supply, names, fields, keys }
     }
@@ -154,7 +154,7 @@ impl AccessLayer {
         let positions: Vec<usize> = (0..block_features.len()).collect();
         let features = par_map(&positions, |&i| {
             let f = block_features[i];
-            Arc::new(f.with_properties_json(properties_json(base, &scores, &f.id, i, residents(i))))
+            Arc::new(f.with_props(props(base, &scores, &f.id, i, residents(i))))
         });
         let mut schema = vec![
             Property { name: "block_id".into(), kind: PropertyKind::String },
@@ -174,6 +174,7 @@ impl AccessLayer {
             features,
             schema,
             &[],
+            blocks,
         );
         AccessLayer { collection, site_demand, scores }
     }
@@ -223,8 +224,8 @@ impl AccessLayer {
         }
         for &i in &affected {
             if let Some(old) = next.collection.features.get(i).cloned() {
-                let props = properties_json(base, &next.scores, &old.id, i, residents(i));
-                next.collection.features.set(i, Arc::new(old.with_properties_json(props)));
+                let props = props(base, &next.scores, &old.id, i, residents(i));
+                next.collection.features.set(i, Arc::new(old.with_props(props)));
             }
         }
         if !affected.is_empty() {
@@ -256,14 +257,15 @@ fn field_value(base: &AccessBase, scores: &[Chunked<f64>], c: usize, field: Fiel
     }
 }
 
-/// The served properties of block `i` as JSON, written directly: a write re-serialises every
-/// block within two catchment radii (hundreds to thousands at county density), so no map of
-/// values is built per block. (Writing [`field_value`]'s `Value`s instead measured 5.1 ms per
-/// county write against 4.2 ms: the rounding is shared, the formatting kept here.)
-fn properties_json(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usize, residents: u64) -> Box<str> {
+/// The served properties of block `i`, their values written directly: a write re-serialises
+/// every block within two catchment radii (hundreds to thousands at county density), so no map
+/// of values is built per block. (Writing [`field_value`]'s `Value`s instead measured 5.1 ms
+/// per county write against 4.2 ms: the rounding is shared, the formatting kept here.) The
+/// keys are the base's, shared by every block.
+fn props(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usize, residents: u64) -> Props {
     use std::fmt::Write;
     let t = &base.table;
-    let mut out = String::with_capacity(64 + 96 * t.categories().len());
+    let mut out = String::with_capacity(48 + 24 * t.categories().len());
     let string = |out: &mut String, s: &str| {
         // Serializing a string cannot fail.
         out.push_str(&serde_json::to_string(s).unwrap_or_default());
@@ -274,31 +276,24 @@ fn properties_json(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usiz
         }
         None => out.push_str("null"),
     };
-    out.push_str("{\"block_id\":");
     string(&mut out, id);
-    out.push_str(",\"name\":");
+    out.push(',');
     match base.names.get(i).and_then(|n| n.as_deref()) {
         Some(name) => string(&mut out, name),
         None => out.push_str("null"),
     }
-    let _ = write!(out, ",\"residents\":{residents}");
-    for (c, keys) in base.keys.iter().enumerate() {
+    let _ = write!(out, ",{residents}");
+    for c in 0..t.categories().len() {
         let reach = t.reach(c, i);
         out.push(',');
-        out.push_str(&keys[0]);
         match reach.nearest {
             Some((_, d)) => number(&mut out, metres(d)),
             None => out.push_str("null"),
         }
-        out.push(',');
-        out.push_str(&keys[1]);
-        let _ = write!(out, "{}", reach.within_walk);
-        out.push(',');
-        out.push_str(&keys[2]);
+        let _ = write!(out, ",{},", reach.within_walk);
         number(&mut out, score(scores[c].get(i).copied().unwrap_or(0.0)));
     }
-    out.push('}');
-    out.into_boxed_str()
+    Props::from_values(base.keys.clone(), out)
 }
 
 /// The tile layer: the blocks' tile geometry (shared with the blocks layer), the block id, and

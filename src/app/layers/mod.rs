@@ -10,10 +10,12 @@
 
 mod access;
 mod as_of;
+mod props;
 
 pub use access::{AccessBase, AccessLayer, RESOURCE_ACCESS, finder_of};
 pub(crate) use access::{metres, score};
 pub use as_of::BlocksAsOf;
+use props::{PropKeys, Props};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -146,7 +148,8 @@ impl Layers {
         // feature's properties map is folded into its collection's schema and dropped at once
         // (holding the maps of every block until the collections were built was ~170 MB of a
         // county's start-up peak).
-        let one_block = |b: &crate::core::Block| {
+        // `keys`: the last block's and readiness feature's property keys (shared when equal).
+        let one_block = |b: &crate::core::Block, keys: &mut [Option<Arc<PropKeys>>; 2]| {
             let ind = latest.get(b.id.as_str());
             let mut props = block_properties(b, by_id.get(b.id.as_str()).copied(), target, ind);
             // Every feature carries every indicator (null when missing), so clients that infer a
@@ -156,7 +159,7 @@ impl Layers {
             }
             // Geometry, interior point and envelope are computed once for both collections.
             let place = Place::area(&b.geometry);
-            let block = Arc::new(Feature::new(&b.id, &place, &props));
+            let block = Arc::new(Feature::new(&b.id, &place, &props, &mut keys[0]));
 
             let v = ind.and_then(|m| m.get(SCHOOL_READINESS_INDICATOR));
             let mut p = Map::new();
@@ -165,14 +168,15 @@ impl Layers {
             p.insert("value".into(), v.map_or(Value::Null, |(_, x)| crate::export::json_number(*x)));
             p.insert("date".into(), v.and_then(|(d, _)| *d).map_or(Value::Null, Value::from));
             p.insert("no_data".into(), v.is_none().into());
-            let readiness = Arc::new(Feature::new(&b.id, &place, &p));
+            let readiness = Arc::new(Feature::new(&b.id, &place, &p, &mut keys[1]));
             (block, props, readiness, p)
         };
         let parts = par_chunks(blocks, |part| {
             let (mut blocks, mut readiness) = (Vec::with_capacity(part.len()), Vec::with_capacity(part.len()));
             let (mut block_schema, mut readiness_schema) = (Schema::default(), Schema::default());
+            let mut keys = [None, None];
             for b in part {
-                let (block, props, ready, p) = one_block(b);
+                let (block, props, ready, p) = one_block(b, &mut keys);
                 block_schema.add(&props);
                 readiness_schema.add(&p);
                 blocks.push(block);
@@ -191,38 +195,36 @@ impl Layers {
         }
         let resource_props: Vec<Map<String, Value>> =
             resources.iter().map(crate::export::resource_properties).collect();
+        let mut keys = None;
         let resource_features = resources
             .iter()
             .zip(&resource_props)
-            .map(|(r, p)| Arc::new(Feature::new(&r.id, &Place::point(r.lon, r.lat), p)))
+            .map(|(r, p)| Arc::new(Feature::new(&r.id, &Place::point(r.lon, r.lat), p, &mut keys)))
             .collect();
 
-        // The two block collections index independently: one core each.
-        let (blocks_collection, readiness_collection) = std::thread::scope(|scope| {
-            let readiness = scope.spawn(|| {
-                Collection::with_schema(
-                    SCHOOL_READINESS,
-                    "School readiness",
-                    "School readiness per block: the latest value and its date; `no_data` is true \
-                     where there is no value (never zero).",
-                    GeometryKind::MultiPolygon,
-                    readiness_features,
-                    readiness_schema.finish(),
-                    &[],
-                )
-            });
-            let blocks = Collection::with_schema(
-                BLOCKS,
-                "Blocks",
-                "Census blocks of the catchment with residents, active ambassadors, coverage \
-                 (covered when ambassadors >= target) and the latest indicator values.",
-                GeometryKind::MultiPolygon,
-                block_features,
-                block_schema.finish(),
-                LIVE_BLOCK_PROPERTIES,
-            );
-            (blocks, readiness.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-        });
+        // School readiness shows the blocks' features: it shares their id map and index.
+        let blocks_collection = Collection::with_schema(
+            BLOCKS,
+            "Blocks",
+            "Census blocks of the catchment with residents, active ambassadors, coverage \
+             (covered when ambassadors >= target) and the latest indicator values.",
+            GeometryKind::MultiPolygon,
+            block_features,
+            block_schema.finish(),
+            LIVE_BLOCK_PROPERTIES,
+            None,
+        );
+        let readiness_collection = Collection::with_schema(
+            SCHOOL_READINESS,
+            "School readiness",
+            "School readiness per block: the latest value and its date; `no_data` is true \
+             where there is no value (never zero).",
+            GeometryKind::MultiPolygon,
+            readiness_features,
+            readiness_schema.finish(),
+            &[],
+            Some(&blocks_collection),
+        );
         let collections = vec![
             blocks_collection,
             Collection::new(
@@ -391,6 +393,13 @@ impl Layers {
             {
                 let access = access::tile_layer(tiled, blocks, self.finder());
                 layers.push(access);
+            }
+            if let Some(at) = layers.iter().position(|l| l.name == BLOCKS) {
+                let (blocks, others) = (layers.remove(at), &mut layers);
+                for layer in others.iter_mut() {
+                    layer.share_index_with(&blocks);
+                }
+                layers.insert(at, blocks);
             }
             TileSource::new(layers)
         })
@@ -623,9 +632,10 @@ pub struct Feature {
     pub id: String,
     /// The RFC 7946 geometry object as compact JSON.
     geometry_json: Arc<str>,
-    /// The properties object as compact JSON: the one copy of them kept (a map per feature
-    /// would double a county's memory); [`Feature::properties`] parses it when needed.
-    properties_json: Box<str>,
+    /// The properties, as the JSON of their values with keys shared between features: the one
+    /// copy of them kept (a map per feature would double a county's memory);
+    /// [`Feature::properties`] parses it when needed.
+    props: Props,
     /// The feature's date, for collections with a temporal property.
     date: Option<NaiveDate>,
     /// A representative point (WGS84 lon, lat): the point itself, or an interior point of a
@@ -636,11 +646,13 @@ pub struct Feature {
 }
 
 impl Feature {
-    fn new(id: &str, place: &Place, properties: &Map<String, Value>) -> Feature {
+    /// A feature at `place`; `keys` are the previous feature's property keys, shared when
+    /// they are this one's too (and replaced by this one's when not).
+    fn new(id: &str, place: &Place, properties: &Map<String, Value>, keys: &mut Option<Arc<PropKeys>>) -> Feature {
         Feature {
             id: id.to_string(),
             geometry_json: place.json.clone(),
-            properties_json: properties_json(properties),
+            props: Props::from_map(properties, keys),
             date: date_of(properties),
             point: place.point,
             shape: place.shape.clone(),
@@ -650,15 +662,16 @@ impl Feature {
 
     /// The same feature with other properties.
     fn with_properties(&self, properties: &Map<String, Value>) -> Feature {
-        Feature { properties_json: properties_json(properties), date: date_of(properties), ..self.clone() }
+        let props = Props::from_map(properties, &mut Some(self.props.keys().clone()));
+        Feature { props, date: date_of(properties), ..self.clone() }
     }
 
-    /// The same feature with properties already serialized (a JSON object without a `date`).
-    fn with_properties_json(&self, properties_json: Box<str>) -> Feature {
+    /// The same feature with properties already serialized (without a `date`).
+    fn with_props(&self, props: Props) -> Feature {
         Feature {
             id: self.id.clone(),
             geometry_json: self.geometry_json.clone(),
-            properties_json,
+            props,
             date: None,
             point: self.point,
             shape: self.shape.clone(),
@@ -677,12 +690,12 @@ impl Feature {
 
     /// Its properties (parsed from the stored JSON: for CSV, filters and tiles, not hot paths).
     pub fn properties(&self) -> Map<String, Value> {
-        serde_json::from_str(&self.properties_json).unwrap_or_default()
+        serde_json::from_str(&self.props.json()).unwrap_or_default()
     }
 
     /// Length of [`Feature::write_json`]'s output, in bytes.
     pub fn json_len(&self) -> usize {
-        self.id.len() + self.geometry_json.len() + self.properties_json.len() + 60
+        self.id.len() + self.geometry_json.len() + self.props.json_len() + 60
     }
 
     /// Append the whole Feature object as compact JSON.
@@ -693,7 +706,7 @@ impl Feature {
         out.extend_from_slice(b",\"geometry\":");
         out.extend_from_slice(self.geometry_json.as_bytes());
         out.extend_from_slice(b",\"properties\":");
-        out.extend_from_slice(self.properties_json.as_bytes());
+        self.props.write_json(out);
         out.push(b'}');
     }
 
@@ -728,7 +741,7 @@ impl Feature {
             }
         }
         out.extend_from_slice(b"},\"properties\":");
-        out.extend_from_slice(self.properties_json.as_bytes());
+        self.props.write_json(out);
         out.push(b'}');
         Ok(())
     }
@@ -762,10 +775,6 @@ fn date_of(properties: &Map<String, Value>) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
 }
 
-fn properties_json(properties: &Map<String, Value>) -> Box<str> {
-    // Serializing a map of JSON values cannot fail.
-    serde_json::to_string(properties).unwrap_or_else(|_| "{}".into()).into_boxed_str()
-}
 
 /// A validated item query: bounding box and equality filters.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -897,10 +906,14 @@ impl Collection {
         for props in maps {
             schema.add(props);
         }
-        Collection::with_schema(id, title, description, geometry, features, schema.finish(), live)
+        Collection::with_schema(id, title, description, geometry, features, schema.finish(), live, None)
     }
 
-    /// A collection whose properties are known beforehand (no map per feature needed).
+    /// A collection whose properties are known beforehand (no map per feature needed). With
+    /// `places`, a collection of the same features' places (ids and envelopes, in the same
+    /// order: the blocks, for the other block collections), its id map and spatial index are
+    /// shared instead of built again (~15 MB a county collection).
+    #[allow(clippy::too_many_arguments)]
     fn with_schema(
         id: &'static str,
         title: &'static str,
@@ -909,19 +922,33 @@ impl Collection {
         features: Vec<Arc<Feature>>,
         properties: Vec<Property>,
         live: &'static [&'static str],
+        places: Option<&Collection>,
     ) -> Collection {
         let mut extent: Option<[f64; 4]> = None;
-        let mut entries = Vec::with_capacity(features.len());
-        for (i, f) in features.iter().enumerate() {
-            if let Some(e) = f.envelope {
-                extent = Some(match extent {
-                    None => e,
-                    Some(x) => [x[0].min(e[0]), x[1].min(e[1]), x[2].max(e[2]), x[3].max(e[3])],
-                });
-                entries.push(GeomWithData::new(Rectangle::from_corners([e[0], e[1]], [e[2], e[3]]), i));
-            }
+        for e in features.iter().filter_map(|f| f.envelope) {
+            extent = Some(match extent {
+                None => e,
+                Some(x) => [x[0].min(e[0]), x[1].min(e[1]), x[2].max(e[2]), x[3].max(e[3])],
+            });
         }
-        let by_id = features.iter().enumerate().map(|(i, f)| (f.id.clone(), i)).collect();
+        let same_places = places.filter(|p| {
+            p.features.len() == features.len()
+                && p.features.iter().zip(&features).all(|(a, b)| a.id == b.id && a.envelope == b.envelope)
+        });
+        let (by_id, index) = match same_places {
+            Some(p) => (p.by_id.clone(), p.index.clone()),
+            None => {
+                let mut entries = Vec::with_capacity(features.len());
+                for (i, f) in features.iter().enumerate() {
+                    if let Some(e) = f.envelope {
+                        entries.push(GeomWithData::new(Rectangle::from_corners([e[0], e[1]], [e[2], e[3]]), i));
+                    }
+                }
+                let by_id: HashMap<String, usize> =
+                    features.iter().enumerate().map(|(i, f)| (f.id.clone(), i)).collect();
+                (Arc::new(by_id), Arc::new(RTree::bulk_load(entries)))
+            }
+        };
         let n_properties = properties.len();
         let temporal = (id == SCHOOL_READINESS).then_some("date");
         let temporal_extent = temporal.and_then(|_| {
@@ -939,8 +966,8 @@ impl Collection {
             extent,
             temporal,
             temporal_extent,
-            by_id: Arc::new(by_id),
-            index: Arc::new(RTree::bulk_load(entries)),
+            by_id,
+            index,
             equality: Arc::new((0..n_properties).map(|_| OnceLock::new()).collect()),
             live,
         }
