@@ -355,6 +355,10 @@ pub trait Store: Send + Sync {
         std::thread::sleep(timeout);
         Ok(false)
     }
+    /// Give back what the connections cache (page caches, idle connections) after bulk reads
+    /// such as a service's start-up; later reads fill it again as needed. The default does
+    /// nothing.
+    fn release_memory(&self) {}
     /// Check that the database answers (for `/health`): `Unavailable` when it does not.
     fn ping(&self) -> Result<(), StoreError> {
         self.last_change().map(|_| ())

@@ -775,7 +775,6 @@ fn date_of(properties: &Map<String, Value>) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
 }
 
-
 /// A validated item query: bounding box and equality filters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemQuery {
