@@ -12,7 +12,8 @@ use serde_json::Value;
 use super::format::{self, Format, QueryPairs};
 use super::ogc::{CRS84, Link, find};
 use super::{AppError, AppState, BaseUrl};
-use crate::app::layers::{Collection, DateRange, Feature, ItemQuery};
+use crate::app::layers::{Collection, DateRange, Feature, Filter, ItemQuery};
+use crate::core::cql2::{self, Lang};
 use crate::core::text::{QUOTED, clip, quote};
 
 /// Default page size.
@@ -23,6 +24,9 @@ pub const MAX_LIMIT: u64 = 10_000;
 /// Query parameters every items request understands (besides property filters).
 pub const ITEM_PARAMS: [&str; 7] = ["limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "f"];
 
+/// The CQL2 filter parameters (OGC API – Features Part 3).
+pub const FILTER_PARAMS: [&str; 3] = ["filter", "filter-lang", "filter-crs"];
+
 /// A validated items request.
 #[derive(Debug, Clone, PartialEq)]
 struct ItemsRequest {
@@ -31,6 +35,8 @@ struct ItemsRequest {
     query: ItemQuery,
     /// `datetime` as given, for the links.
     datetime: Option<String>,
+    /// `filter`, `filter-lang` and `filter-crs` as given, for the links.
+    filter: Vec<(String, String)>,
     f: Option<Format>,
 }
 
@@ -142,10 +148,47 @@ fn check_crs(name: &str, raw: &str) -> Result<(), AppError> {
     }
 }
 
+/// `filter` (in `filter-lang`, cql2-text by default) bound to `c`; `None` without a filter.
+/// `filter-lang` and `filter-crs` are checked even then.
+fn parse_filter(c: &Collection, params: &[(String, String)]) -> Result<Option<Filter>, AppError> {
+    let one = |name: &str| -> Result<Option<&str>, AppError> {
+        let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(AppError::BadRequest(format!("{name} is given more than once")));
+        }
+        Ok(first)
+    };
+    let lang = match one("filter-lang")? {
+        None => Lang::Text,
+        Some(l) => Lang::from_name(l).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "filter-lang={}: expected one of {}",
+                quote(l),
+                Lang::NAMES.join(", ")
+            ))
+        })?,
+    };
+    // The hook for Part 2: a filter-crs other than CRS84 would reproject the literals
+    // (`Expr::geometries_mut`) between parsing and binding.
+    if let Some(crs) = one("filter-crs")? {
+        check_crs("filter-crs", crs)?;
+    }
+    let Some(text) = one("filter")? else { return Ok(None) };
+    let expr = cql2::parse(text, lang).map_err(crate::app::layers::FilterError::from)?;
+    Ok(Some(Filter::new(c, &expr)?))
+}
+
 impl ItemsRequest {
     fn parse(c: &Collection, q: &QueryPairs) -> Result<ItemsRequest, AppError> {
-        let mut r =
-            ItemsRequest { limit: DEFAULT_LIMIT, offset: 0, query: ItemQuery::default(), datetime: None, f: None };
+        let mut r = ItemsRequest {
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+            query: ItemQuery::default(),
+            datetime: None,
+            filter: Vec::new(),
+            f: None,
+        };
         for (k, v) in &q.0 {
             match k.as_str() {
                 "limit" => r.limit = parse_limit(v)?,
@@ -157,12 +200,14 @@ impl ItemsRequest {
                     r.datetime = Some(v.clone());
                 }
                 "f" => r.f = Some(format::negotiate(Some(v), &HeaderMap::new())?),
+                "filter" | "filter-lang" | "filter-crs" => r.filter.push((k.clone(), v.clone())),
                 name if c.property(name).is_some() => r.query.filters.push((name.to_string(), v.clone())),
                 other => {
                     let props: Vec<&str> = c.properties.iter().map(|p| p.name.as_str()).collect();
                     return Err(AppError::BadRequest(format!(
-                        "unknown query parameter '{other}'; allowed: {}, or a property of '{}' ({})",
+                        "unknown query parameter '{other}'; allowed: {}, {}, or a property of '{}' ({})",
                         ITEM_PARAMS.join(", "),
+                        FILTER_PARAMS.join(", "),
                         c.id,
                         props.join(", "),
                         other = clip(other, QUOTED)
@@ -170,6 +215,7 @@ impl ItemsRequest {
                 }
             }
         }
+        r.query.filter = parse_filter(c, &r.filter)?.map(std::sync::Arc::new);
         Ok(r)
     }
 
@@ -182,6 +228,7 @@ impl ItemsRequest {
         if let Some(d) = &self.datetime {
             pairs.push(("datetime".into(), d.clone()));
         }
+        pairs.extend(self.filter.iter().cloned());
         pairs.push(("limit".into(), self.limit.to_string()));
         if offset > 0 {
             pairs.push(("offset".into(), offset.to_string()));
