@@ -67,7 +67,10 @@ async fn conformance_and_links_declare_filtering() {
     for p in ["filter", "filter-lang", "filter-crs"] {
         assert!(params.contains(&format!("#/components/parameters/{p}\"")), "{p}: {params}");
     }
-    assert_eq!(api["components"]["parameters"]["filter-lang"]["schema"]["enum"], json!(["cql2-text", "cql2-json", "cql-text"]));
+    assert_eq!(
+        api["components"]["parameters"]["filter-lang"]["schema"]["enum"],
+        json!(["cql2-text", "cql2-json", "cql-text"])
+    );
 }
 
 #[tokio::test]
@@ -135,7 +138,9 @@ if bad:
 "#;
     let have = std::process::Command::new("python3").args(["-c", "import jsonschema"]).output();
     if !have.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipping the JSON Schema validation of {what}: python3 with jsonschema not found (apt-get install python3-jsonschema)");
+        eprintln!(
+            "skipping the JSON Schema validation of {what}: python3 with jsonschema not found (apt-get install python3-jsonschema)"
+        );
         return;
     }
     let mut child = std::process::Command::new("python3")
@@ -177,15 +182,27 @@ async fn filters_select_what_a_scan_selects() {
     let max = blocks.iter().map(|f| residents(&f["properties"])).max().unwrap();
     let mid = max / 2;
     for (filter, keep) in [
-        (format!("residents BETWEEN 10 AND {mid}"), Box::new(move |p: &Value| (10..=mid).contains(&residents(p))) as Box<dyn Fn(&Value) -> bool>),
+        (
+            format!("residents BETWEEN 10 AND {mid}"),
+            Box::new(move |p: &Value| (10..=mid).contains(&residents(p))) as Box<dyn Fn(&Value) -> bool>,
+        ),
         (format!("residents NOT BETWEEN 10 AND {mid}"), Box::new(move |p: &Value| !(10..=mid).contains(&residents(p)))),
         ("residents IN (0, 1, 2)".into(), Box::new(move |p: &Value| residents(p) <= 2)),
-        ("ambassadors >= 1 OR residents = 0".into(), Box::new(move |p: &Value| p["ambassadors"].as_u64().unwrap() >= 1 || residents(p) == 0)),
+        (
+            "ambassadors >= 1 OR residents = 0".into(),
+            Box::new(move |p: &Value| p["ambassadors"].as_u64().unwrap() >= 1 || residents(p) == 0),
+        ),
         ("NOT covered = TRUE".into(), Box::new(|p: &Value| p["covered"] == false)),
         ("name IS NULL".into(), Box::new(|p: &Value| p["name"].is_null())),
         ("block_id LIKE '%1'".into(), Box::new(|p: &Value| p["block_id"].as_str().unwrap().ends_with('1'))),
-        ("CASEI(name) LIKE '%a%'".into(), Box::new(|p: &Value| p["name"].as_str().is_some_and(|n| n.to_lowercase().contains('a')))),
-        ("ambassadors > residents".into(), Box::new(move |p: &Value| p["ambassadors"].as_u64().unwrap() > residents(p))),
+        (
+            "CASEI(name) LIKE '%a%'".into(),
+            Box::new(|p: &Value| p["name"].as_str().is_some_and(|n| n.to_lowercase().contains('a'))),
+        ),
+        (
+            "ambassadors > residents".into(),
+            Box::new(move |p: &Value| p["ambassadors"].as_u64().unwrap() > residents(p)),
+        ),
     ] {
         assert_eq!(matched(&t, "blocks", &[("filter", &filter)]).await, count(&keep), "{filter}");
     }
@@ -215,7 +232,10 @@ async fn filters_combine_with_bbox_equality_and_paging() {
     );
 
     // Paging: the next links keep the filter, and the pages add up to numberMatched.
-    let mut url = format!("/collections/blocks/items?limit=2&{}", q(&[("bbox", bbox), ("filter", filter), ("filter-lang", "cql2-text")]));
+    let mut url = format!(
+        "/collections/blocks/items?limit=2&{}",
+        q(&[("bbox", bbox), ("filter", filter), ("filter-lang", "cql2-text")])
+    );
     let mut seen = Vec::new();
     loop {
         let page = get(&t, &url).await.expect(StatusCode::OK).json();
@@ -235,16 +255,23 @@ async fn filters_combine_with_bbox_equality_and_paging() {
 
     // A point in one block selects that block.
     let (block, lon, lat) = uncovered_block(&t);
-    let page = get(&t, &format!("/collections/blocks/items?{}", q(&[("filter", &format!("S_INTERSECTS(geometry, POINT({lon} {lat}))"))])))
-        .await
-        .expect(StatusCode::OK)
-        .json();
+    let page = get(
+        &t,
+        &format!(
+            "/collections/blocks/items?{}",
+            q(&[("filter", &format!("S_INTERSECTS(geometry, POINT({lon} {lat}))"))])
+        ),
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
     assert_eq!(page["numberMatched"], 1, "{page:#}");
     assert_eq!(page["features"][0]["id"], block.as_str());
     // CSV takes the same filter.
-    let csv = get(&t, &format!("/collections/blocks/items?f=csv&{}", q(&[("filter", &format!("block_id = '{block}'"))])))
-        .await
-        .expect(StatusCode::OK);
+    let csv =
+        get(&t, &format!("/collections/blocks/items?f=csv&{}", q(&[("filter", &format!("block_id = '{block}'"))])))
+            .await
+            .expect(StatusCode::OK);
     assert_eq!(csv.text().lines().count(), 2, "{csv}");
 }
 
@@ -281,7 +308,11 @@ async fn bad_filters_are_400_with_where_and_why() {
     assert!(d.contains("one type"), "{d}");
     let d = problem(vec![("filter", "{\"op\": \"=\", \"args\": [".into()), ("filter-lang", "cql2-json".into())]).await;
     assert!(d.contains("cql2-json: not JSON") && d.contains("line 1, column"), "{d}");
-    let d = problem(vec![("filter", "{\"op\": \"between\", \"args\": [{\"property\": \"residents\"}, 1]}".into()), ("filter-lang", "cql2-json".into())]).await;
+    let d = problem(vec![
+        ("filter", "{\"op\": \"between\", \"args\": [{\"property\": \"residents\"}, 1]}".into()),
+        ("filter-lang", "cql2-json".into()),
+    ])
+    .await;
     assert!(d.contains("at /args"), "{d}");
     let d = problem(vec![("filter", "residents > 1".into()), ("filter-lang", "ecql".into())]).await;
     assert!(d.contains("cql2-text, cql2-json"), "{d}");

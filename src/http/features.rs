@@ -162,11 +162,7 @@ fn parse_filter(c: &Collection, params: &[(String, String)]) -> Result<Option<Fi
     let lang = match one("filter-lang")? {
         None => Lang::Text,
         Some(l) => Lang::from_name(l).ok_or_else(|| {
-            AppError::BadRequest(format!(
-                "filter-lang={}: expected one of {}",
-                quote(l),
-                Lang::NAMES.join(", ")
-            ))
+            AppError::BadRequest(format!("filter-lang={}: expected one of {}", quote(l), Lang::NAMES.join(", ")))
         })?,
     };
     // The hook for Part 2: a filter-crs other than CRS84 would reproject the literals

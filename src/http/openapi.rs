@@ -198,10 +198,11 @@ fn feature_schema(c: &Collection) -> Value {
 }
 
 fn items_path(c: &Collection) -> Value {
-    let mut params: Vec<Value> = ["limit", "offset", "bbox", "datetime", "bbox-crs", "filter", "filter-lang", "filter-crs", "f"]
-        .iter()
-        .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
-        .collect();
+    let mut params: Vec<Value> =
+        ["limit", "offset", "bbox", "datetime", "bbox-crs", "filter", "filter-lang", "filter-crs", "f"]
+            .iter()
+            .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+            .collect();
     for p in &c.properties {
         params.push(json!({
             "name": p.name, "in": "query", "required": false, "style": "form", "explode": false,

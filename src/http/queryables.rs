@@ -49,7 +49,9 @@ pub fn schema(c: &Collection, id: &str) -> Value {
             QueryableKind::Geometry(g) => {
                 let (format, schema) = match g {
                     GeometryKind::Point => ("geometry-point", "https://geojson.org/schema/Point.json"),
-                    GeometryKind::MultiPolygon => ("geometry-multipolygon", "https://geojson.org/schema/MultiPolygon.json"),
+                    GeometryKind::MultiPolygon => {
+                        ("geometry-multipolygon", "https://geojson.org/schema/MultiPolygon.json")
+                    }
                 };
                 json!({ "format": format, "$ref": schema, "description": "The feature geometry (CRS84): test it with S_INTERSECTS." })
             }

@@ -171,13 +171,36 @@ enum Node {
     Or(Vec<Node>),
     Not(Box<Node>),
     Const(bool),
-    Compare { op: CompareOp, left: Term, right: Term },
-    Like { value: Term, pattern: PatternTerm, negated: bool },
-    Between { value: Term, low: Term, high: Term, negated: bool },
-    In { value: Term, list: Vec<Term>, negated: bool },
-    IsNull { value: Term, negated: bool },
+    Compare {
+        op: CompareOp,
+        left: Term,
+        right: Term,
+    },
+    Like {
+        value: Term,
+        pattern: PatternTerm,
+        negated: bool,
+    },
+    Between {
+        value: Term,
+        low: Term,
+        high: Term,
+        negated: bool,
+    },
+    In {
+        value: Term,
+        list: Vec<Term>,
+        negated: bool,
+    },
+    IsNull {
+        value: Term,
+        negated: bool,
+    },
     /// The feature's geometry intersects this one (CRS84), whose envelope is `[x0, y0, x1, y1]`.
-    Intersects { geometry: Box<Geometry<f64>>, envelope: [f64; 4] },
+    Intersects {
+        geometry: Box<Geometry<f64>>,
+        envelope: [f64; 4],
+    },
 }
 
 impl Filter {
@@ -217,9 +240,11 @@ impl Filter {
             .map(|s| match s.access {
                 Access::Live => Col::Live(&s.name),
                 Access::Date => Col::Date,
-                Access::Stored => c.properties.iter().position(|p| p.name == s.name).map_or(Col::Missing, |at| {
-                    Col::Stored(c.columns[at].get_or_init(|| column(c, &s.name)))
-                }),
+                Access::Stored => c
+                    .properties
+                    .iter()
+                    .position(|p| p.name == s.name)
+                    .map_or(Col::Missing, |at| Col::Stored(c.columns[at].get_or_init(|| column(c, &s.name)))),
             })
             .collect();
         let test = |i: usize| {
@@ -297,7 +322,10 @@ impl Binder<'_> {
                 }
                 (Term::Lit(Lit::Text(s)), Kind::Text, Kind::Date) => {
                     let s = s.strip_suffix('T').unwrap_or(s);
-                    (s.len() == 10).then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten().map(|d| Term::Lit(Lit::Date(d)))
+                    (s.len() == 10)
+                        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                        .flatten()
+                        .map(|d| Term::Lit(Lit::Date(d)))
                 }
                 _ => None,
             }
@@ -349,7 +377,11 @@ impl Binder<'_> {
                 let (p, pk) = self.operand(pattern)?;
                 for (t, k) in [(&v, vk), (&p, pk)] {
                     if k != Kind::Text {
-                        return Err(FilterError::Type(format!("LIKE compares text; {} is {}", self.describe(t), k.name())));
+                        return Err(FilterError::Type(format!(
+                            "LIKE compares text; {} is {}",
+                            self.describe(t),
+                            k.name()
+                        )));
                     }
                 }
                 let pattern = match p {
@@ -408,7 +440,8 @@ impl Binder<'_> {
             ))),
             Spatial::Property(name) => Err(self.unknown(name)),
             Spatial::Literal(g) => {
-                let outside = g.coords_iter().find(|c| !((-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y)));
+                let outside =
+                    g.coords_iter().find(|c| !((-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y)));
                 if let Some(c) = outside {
                     return Err(FilterError::Geometry(format!(
                         "the position ({} {}) is not a CRS84 longitude/latitude (longitude first, -180..180; \
@@ -877,12 +910,21 @@ mod tests {
     fn json_and_text_agree() {
         let c = places();
         for (text, json) in [
-            ("score > 2 AND flag = FALSE", json!({"op": "and", "args": [
+            (
+                "score > 2 AND flag = FALSE",
+                json!({"op": "and", "args": [
                 {"op": ">", "args": [{"property": "score"}, 2]},
-                {"op": "=", "args": [{"property": "flag"}, false]}]})),
+                {"op": "=", "args": [{"property": "flag"}, false]}]}),
+            ),
             ("NOT note IS NULL", json!({"op": "not", "args": [{"op": "isNull", "args": [{"property": "note"}]}]})),
-            ("CASEI(name) LIKE 'a%'", json!({"op": "like", "args": [{"op": "casei", "args": [{"property": "name"}]}, "a%"]})),
-            ("S_INTERSECTS(geometry, BBOX(0.5, -1, 2.5, 1))", json!({"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [0.5, -1, 2.5, 1]}]})),
+            (
+                "CASEI(name) LIKE 'a%'",
+                json!({"op": "like", "args": [{"op": "casei", "args": [{"property": "name"}]}, "a%"]}),
+            ),
+            (
+                "S_INTERSECTS(geometry, BBOX(0.5, -1, 2.5, 1))",
+                json!({"op": "s_intersects", "args": [{"property": "geometry"}, {"bbox": [0.5, -1, 2.5, 1]}]}),
+            ),
             ("note IN ('x')", json!({"op": "in", "args": [{"property": "note"}, ["x"]]})),
         ] {
             let f = Filter::parse(&c, &json.to_string(), Lang::Json).unwrap();
@@ -898,8 +940,11 @@ mod tests {
             .map(|d| json!({"date": d, "value": 1}).as_object().unwrap().clone())
             .chain([json!({"date": null, "value": 1}).as_object().unwrap().clone()])
             .collect();
-        let features =
-            rows.iter().enumerate().map(|(i, m)| Arc::new(Feature::new(&i.to_string(), &Place::point(0.0, 0.0), m))).collect();
+        let features = rows
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Arc::new(Feature::new(&i.to_string(), &Place::point(0.0, 0.0), m)))
+            .collect();
         let c = Collection::new(SCHOOL_READINESS, "t", "t", GeometryKind::Point, features, &rows, &[]);
         assert_eq!(c.queryables().iter().find(|q| q.name == "date").map(|q| q.kind), Some(QueryableKind::Date));
         assert_eq!(ids(&c, "date >= DATE('2025-03-01')"), [1, 2]);
@@ -914,7 +959,10 @@ mod tests {
     fn refusals_name_the_problem() {
         let c = places();
         let e = refused(&c, "nmae = 'x'");
-        assert!(e.contains("\"nmae\" is not a queryable of collection 'places'") && e.contains("geometry, a, b, flag"), "{e}");
+        assert!(
+            e.contains("\"nmae\" is not a queryable of collection 'places'") && e.contains("geometry, a, b, flag"),
+            "{e}"
+        );
         assert!(e.contains("/collections/places/queryables"), "{e}");
         assert!(refused(&c, "score = 'high'").contains("'score' is a number and \"high\" is text"));
         assert!(refused(&c, "flag = 2").contains("one type"));

@@ -12,8 +12,8 @@ mod access;
 mod filter;
 
 pub use access::{AccessBase, AccessLayer, RESOURCE_ACCESS, finder_of};
-pub use filter::{Filter, FilterError, GEOMETRY, Queryable, QueryableKind};
 pub(crate) use access::{metres, score};
+pub use filter::{Filter, FilterError, GEOMETRY, Queryable, QueryableKind};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -1018,8 +1018,7 @@ impl Collection {
         let matches = match q.datetime {
             None => matches,
             Some(range) => {
-                let in_range =
-                    |i: &usize| self.temporal.and(self.features[*i].date).is_some_and(|d| range.contains(d));
+                let in_range = |i: &usize| self.temporal.and(self.features[*i].date).is_some_and(|d| range.contains(d));
                 Matches::Some(match matches {
                     Matches::All(n) => (0..n).filter(in_range).collect(),
                     Matches::Some(v) => v.into_iter().filter(in_range).collect(),

@@ -83,18 +83,26 @@ fn arity<'a>(op: &str, args: &'a [Value], n: usize, at: &Path) -> Result<&'a [Va
     if args.len() == n {
         Ok(args)
     } else {
-        Err(at.key("args").error(format!("\"{op}\" takes {n} argument{}, not {}", if n == 1 { "" } else { "s" }, args.len())))
+        Err(at.key("args").error(format!(
+            "\"{op}\" takes {n} argument{}, not {}",
+            if n == 1 { "" } else { "s" },
+            args.len()
+        )))
     }
 }
 
-const SPATIAL_OPS: [&str; 7] = ["s_contains", "s_crosses", "s_disjoint", "s_equals", "s_overlaps", "s_touches", "s_within"];
+const SPATIAL_OPS: [&str; 7] =
+    ["s_contains", "s_crosses", "s_disjoint", "s_equals", "s_overlaps", "s_touches", "s_within"];
 
 fn expr(v: &Value, at: &Path) -> Result<Expr, Cql2Error> {
     let o = match v {
         Value::Bool(b) => return Ok(Expr::Bool(*b)),
         Value::Object(o) => o,
         other => {
-            return Err(at.error(format!("expected a condition ({{\"op\": …, \"args\": […]}} or true/false), not {}", kind(other))));
+            return Err(at.error(format!(
+                "expected a condition ({{\"op\": …, \"args\": […]}} or true/false), not {}",
+                kind(other)
+            )));
         }
     };
     let Some((op, args)) = operation(o, at)? else {
@@ -136,7 +144,9 @@ fn expr(v: &Value, at: &Path) -> Result<Expr, Cql2Error> {
         "in" => {
             let a = arity(op, args, 2, at)?;
             let Value::Array(items) = &a[1] else {
-                return Err(arg(1).error(format!("the second argument of \"in\" is the list (an array), not {}", kind(&a[1]))));
+                return Err(
+                    arg(1).error(format!("the second argument of \"in\" is the list (an array), not {}", kind(&a[1])))
+                );
             };
             if items.is_empty() {
                 return Err(arg(1).error("the list of \"in\" is empty"));
@@ -150,20 +160,24 @@ fn expr(v: &Value, at: &Path) -> Result<Expr, Cql2Error> {
             Ok(Expr::Intersects(spatial(&a[0], &arg(0))?, spatial(&a[1], &arg(1))?))
         }
         "casei" | "accenti" => Err(at.key("op").error(format!("\"{op}\" gives a value, not a condition"))),
-        s if SPATIAL_OPS.contains(&s) => {
-            Err(at.key("op").error(format!("\"{s}\" is not supported; the spatial predicate supported is \"s_intersects\"")))
-        }
+        s if SPATIAL_OPS.contains(&s) => Err(at
+            .key("op")
+            .error(format!("\"{s}\" is not supported; the spatial predicate supported is \"s_intersects\""))),
         s if s.starts_with("t_") || s.starts_with("a_") => {
             Err(at.key("op").error(format!("\"{s}\" is not supported (temporal and array predicates are not)")))
         }
-        other => Err(at.key("op").error(format!("unknown or unsupported operator {}", crate::core::text::quote(other)))),
+        other => {
+            Err(at.key("op").error(format!("unknown or unsupported operator {}", crate::core::text::quote(other))))
+        }
     }
 }
 
 fn operand(v: &Value, at: &Path) -> Result<Operand, Cql2Error> {
     match v {
         Value::String(s) => Ok(Operand::Text(s.clone())),
-        Value::Number(n) => n.as_f64().filter(|x| x.is_finite()).map(Operand::Number).ok_or_else(|| at.error("number out of range")),
+        Value::Number(n) => {
+            n.as_f64().filter(|x| x.is_finite()).map(Operand::Number).ok_or_else(|| at.error("number out of range"))
+        }
         Value::Bool(b) => Ok(Operand::Bool(*b)),
         Value::Null => Err(at.error("null is not a value here; test for it with \"isNull\"")),
         Value::Array(_) => Err(at.error("a list is only allowed as the second argument of \"in\"")),
@@ -212,7 +226,10 @@ fn operand(v: &Value, at: &Path) -> Result<Operand, Cql2Error> {
 
 fn spatial(v: &Value, at: &Path) -> Result<Spatial, Cql2Error> {
     let Value::Object(o) = v else {
-        return Err(at.error(format!("expected a geometry (GeoJSON or {{\"bbox\": […]}}) or {{\"property\": …}}, not {}", kind(v))));
+        return Err(at.error(format!(
+            "expected a geometry (GeoJSON or {{\"bbox\": […]}}) or {{\"property\": …}}, not {}",
+            kind(v)
+        )));
     };
     if let Some(p) = o.get("property") {
         return match p.as_str() {
@@ -263,7 +280,9 @@ fn polygon(v: &Value, at: &Path) -> Result<Polygon<f64>, Cql2Error> {
 /// A GeoJSON geometry object (RFC 7946) as a geometry.
 fn geojson(o: &Map<String, Value>, at: &Path, depth: usize) -> Result<Geometry<f64>, Cql2Error> {
     let Some(kind) = o.get("type").and_then(Value::as_str) else {
-        return Err(at.error("expected a geometry (a GeoJSON object with \"type\"), {\"bbox\": […]} or {\"property\": …}"));
+        return Err(
+            at.error("expected a geometry (a GeoJSON object with \"type\"), {\"bbox\": […]} or {\"property\": …}")
+        );
     };
     if kind == "GeometryCollection" {
         if depth > 0 {
@@ -303,7 +322,11 @@ fn geojson(o: &Map<String, Value>, at: &Path, depth: usize) -> Result<Geometry<f
                 .collect::<Result<_, _>>()?,
         )),
         "MultiPolygon" => Geometry::MultiPolygon(MultiPolygon(
-            list("a list of polygons")?.iter().enumerate().map(|(i, p)| polygon(p, &at.index(i))).collect::<Result<_, _>>()?,
+            list("a list of polygons")?
+                .iter()
+                .enumerate()
+                .map(|(i, p)| polygon(p, &at.index(i)))
+                .collect::<Result<_, _>>()?,
         )),
         other => {
             return Err(at.error(format!("unknown geometry type {}", crate::core::text::quote(other))));
@@ -340,11 +363,20 @@ mod tests {
         ));
         assert_eq!(
             parse(json!({"op": "like", "args": [p, {"op": "casei", "args": ["a%"]}]})).unwrap(),
-            Expr::Like { value: prop("x"), pattern: Operand::Casei(Box::new(Operand::Text("a%".into()))), negated: false }
+            Expr::Like {
+                value: prop("x"),
+                pattern: Operand::Casei(Box::new(Operand::Text("a%".into()))),
+                negated: false
+            }
         );
         assert!(matches!(parse(json!({"op": "between", "args": [p, 1, 2]})).unwrap(), Expr::Between { .. }));
-        assert!(matches!(parse(json!({"op": "in", "args": [p, ["a", "b"]]})).unwrap(), Expr::In { ref list, .. } if list.len() == 2));
-        assert_eq!(parse(json!({"op": "isNull", "args": [p]})).unwrap(), Expr::IsNull { value: prop("x"), negated: false });
+        assert!(
+            matches!(parse(json!({"op": "in", "args": [p, ["a", "b"]]})).unwrap(), Expr::In { ref list, .. } if list.len() == 2)
+        );
+        assert_eq!(
+            parse(json!({"op": "isNull", "args": [p]})).unwrap(),
+            Expr::IsNull { value: prop("x"), negated: false }
+        );
         assert!(matches!(
             parse(json!({"op": ">=", "args": [{"property": "date"}, {"date": "2025-01-01"}]})).unwrap(),
             Expr::Compare { right: Operand::Date(_), .. }
@@ -355,7 +387,10 @@ mod tests {
             Expr::Intersects(Spatial::Property(_), Spatial::Literal(Geometry::Polygon(_)))
         ));
         assert!(matches!(
-            parse(json!({"op": "s_intersects", "args": [{"bbox": [-118.3, 34, -118.2, 34.1]}, {"property": "geometry"}]})).unwrap(),
+            parse(
+                json!({"op": "s_intersects", "args": [{"bbox": [-118.3, 34, -118.2, 34.1]}, {"property": "geometry"}]})
+            )
+            .unwrap(),
             Expr::Intersects(Spatial::Literal(Geometry::Polygon(_)), _)
         ));
         for g in [
@@ -366,7 +401,8 @@ mod tests {
             json!({"type": "MultiPolygon", "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]]]}),
             json!({"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [0, 0]}]}),
         ] {
-            parse(json!({"op": "s_intersects", "args": [{"property": "geometry"}, g]})).unwrap_or_else(|e| panic!("{g}: {e}"));
+            parse(json!({"op": "s_intersects", "args": [{"property": "geometry"}, g]}))
+                .unwrap_or_else(|e| panic!("{g}: {e}"));
         }
     }
 
@@ -375,7 +411,10 @@ mod tests {
         let e = parse_json("{\"op\": \"=\",\n \"args\": [1,]}").unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
         let e = parse(json!({"op": "and", "args": [{"op": "=", "args": [{"property": "x"}]}, true]})).unwrap_err();
-        assert_eq!(e, Cql2Error::Json { pointer: "/args/0/args".into(), message: "\"=\" takes 2 arguments, not 1".into() });
+        assert_eq!(
+            e,
+            Cql2Error::Json { pointer: "/args/0/args".into(), message: "\"=\" takes 2 arguments, not 1".into() }
+        );
         let e = parse(json!({"op": "s_within", "args": []})).unwrap_err().to_string();
         assert!(e.contains("s_intersects") && e.contains("/op"), "{e}");
         let e = parse(json!({"op": "=", "args": [{"op": "+", "args": [1, 2]}, 3]})).unwrap_err().to_string();
@@ -387,7 +426,9 @@ mod tests {
             .to_string();
         assert!(e.contains("/args/1/coordinates"), "{e}");
         assert!(parse(json!(5)).unwrap_err().to_string().contains("not a number"));
-        assert!(parse(json!({"op": "=", "args": [{"property": "x"}, null]})).unwrap_err().to_string().contains("isNull"));
+        assert!(
+            parse(json!({"op": "=", "args": [{"property": "x"}, null]})).unwrap_err().to_string().contains("isNull")
+        );
         let deep = format!("{}true{}", "{\"op\":\"not\",\"args\":[".repeat(200), "]}".repeat(200));
         assert!(matches!(parse_json(&deep), Err(Cql2Error::JsonSyntax { .. })));
     }

@@ -52,13 +52,7 @@ fn error_at(src: &str, byte: usize, message: impl Into<String>) -> Cql2Error {
     let before = &src[..byte];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Cql2Error::Text {
-        at: before.chars().count() + 1,
-        line,
-        column,
-        message: message.into(),
-        near: near(&src[byte..]),
-    }
+    Cql2Error::Text { at: before.chars().count() + 1, line, column, message: message.into(), near: near(&src[byte..]) }
 }
 
 fn is_name_start(c: char) -> bool {
@@ -179,7 +173,13 @@ fn lex(src: &str) -> Result<Vec<Spanned>, Cql2Error> {
                 }
                 Tok::Word(s)
             }
-            c => return Err(error_at(src, at, format!("unexpected character {}", crate::core::text::quote(&c.to_string())))),
+            c => {
+                return Err(error_at(
+                    src,
+                    at,
+                    format!("unexpected character {}", crate::core::text::quote(&c.to_string())),
+                ));
+            }
         };
         out.push((tok, at));
     }
@@ -449,7 +449,9 @@ impl Parser<'_> {
                     }
                 }
             }
-            Tok::LParen => Err(self.error("expected a property name or a value, found '(' (arithmetic is not supported)")),
+            Tok::LParen => {
+                Err(self.error("expected a property name or a value, found '(' (arithmetic is not supported)"))
+            }
             Tok::End => Err(self.error("expected a property name or a value")),
             Tok::Arith(c) => Err(self.error(format!("arithmetic ('{c}') is not supported"))),
             Tok::Bracket => Err(self.error("arrays are not supported")),
@@ -467,8 +469,11 @@ impl Parser<'_> {
                 let Tok::Str(s) = self.peek().clone() else {
                     return Err(self.error(format!("expected a quoted {upper} literal, e.g. {upper}('2025-06-01')")));
                 };
-                let value = if upper == "DATE" { date(&s).map(Operand::Date) } else { timestamp(&s).map(Operand::Timestamp) };
-                let value = value.ok_or_else(|| error_at(self.src, self.offset(), format!("not a valid {upper}: {}", crate::core::text::quote(&s))))?;
+                let value =
+                    if upper == "DATE" { date(&s).map(Operand::Date) } else { timestamp(&s).map(Operand::Timestamp) };
+                let value = value.ok_or_else(|| {
+                    error_at(self.src, self.offset(), format!("not a valid {upper}: {}", crate::core::text::quote(&s)))
+                })?;
                 self.bump();
                 self.expect(Tok::RParen, &format!("')' to close {upper}"))?;
                 Ok(value)
@@ -487,7 +492,10 @@ impl Parser<'_> {
             _ => Err(error_at(
                 self.src,
                 at,
-                format!("function {} is not supported (the functions are CASEI, DATE and TIMESTAMP)", crate::core::text::quote(upper)),
+                format!(
+                    "function {} is not supported (the functions are CASEI, DATE and TIMESTAMP)",
+                    crate::core::text::quote(upper)
+                ),
             )),
         }
     }
@@ -502,7 +510,13 @@ impl Parser<'_> {
                 let upper = w.to_ascii_uppercase();
                 let geometry_word = matches!(
                     upper.as_str(),
-                    "POINT" | "LINESTRING" | "POLYGON" | "MULTIPOINT" | "MULTILINESTRING" | "MULTIPOLYGON" | "GEOMETRYCOLLECTION"
+                    "POINT"
+                        | "LINESTRING"
+                        | "POLYGON"
+                        | "MULTIPOINT"
+                        | "MULTILINESTRING"
+                        | "MULTIPOLYGON"
+                        | "GEOMETRYCOLLECTION"
                 );
                 if upper == "BBOX" || upper == "ENVELOPE" {
                     self.bump();
@@ -520,7 +534,8 @@ impl Parser<'_> {
                 self.bump();
                 Ok(Spatial::Property(w))
             }
-            _ => Err(self.error("expected a geometry (WKT such as POINT(-118.28 34.05), or BBOX(w,s,e,n)) or a property name")),
+            _ => Err(self
+                .error("expected a geometry (WKT such as POINT(-118.28 34.05), or BBOX(w,s,e,n)) or a property name")),
         }
     }
 
@@ -711,7 +726,10 @@ mod tests {
     fn precedence_is_not_and_or() {
         let e = parse_text("a = 1 OR b = 2 AND NOT c = 3").unwrap();
         let cmp = |p: &str, n: f64| Expr::Compare { op: CompareOp::Eq, left: prop(p), right: Operand::Number(n) };
-        assert_eq!(e, Expr::Or(vec![cmp("a", 1.0), Expr::And(vec![cmp("b", 2.0), Expr::Not(Box::new(cmp("c", 3.0)))])]));
+        assert_eq!(
+            e,
+            Expr::Or(vec![cmp("a", 1.0), Expr::And(vec![cmp("b", 2.0), Expr::Not(Box::new(cmp("c", 3.0)))])])
+        );
         let grouped = parse_text("(a = 1 OR b = 2) and c = 3").unwrap();
         assert!(matches!(grouped, Expr::And(ref v) if matches!(v[0], Expr::Or(_))));
     }
@@ -743,7 +761,10 @@ mod tests {
         let t = parse_text("t < TIMESTAMP('2025-06-01T10:00:00Z')").unwrap();
         assert!(matches!(t, Expr::Compare { right: Operand::Timestamp(_), .. }));
         assert_eq!(parse_text("TRUE").unwrap(), Expr::Bool(true));
-        assert_eq!(parse_text("x=.5").unwrap(), Expr::Compare { op: CompareOp::Eq, left: prop("x"), right: Operand::Number(0.5) });
+        assert_eq!(
+            parse_text("x=.5").unwrap(),
+            Expr::Compare { op: CompareOp::Eq, left: prop("x"), right: Operand::Number(0.5) }
+        );
     }
 
     #[test]
@@ -755,13 +776,22 @@ mod tests {
         assert_eq!(
             parse_text("r BETWEEN 1 AND 5 AND c = 1").unwrap(),
             Expr::And(vec![
-                Expr::Between { value: prop("r"), low: Operand::Number(1.0), high: Operand::Number(5.0), negated: false },
+                Expr::Between {
+                    value: prop("r"),
+                    low: Operand::Number(1.0),
+                    high: Operand::Number(5.0),
+                    negated: false
+                },
                 Expr::Compare { op: CompareOp::Eq, left: prop("c"), right: Operand::Number(1.0) },
             ])
         );
         assert_eq!(
             parse_text("id IN ('a', 'b')").unwrap(),
-            Expr::In { value: prop("id"), list: vec![Operand::Text("a".into()), Operand::Text("b".into())], negated: false }
+            Expr::In {
+                value: prop("id"),
+                list: vec![Operand::Text("a".into()), Operand::Text("b".into())],
+                negated: false
+            }
         );
         assert_eq!(parse_text("x IS NOT NULL").unwrap(), Expr::IsNull { value: prop("x"), negated: true });
         assert_eq!(
@@ -779,7 +809,10 @@ mod tests {
         let e = parse_text("S_INTERSECTS(geometry, POINT(-118.28 34.05))").unwrap();
         assert_eq!(
             e,
-            Expr::Intersects(Spatial::Property("geometry".into()), Spatial::Literal(Geometry::Point(Point::new(-118.28, 34.05))))
+            Expr::Intersects(
+                Spatial::Property("geometry".into()),
+                Spatial::Literal(Geometry::Point(Point::new(-118.28, 34.05)))
+            )
         );
         for wkt in [
             "LINESTRING(0 0, 1 1)",
