@@ -251,7 +251,14 @@ pub async fn items(
         Some(f) => f,
         None => format::negotiate(None, &headers)?,
     };
-    let matches = c.query(&req.query, &*layers)?;
+    let matches = if req.query.filter.is_some() {
+        // A filter may scan the whole collection (~20 ms for a county): off the async workers.
+        let (layers, query, id) = (layers.clone(), req.query.clone(), c.id);
+        let matches = tokio::task::spawn_blocking(move || layers.collection(id).map(|c| c.query(&query, &*layers)));
+        matches.await?.ok_or_else(|| AppError::Internal(format!("collection {id} vanished from its snapshot")))??
+    } else {
+        c.query(&req.query, &*layers)?
+    };
     let matched = matches.len() as u64;
     let page = matches.page(usize::try_from(req.offset).unwrap_or(usize::MAX), req.limit as usize);
     let features = page.iter().map(|&i| &*c.features[i]);
