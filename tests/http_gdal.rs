@@ -354,3 +354,58 @@ fn gdal_reads_features_in_another_crs() {
     }
     drop(server);
 }
+
+/// `ogrinfo` with GDAL's debug output on: (stdout, the URLs it fetched).
+fn ogrinfo_traced(args: &[&str]) -> (String, Vec<String>) {
+    let out = Command::new("ogrinfo")
+        .args(args)
+        .env("GDAL_HTTP_TIMEOUT", "60")
+        .env("GDAL_HTTP_MAX_RETRY", "0")
+        .env("CPL_DEBUG", "ON")
+        .output()
+        .unwrap_or_else(|e| panic!("running ogrinfo: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "ogrinfo {args:?} failed ({})\nstdout:\n{stdout}\nstderr:\n{stderr}", out.status);
+    assert!(!stderr.contains("ERROR"), "ogrinfo {args:?} reported an error:\n{stderr}");
+    // GDAL logs each request as `HTTP: Fetch(URL)`.
+    let urls = stderr
+        .lines()
+        .filter_map(|l| l.split_once("HTTP: Fetch(").map(|(_, rest)| rest.trim_end_matches(')').to_string()))
+        .collect();
+    (stdout, urls)
+}
+
+/// Issue 13: GDAL (3.6, Debian 12's) sends `-where` to the server as a CQL filter, because
+/// the OpenAPI document offers `filter-lang=cql-text`, and the server's answer is the
+/// server's own selection.
+#[test]
+fn gdal_pushes_where_down_as_cql() {
+    if !gdal_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let port = server.port;
+    let url = format!("OAPIF:http://127.0.0.1:{port}");
+    let count = |filter: &str| {
+        let q = serde_urlencoded::to_string([("filter", filter), ("limit", "1")]).unwrap();
+        json_get(port, &format!("/collections/blocks/items?{q}"))["numberMatched"].as_u64().unwrap()
+    };
+    for (where_, cql) in [
+        ("residents > 20 AND covered = 0", "residents > 20 AND covered = FALSE"),
+        ("residents >= 10 AND residents <= 30", "residents BETWEEN 10 AND 30"),
+        ("covered = 1 OR ambassadors > 1", "covered = TRUE OR ambassadors > 1"),
+        ("NOT (residents < 40)", "NOT residents < 40"),
+        ("name IS NULL", "name IS NULL"),
+    ] {
+        let expected = count(cql);
+        let (out, urls) = ogrinfo_traced(&["-ro", "-so", "-where", where_, &url, "blocks"]);
+        assert_eq!(feature_count(&out), expected, "{where_}");
+        let filtered: Vec<&String> =
+            urls.iter().filter(|u| u.contains("/collections/blocks/items") && u.contains("filter=")).collect();
+        assert!(!filtered.is_empty(), "{where_}: GDAL did not push the filter down; it fetched:\n{}", urls.join("\n"));
+        assert!(filtered.iter().all(|u| u.contains("filter-lang=cql-text")), "{filtered:?}");
+    }
+    drop(server);
+}

@@ -5,6 +5,7 @@ pub mod access;
 pub mod area;
 pub mod block;
 pub mod coverage;
+pub mod cql2;
 pub mod index;
 pub mod indicator;
 pub mod person;

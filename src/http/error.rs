@@ -106,6 +106,12 @@ impl From<crate::app::layers::QueryError> for AppError {
     }
 }
 
+impl From<crate::app::layers::FilterError> for AppError {
+    fn from(e: crate::app::layers::FilterError) -> Self {
+        AppError::BadRequest(e.to_string())
+    }
+}
+
 /// RFC 9457 problem details.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {

@@ -15,8 +15,9 @@ use super::{AppError, AppState, BaseUrl};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::app::layers::{BLOCKS, BlocksAsOf, Collection, DateRange, Feature, ItemQuery, Layers};
+use crate::app::layers::{BLOCKS, BlocksAsOf, Collection, DateRange, Feature, Filter, ItemQuery, Layers};
 use crate::app::output_crs::{Axes, BboxSelection, CrsList, OutputCrs};
+use crate::core::cql2::{self, Lang};
 use crate::core::text::{QUOTED, clip, quote};
 use crate::ingest::CrsError;
 
@@ -28,6 +29,9 @@ pub const MAX_LIMIT: u64 = 10_000;
 /// Query parameters every items request understands (besides property filters).
 pub const ITEM_PARAMS: [&str; 7] = ["limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "f"];
 
+/// The CQL2 filter parameters (OGC API – Features Part 3).
+pub const FILTER_PARAMS: [&str; 3] = ["filter", "filter-lang", "filter-crs"];
+
 /// A validated items request.
 #[derive(Debug, Clone, PartialEq)]
 struct ItemsRequest {
@@ -36,6 +40,8 @@ struct ItemsRequest {
     query: ItemQuery,
     /// `datetime` as given, for the links.
     datetime: Option<String>,
+    /// `filter`, `filter-lang` and `filter-crs` as given, for the links.
+    filter: Vec<(String, String)>,
     f: Option<Format>,
     /// `crs`: the CRS the features are written in (CRS84 unless asked).
     crs: OutputCrs,
@@ -148,6 +154,43 @@ fn crs_param(list: &CrsList, name: &str, raw: &str) -> Result<OutputCrs, AppErro
     list.resolve(raw).map_err(|e| AppError::BadRequest(format!("{name}={e}")))
 }
 
+/// `filter-crs`: only CRS84 (the geometries of a filter are not reprojected yet).
+fn check_crs(name: &str, raw: &str) -> Result<(), AppError> {
+    let crs84 = crate::app::output_crs::CRS84;
+    if raw == crs84 || raw == "CRS84" {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(format!("{name}={raw}: only {crs84} is supported", raw = quote(raw))))
+    }
+}
+
+/// `filter` (in `filter-lang`, cql2-text by default) bound to `c`; `None` without a filter.
+/// `filter-lang` and `filter-crs` are checked even then.
+fn parse_filter(c: &Collection, params: &[(String, String)]) -> Result<Option<Filter>, AppError> {
+    let one = |name: &str| -> Result<Option<&str>, AppError> {
+        let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(AppError::BadRequest(format!("{name} is given more than once")));
+        }
+        Ok(first)
+    };
+    let lang = match one("filter-lang")? {
+        None => Lang::Text,
+        Some(l) => Lang::from_name(l).ok_or_else(|| {
+            AppError::BadRequest(format!("filter-lang={}: expected one of {}", quote(l), Lang::NAMES.join(", ")))
+        })?,
+    };
+    // The hook for Part 2: a filter-crs other than CRS84 would reproject the literals
+    // (`Expr::geometries_mut`) between parsing and binding.
+    if let Some(crs) = one("filter-crs")? {
+        check_crs("filter-crs", crs)?;
+    }
+    let Some(text) = one("filter")? else { return Ok(None) };
+    let expr = cql2::parse(text, lang).map_err(crate::app::layers::FilterError::from)?;
+    Ok(Some(Filter::new(c, &expr)?))
+}
+
 impl ItemsRequest {
     fn parse(c: &Collection, crs_list: &CrsList, q: &QueryPairs) -> Result<ItemsRequest, AppError> {
         let mut r = ItemsRequest {
@@ -155,6 +198,7 @@ impl ItemsRequest {
             offset: 0,
             query: ItemQuery::default(),
             datetime: None,
+            filter: Vec::new(),
             f: None,
             crs: OutputCrs::crs84(),
             bbox: None,
@@ -174,12 +218,14 @@ impl ItemsRequest {
                     r.datetime = Some(v.clone());
                 }
                 "f" => r.f = Some(format::negotiate(Some(v), &HeaderMap::new())?),
+                "filter" | "filter-lang" | "filter-crs" => r.filter.push((k.clone(), v.clone())),
                 name if c.property(name).is_some() => r.query.filters.push((name.to_string(), v.clone())),
                 other => {
                     let props: Vec<&str> = c.properties.iter().map(|p| p.name.as_str()).collect();
                     return Err(AppError::BadRequest(format!(
-                        "unknown query parameter '{other}'; allowed: {}, or a property of '{}' ({})",
+                        "unknown query parameter '{other}'; allowed: {}, {}, or a property of '{}' ({})",
                         ITEM_PARAMS.join(", "),
+                        FILTER_PARAMS.join(", "),
                         c.id,
                         props.join(", "),
                         other = clip(other, QUOTED)
@@ -194,6 +240,7 @@ impl ItemsRequest {
             r.query.bbox = Some(selection.envelope);
             r.query.bbox_projected = selection.projected;
         }
+        r.query.filter = parse_filter(c, &r.filter)?.map(std::sync::Arc::new);
         Ok(r)
     }
 
@@ -212,6 +259,7 @@ impl ItemsRequest {
         if let Some(d) = &self.datetime {
             pairs.push(("datetime".into(), d.clone()));
         }
+        pairs.extend(self.filter.iter().cloned());
         pairs.push(("limit".into(), self.limit.to_string()));
         if offset > 0 {
             pairs.push(("offset".into(), offset.to_string()));
@@ -243,9 +291,19 @@ pub async fn items(
         Some(day) => Some(blocks_as_of(&state, &layers, day).await?),
         None => None,
     };
-    let matches = match &as_of {
-        Some(a) => c.query(&req.query, &a.values(&layers))?,
-        None => c.query(&req.query, &*layers)?,
+    let select = |c: &Collection, query: &ItemQuery, layers: &Layers, as_of: Option<&BlocksAsOf>| match as_of {
+        Some(a) => c.query(query, &a.values(layers)),
+        None => c.query(query, layers),
+    };
+    let matches = if req.query.filter.is_some() {
+        // A filter may scan the whole collection (~20 ms for a county): off the async workers.
+        let (layers, query, id, as_of) = (layers.clone(), req.query.clone(), c.id, as_of.clone());
+        let matches = tokio::task::spawn_blocking(move || {
+            layers.collection(id).map(|c| select(c, &query, &layers, as_of.as_ref()))
+        });
+        matches.await?.ok_or_else(|| AppError::Internal(format!("collection {id} vanished from its snapshot")))??
+    } else {
+        select(c, &req.query, &layers, as_of.as_ref())?
     };
     let matched = matches.len() as u64;
     let page = matches.page(usize::try_from(req.offset).unwrap_or(usize::MAX), req.limit as usize);

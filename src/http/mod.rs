@@ -21,6 +21,7 @@ mod ogc;
 mod ogc_tiles;
 mod openapi;
 mod people;
+mod queryables;
 mod rollup;
 mod tiles;
 mod upload;
@@ -318,6 +319,7 @@ pub fn app(state: AppState) -> Router {
         .route("/collections/{collection_id}", get(ogc::collection))
         .route("/collections/{collection_id}/items", get(features::items))
         .route("/collections/{collection_id}/items/{feature_id}", get(features::item))
+        .route("/collections/{collection_id}/queryables", get(queryables::queryables))
         .route("/api", get(openapi::api))
         .route("/api.html", get(openapi::api_html))
         .route("/coverage", get(coverage::summary))

@@ -19,8 +19,8 @@ pub use crate::app::output_crs::CRS84;
 /// Media type of the OpenAPI 3.0 document.
 pub const OPENAPI_JSON: &str = "application/vnd.oai.openapi+json;version=3.0";
 
-/// The OGC API – Features conformance classes implemented (the Tiles ones are
-/// [`super::ogc_tiles::CONFORMANCE`]).
+/// The OGC API – Features conformance classes implemented (the filtering ones are
+/// [`super::queryables::CONFORMANCE`], the Tiles ones [`super::ogc_tiles::CONFORMANCE`]).
 pub const CONFORMANCE: [&str; 4] = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -206,7 +206,7 @@ pub async fn landing(BaseUrl(base): BaseUrl, q: QueryPairs, headers: HeaderMap) 
 pub async fn conformance(q: QueryPairs) -> Result<Json<Conformance>, AppError> {
     q.only(&["f"])?;
     format::json_only(&q)?;
-    let classes = CONFORMANCE.iter().chain(&super::ogc_tiles::CONFORMANCE);
+    let classes = CONFORMANCE.iter().chain(&super::queryables::CONFORMANCE).chain(&super::ogc_tiles::CONFORMANCE);
     Ok(Json(Conformance { conforms_to: classes.map(|s| s.to_string()).collect() }))
 }
 
@@ -218,6 +218,12 @@ fn info(base: &str, c: &Collection, crs: &[String], tiled: bool) -> CollectionIn
         Link::new(url.clone(), "self", JSON, "This collection"),
         Link::new(format!("{url}/items"), "items", GEOJSON, "The features as GeoJSON"),
         Link::new(format!("{url}/items?f=csv"), "items", "text/csv", "The features as CSV"),
+        Link::new(
+            format!("{url}/queryables"),
+            super::queryables::REL_QUERYABLES,
+            super::queryables::SCHEMA_JSON,
+            "What a CQL2 filter can name",
+        ),
     ];
     if tiled {
         let rel = super::ogc_tiles::REL_TILESETS_VECTOR;

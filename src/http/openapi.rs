@@ -2,7 +2,8 @@
 //!
 //! The fixed endpoints are described by `utoipa` from the handlers; the items paths are
 //! generated per collection from the snapshot, so every property is declared as an equality
-//! filter (GDAL's OAPIF driver pushes down filters on the parameters it finds there). utoipa
+//! filter, and `filter-lang` lists the CQL dialects (GDAL's OAPIF driver pushes down `-where`
+//! as CQL when that list has `cql-text`, else as equality parameters it finds there). utoipa
 //! emits OpenAPI 3.1; [`downgrade_to_3_0`] turns the few 3.1-only constructs into 3.0 ones,
 //! because GDAL reads 3.0.
 
@@ -30,6 +31,7 @@ use crate::app::output_crs::{CRS84, CrsList};
         super::ogc::conformance,
         super::ogc::collections,
         super::ogc::collection,
+        super::queryables::queryables,
         super::coverage::summary,
         super::coverage::uncovered,
         super::history::history,
@@ -141,6 +143,25 @@ fn common_parameters(crs: &[String]) -> Value {
                             /coverage/history counts them.",
             "schema": { "type": "string" }
         },
+        "filter": {
+            "name": "filter", "in": "query", "required": false, "style": "form", "explode": false,
+            "description": "A CQL2 filter (OGC API – Features Part 3) on the collection's queryables \
+                            (/collections/{collectionId}/queryables): comparisons, AND/OR/NOT, LIKE, BETWEEN, IN, \
+                            IS NULL, CASEI and S_INTERSECTS(geometry, <WKT, GeoJSON or BBOX>) in CRS84, e.g. \
+                            `residents > 10 AND covered = FALSE`. Combined with the other parameters by AND.",
+            "schema": { "type": "string" }
+        },
+        "filter-lang": {
+            "name": "filter-lang", "in": "query", "required": false, "style": "form", "explode": false,
+            "description": "The encoding of filter: cql2-text (the default) or cql2-json; cql-text, the \
+                            pre-standard name GDAL 3.6 sends, is read as cql2-text.",
+            "schema": { "type": "string", "enum": crate::core::cql2::Lang::NAMES, "default": "cql2-text" }
+        },
+        "filter-crs": {
+            "name": "filter-crs", "in": "query", "required": false, "style": "form", "explode": false,
+            "description": "CRS of the geometries in filter; only CRS84 is supported.",
+            "schema": { "type": "string", "enum": [super::ogc::CRS84] }
+        },
         "bbox-crs": {
             "name": "bbox-crs", "in": "query", "required": false, "style": "form", "explode": false,
             "description": "CRS of bbox (OGC API – Features Part 2), one of the collection's `crs` list; \
@@ -192,10 +213,11 @@ fn feature_schema(c: &Collection) -> Value {
 }
 
 fn items_path(c: &Collection) -> Value {
-    let mut params: Vec<Value> = ["limit", "offset", "bbox", "datetime", "bbox-crs", "crs", "f"]
-        .iter()
-        .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
-        .collect();
+    let mut params: Vec<Value> =
+        ["limit", "offset", "bbox", "datetime", "bbox-crs", "crs", "filter", "filter-lang", "filter-crs", "f"]
+            .iter()
+            .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+            .collect();
     for p in &c.properties {
         params.push(json!({
             "name": p.name, "in": "query", "required": false, "style": "form", "explode": false,

@@ -10,11 +10,13 @@
 
 mod access;
 mod as_of;
+mod filter;
 mod props;
 
 pub use access::{AccessBase, AccessLayer, RESOURCE_ACCESS, finder_of};
 pub(crate) use access::{metres, score};
 pub use as_of::BlocksAsOf;
+pub use filter::{Filter, FilterError, GEOMETRY, Queryable, QueryableKind};
 use props::{PropKeys, Props};
 
 use std::collections::{BTreeSet, HashMap};
@@ -775,7 +777,7 @@ fn date_of(properties: &Map<String, Value>) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()
 }
 
-/// A validated item query: bounding box and equality filters.
+/// A validated item query: bounding box, equality filters, dates and a CQL2 filter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemQuery {
     /// `[min lon, min lat, max lon, max lat]`, CRS84; features whose geometry intersects it.
@@ -787,6 +789,8 @@ pub struct ItemQuery {
     pub filters: Vec<(String, String)>,
     /// Only features whose date falls in this range (collections without dates match nothing).
     pub datetime: Option<DateRange>,
+    /// Only features the CQL2 filter selects (bound to this collection: [`Filter::new`]).
+    pub filter: Option<Arc<Filter>>,
 }
 
 /// A closed range of UTC calendar days; `None` ends are open.
@@ -874,6 +878,9 @@ pub struct Collection {
     /// positions, for equality filters on the properties that change only with an import.
     /// Built on the first filter by that property: most are never filtered by.
     equality: Arc<Vec<OnceLock<EqualityIndex>>>,
+    /// Per property (as `equality`): its value for every feature, for CQL2 filters; built on
+    /// the first filter that reads it.
+    columns: Arc<Vec<OnceLock<filter::Column>>>,
     /// Properties that change with people ([`LIVE_BLOCK_PROPERTIES`]): filtered by a scan.
     live: &'static [&'static str],
 }
@@ -968,6 +975,7 @@ impl Collection {
             by_id,
             index,
             equality: Arc::new((0..n_properties).map(|_| OnceLock::new()).collect()),
+            columns: Arc::new((0..n_properties).map(|_| OnceLock::new()).collect()),
             live,
         }
     }
@@ -1009,6 +1017,7 @@ impl Collection {
     /// Drop the equality indexes (after features changed values that are not live).
     fn forget_indexes(&mut self) {
         self.equality = Arc::new((0..self.properties.len()).map(|_| OnceLock::new()).collect());
+        self.columns = Arc::new((0..self.properties.len()).map(|_| OnceLock::new()).collect());
     }
 
     /// The key of this build of the features (see [`CollectionKey`]).
@@ -1026,15 +1035,21 @@ impl Collection {
         self.by_id.get(id).map(|&i| (i, &*self.features[i]))
     }
 
+    /// The properties that change with people (read from the snapshot's counts).
+    pub fn live_properties(&self) -> &'static [&'static str] {
+        self.live
+    }
+
     /// A property by name.
     pub fn property(&self, name: &str) -> Option<&Property> {
         self.properties.iter().find(|p| p.name == name)
     }
 
-    /// The features that intersect the bbox and equal every filter, in collection order.
-    /// Filters on unknown properties and values that do not parse as the property's kind are
-    /// refused with a precise message. `live` supplies the properties that change with people
-    /// (the snapshot's counts; see [`Layers`]).
+    /// The features that intersect the bbox, equal every equality filter, fall in the date
+    /// range and pass the CQL2 filter, in collection order. Equality filters on unknown
+    /// properties and values that do not parse as the property's kind are refused with a
+    /// precise message. `live` supplies the properties that change with people (the snapshot's
+    /// counts; see [`Layers`]).
     pub fn query(&self, q: &ItemQuery, live: &dyn LiveValues) -> Result<Matches, QueryError> {
         // Each filter becomes the ascending list of positions whose value equals it.
         let mut lists: Vec<Vec<usize>> = Vec::with_capacity(q.filters.len());
@@ -1090,12 +1105,32 @@ impl Collection {
                 Matches::Some(hits)
             }
         };
-        let Some(range) = q.datetime else { return Ok(matches) };
-        let in_range = |i: &usize| self.temporal.and(self.features[*i].date).is_some_and(|d| range.contains(d));
-        Ok(Matches::Some(match matches {
-            Matches::All(n) => (0..n).filter(in_range).collect(),
-            Matches::Some(v) => v.into_iter().filter(in_range).collect(),
-        }))
+        let matches = match q.datetime {
+            None => matches,
+            Some(range) => {
+                let in_range = |i: &usize| self.temporal.and(self.features[*i].date).is_some_and(|d| range.contains(d));
+                Matches::Some(match matches {
+                    Matches::All(n) => (0..n).filter(in_range).collect(),
+                    Matches::Some(v) => v.into_iter().filter(in_range).collect(),
+                })
+            }
+        };
+        let Some(filter) = &q.filter else { return Ok(matches) };
+        let candidates = match (matches, filter.envelope()) {
+            // S_INTERSECTS with a literal: the index finds the features near it.
+            (Matches::All(_), Some(e)) => {
+                let mut hits: Vec<usize> = self
+                    .index
+                    .locate_in_envelope_intersecting(AABB::from_corners([e[0], e[1]], [e[2], e[3]]))
+                    .map(|e| e.data)
+                    .collect();
+                hits.sort_unstable();
+                hits
+            }
+            (Matches::All(n), None) => (0..n).collect(),
+            (Matches::Some(v), _) => v,
+        };
+        Ok(Matches::Some(filter.select(self, live, &candidates)))
     }
 }
 

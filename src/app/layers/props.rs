@@ -72,6 +72,12 @@ impl Props {
         &self.keys
     }
 
+    /// The JSON text of property `name`'s value, if the feature has it.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        let at = self.keys.names.iter().position(|n| **n == *name)?;
+        values(&self.values).nth(at)
+    }
+
     /// Length of the object's JSON text.
     pub fn json_len(&self) -> usize {
         2 + self.keys.quoted_len + self.values.len()
@@ -179,6 +185,9 @@ mod tests {
             prop_assert_eq!(props.json(), want.clone());
             prop_assert_eq!(props.json_len(), want.len());
             // The next feature with the same keys shares them.
+            for (k, v) in &map {
+                prop_assert_eq!(props.value(k).map(|t| serde_json::from_str::<Value>(t).unwrap()), Some(v.clone()));
+            }
             let again = Props::from_map(&map, &mut like);
             prop_assert!(Arc::ptr_eq(again.keys(), props.keys()));
         }
