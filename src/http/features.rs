@@ -1,6 +1,7 @@
 //! Features of a collection (`/collections/{id}/items`) and one feature
 //! (`/collections/{id}/items/{featureId}`): parameters are parsed and checked here, the
-//! selection is done by the snapshot, and the pre-serialized features are concatenated.
+//! selection is done by the snapshot, and the pre-serialized features are concatenated (or,
+//! for `f=gpkg|fgb|shp`, written as a file by [`super::download`]).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -27,6 +28,8 @@ pub const ITEM_PARAMS: [&str; 7] = ["limit", "offset", "bbox", "bbox-crs", "date
 #[derive(Debug, Clone, PartialEq)]
 struct ItemsRequest {
     limit: u64,
+    /// Whether `limit` was given (file downloads hold the whole selection otherwise).
+    limit_given: bool,
     offset: u64,
     query: ItemQuery,
     /// `datetime` as given, for the links.
@@ -144,11 +147,20 @@ fn check_crs(name: &str, raw: &str) -> Result<(), AppError> {
 
 impl ItemsRequest {
     fn parse(c: &Collection, q: &QueryPairs) -> Result<ItemsRequest, AppError> {
-        let mut r =
-            ItemsRequest { limit: DEFAULT_LIMIT, offset: 0, query: ItemQuery::default(), datetime: None, f: None };
+        let mut r = ItemsRequest {
+            limit: DEFAULT_LIMIT,
+            limit_given: false,
+            offset: 0,
+            query: ItemQuery::default(),
+            datetime: None,
+            f: None,
+        };
         for (k, v) in &q.0 {
             match k.as_str() {
-                "limit" => r.limit = parse_limit(v)?,
+                "limit" => {
+                    r.limit = parse_limit(v)?;
+                    r.limit_given = true;
+                }
                 "offset" => r.offset = parse_offset(v)?,
                 "bbox" => r.query.bbox = Some(parse_bbox(v)?),
                 "bbox-crs" | "crs" => check_crs(k, v)?,
@@ -209,8 +221,15 @@ pub async fn items(
         None => format::negotiate(None, &headers)?,
     };
     let matches = c.query(&req.query, &*layers)?;
+    let offset = usize::try_from(req.offset).unwrap_or(usize::MAX);
+    if let Format::Download(download) = format {
+        // A file is the whole selection (no 10,000 cap) unless the client pages it.
+        let limit = if req.limit_given { req.limit as usize } else { usize::MAX };
+        let positions = matches.page(offset, limit);
+        return super::download::respond(layers.clone(), c.id, positions, download).await;
+    }
     let matched = matches.len() as u64;
-    let page = matches.page(usize::try_from(req.offset).unwrap_or(usize::MAX), req.limit as usize);
+    let page = matches.page(offset, req.limit as usize);
     let features = page.iter().map(|&i| &*c.features[i]);
     if format == Format::Csv {
         return csv_response(c, features);
@@ -283,6 +302,15 @@ pub async fn item(
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
     let format = format::negotiate(q.get("f"), &headers)?;
+    if let Format::Download(d) = format {
+        return Err(AppError::BadRequest(format!(
+            "{} files are offered for a collection's items (/collections/{}/items?f={}), not for one feature; \
+             use f=geojson, f=json or f=csv here",
+            d.title(),
+            c.id,
+            format.f()
+        )));
+    }
     let f = c.feature(&feature_id).ok_or_else(|| {
         AppError::NotFound(format!(
             "no feature '{feature_id}' in collection '{}'",

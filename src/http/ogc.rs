@@ -209,6 +209,16 @@ fn info(base: &str, c: &Collection, tiled: bool) -> CollectionInfo {
         Link::new(format!("{url}/items"), "items", GEOJSON, "The features as GeoJSON"),
         Link::new(format!("{url}/items?f=csv"), "items", "text/csv", "The features as CSV"),
     ];
+    // Whole-layer files for GIS (rel "enclosure", as OGC API – Features has bulk downloads).
+    for d in crate::export::DownloadFormat::ALL {
+        let f = super::format::Format::Download(d).f();
+        links.push(Link::new(
+            format!("{url}/items?f={f}"),
+            "enclosure",
+            d.media_type(),
+            &format!("The whole layer as {}", d.title()),
+        ));
+    }
     if tiled {
         let rel = super::ogc_tiles::REL_TILESETS_VECTOR;
         links.push(Link::new(format!("{url}/tiles"), rel, JSON, "Vector tiles (OGC API – Tiles)"));

@@ -9,9 +9,11 @@
 //! Public layers carry per-block counts only, never people.
 
 mod access;
+mod download;
 
 pub use access::{AccessBase, AccessLayer, RESOURCE_ACCESS, finder_of};
 pub(crate) use access::{metres, score};
+pub use download::{download_file, download_schema, write_download_at};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -815,6 +817,9 @@ pub struct Collection {
     equality: Arc<Vec<OnceLock<EqualityIndex>>>,
     /// Properties that change with people ([`LIVE_BLOCK_PROPERTIES`]): filtered by a scan.
     live: &'static [&'static str],
+    /// Per property: whether every value is a `YYYY-MM-DD` day (a date field in downloads).
+    /// Found on the first download: one pass over the features, kept until they change.
+    dates: Arc<OnceLock<Vec<bool>>>,
 }
 
 /// Which build of a collection's features a cache was derived from: equal for every snapshot
@@ -890,6 +895,7 @@ impl Collection {
             index: Arc::new(RTree::bulk_load(entries)),
             equality: Arc::new((0..n_properties).map(|_| OnceLock::new()).collect()),
             live,
+            dates: Arc::default(),
         }
     }
 
@@ -930,6 +936,7 @@ impl Collection {
     /// Drop the equality indexes (after features changed values that are not live).
     fn forget_indexes(&mut self) {
         self.equality = Arc::new((0..self.properties.len()).map(|_| OnceLock::new()).collect());
+        self.dates = Arc::default();
     }
 
     /// The key of this build of the features (see [`CollectionKey`]).
