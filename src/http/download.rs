@@ -21,17 +21,17 @@ use crate::export::{DownloadFormat, OutputCrs};
 const CHUNK: usize = 256 * 1024;
 
 /// The features of collection `id` at `positions` as a `format` attachment named
-/// `{id}.{extension}`.
+/// `{id}.{extension}`, in `crs`.
 pub(super) async fn respond(
     layers: Arc<Layers>,
     id: &'static str,
     positions: Vec<usize>,
     format: DownloadFormat,
+    crs: OutputCrs,
 ) -> Result<Response, AppError> {
     let file = tokio::task::spawn_blocking(move || -> Result<std::fs::File, AppError> {
         let c = layers.collection(id).ok_or_else(|| AppError::NotFound(format!("no collection '{id}'")))?;
-        // The output CRS is WGS84 until the items request has a `crs` parameter to choose another.
-        Ok(download_file(c, &positions, format, &OutputCrs::wgs84())?)
+        Ok(download_file(c, &positions, format, &crs)?)
     })
     .await??;
     let len = file.metadata().map_err(|e| AppError::Internal(format!("reading the download: {e}")))?.len();

@@ -226,7 +226,9 @@ pub async fn items(
         // A file is the whole selection (no 10,000 cap) unless the client pages it.
         let limit = if req.limit_given { req.limit as usize } else { usize::MAX };
         let positions = matches.page(offset, limit);
-        return super::download::respond(layers.clone(), c.id, positions, download).await;
+        // WGS84 until `crs` may ask for another (it accepts CRS84 only so far).
+        let crs = crate::export::OutputCrs::wgs84();
+        return super::download::respond(layers.clone(), c.id, positions, download, crs).await;
     }
     let matched = matches.len() as u64;
     let page = matches.page(offset, req.limit as usize);
