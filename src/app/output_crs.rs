@@ -170,6 +170,27 @@ impl OutputCrs {
         self.epsg.map_or_else(|| "CRS84".to_string(), |c| format!("EPSG:{c}"))
     }
 
+    /// This CRS for a file download (GeoPackage, FlatGeobuf, shapefile): x east, y north
+    /// whatever the EPSG axis order, and the CRS's WKT to record. CRS84 is EPSG:4326 there.
+    pub fn for_download(&self) -> Result<crate::export::OutputCrs, String> {
+        let Some(code) = self.epsg.filter(|c| *c != 4326) else { return Ok(crate::export::OutputCrs::wgs84()) };
+        let def = u16::try_from(code)
+            .ok()
+            .and_then(crs_definitions::from_code)
+            .ok_or_else(|| format!("crs=EPSG:{code}: no WKT is known for it, so no file can record it"))?;
+        let name = def.wkt.split('"').nth(1).unwrap_or("").to_string();
+        // GDAL, QGIS and ArcGIS Pro read OGC WKT 1 in a `.prj` too.
+        let srs = crate::export::Srs {
+            name,
+            organization: "EPSG".into(),
+            code: code as i32,
+            wkt: def.wkt.to_string(),
+            esri_wkt: def.wkt.to_string(),
+        };
+        let crs = self.clone();
+        Ok(crate::export::OutputCrs::new(srs, move |lon, lat| crs.xy_from_wgs84(lon, lat).map_err(|e| e.to_string())))
+    }
+
     /// A WGS84 lon/lat in this CRS, in GIS order (longitude or easting first), unrounded.
     pub fn xy_from_wgs84(&self, lon: f64, lat: f64) -> Result<(f64, f64), CrsError> {
         let (x, y) = self.crs.from_wgs84(lon, lat)?;

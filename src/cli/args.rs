@@ -421,6 +421,25 @@ pub enum ExportFormat {
     Geojson,
     /// CSV with a header row.
     Csv,
+    /// GeoPackage (one SQLite file with an R-tree index; needs --out or a redirected stdout).
+    Gpkg,
+    /// FlatGeobuf, with its spatial index (needs --out or a redirected stdout).
+    Fgb,
+    /// Zipped shapefile: .shp, .shx, .dbf, .prj and .cpg (needs --out or a redirected stdout).
+    Shp,
+}
+
+impl ExportFormat {
+    /// The file format, for the binary ones.
+    pub fn download(self) -> Option<belong::export::DownloadFormat> {
+        use belong::export::DownloadFormat;
+        match self {
+            ExportFormat::Geojson | ExportFormat::Csv => None,
+            ExportFormat::Gpkg => Some(DownloadFormat::GeoPackage),
+            ExportFormat::Fgb => Some(DownloadFormat::FlatGeobuf),
+            ExportFormat::Shp => Some(DownloadFormat::Shapefile),
+        }
+    }
 }
 
 /// `export`.
@@ -435,9 +454,14 @@ pub struct ExportArgs {
     /// Active ambassadors a block needs to count as covered (blocks layer).
     #[arg(long, env = "BELONG_TARGET", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub target: u32,
-    /// Indicator for the GeoJSON indicators layer.
+    /// Indicator for the GeoJSON indicators layer (gpkg, fgb and shp have school_readiness,
+    /// the school-readiness collection).
     #[arg(long, default_value = "school_readiness", value_name = "NAME")]
     pub indicator: String,
+    /// Write to this file instead of stdout (replaced if it exists; written whole or not at all
+    /// for gpkg, fgb and shp).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `demo`.

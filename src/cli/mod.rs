@@ -112,7 +112,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Export(e) => {
             let store = open_store(&cli)?;
-            export(&*store, e)?;
+            match e.format.download() {
+                Some(format) => export_file(&*store, e, format, cli.quiet)?,
+                None => export(&*store, e)?,
+            }
             Ok(Outcome::Done)
         }
         Command::Demo(Demo::Generate(g)) => {
@@ -430,8 +433,15 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
 }
 
 fn export(store: &dyn Store, e: &args::ExportArgs) -> Result<()> {
-    let out = BufWriter::new(io::stdout().lock());
+    let out: Box<dyn Write> = match &e.out {
+        Some(path) => Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?),
+        None => Box::new(io::stdout().lock()),
+    };
+    let out = BufWriter::new(out);
     match (e.layer, e.format) {
+        (_, ExportFormat::Gpkg | ExportFormat::Fgb | ExportFormat::Shp) => {
+            bail!("{:?} is a file format: written by export_file", e.format)
+        }
         (Layer::Blocks, format) => {
             let blocks = store.blocks()?;
             let cov = app::coverage(store, e.target)?;
@@ -440,9 +450,7 @@ fn export(store: &dyn Store, e: &args::ExportArgs) -> Result<()> {
                 ExportFormat::Geojson => {
                     drop(belong::export::write_blocks_geojson(out, &blocks, &cov.blocks, e.target, &indicators)?)
                 }
-                ExportFormat::Csv => {
-                    drop(belong::export::write_blocks_csv(out, &blocks, &cov.blocks, e.target, &indicators)?)
-                }
+                _ => drop(belong::export::write_blocks_csv(out, &blocks, &cov.blocks, e.target, &indicators)?),
             }
         }
         (Layer::Resources, ExportFormat::Geojson) => {
@@ -455,6 +463,59 @@ fn export(store: &dyn Store, e: &args::ExportArgs) -> Result<()> {
         (Layer::Indicators, ExportFormat::Csv) => {
             drop(belong::export::write_indicators_csv(out, &store.indicators()?)?)
         }
+    }
+    Ok(())
+}
+
+/// `export --format gpkg|fgb|shp`: the layer as the service serves it (same columns and
+/// values as `/collections/{id}/items?f=...`), to `--out` or to a stdout that is not a
+/// terminal.
+fn export_file(
+    store: &dyn Store,
+    e: &args::ExportArgs,
+    format: belong::export::DownloadFormat,
+    quiet: bool,
+) -> Result<()> {
+    use belong::app::layers::{self, BLOCKS, Layers, RESOURCES, SCHOOL_READINESS, SCHOOL_READINESS_INDICATOR};
+    use belong::export::OutputCrs;
+    use std::io::IsTerminal;
+
+    let id = match e.layer {
+        Layer::Blocks => BLOCKS,
+        Layer::Resources => RESOURCES,
+        Layer::Indicators if e.indicator == SCHOOL_READINESS_INDICATOR => SCHOOL_READINESS,
+        Layer::Indicators => bail!(
+            "--format {} has the {SCHOOL_READINESS_INDICATOR} indicator only (the school-readiness collection); \
+             every indicator is a column of `belong export blocks --format {}`",
+            format.extension(),
+            format.extension()
+        ),
+    };
+    // Refuse before the work, not after it.
+    if e.out.is_none() && io::stdout().is_terminal() {
+        bail!(
+            "--format {} writes a binary file: give --out FILE (e.g. --out {id}.{}) or redirect stdout",
+            format.extension(),
+            format.extension()
+        );
+    }
+    let snapshot = Layers::build(store, e.target)?;
+    let c = snapshot.collection(id).with_context(|| format!("no collection {id}"))?;
+    let all: Vec<usize> = (0..c.features.len()).collect();
+    let crs = OutputCrs::wgs84();
+    match &e.out {
+        Some(path) => layers::write_download_at(c, &all, format, &crs, path)
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => {
+            let mut file = layers::download_file(c, &all, format, &crs)?;
+            let mut out = io::stdout().lock();
+            io::copy(&mut file, &mut out).context("writing to stdout")?;
+            out.flush()?;
+        }
+    }
+    if !quiet {
+        let to = e.out.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
+        eprintln!("wrote {} {id} features as {} to {to}", all.len(), format.title());
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Exports of the public layers: RFC 7946 GeoJSON (WGS84, exterior rings counter-clockwise,
-//! holes clockwise, at most 7 decimals, string ids) and CSV. Public layers carry per-block
-//! counts only, never people.
+//! holes clockwise, at most 7 decimals, string ids) and CSV here; GeoPackage, FlatGeobuf and
+//! zipped shapefiles in [`download`] and its writers. Public layers carry per-block counts
+//! only, never people.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -11,7 +12,13 @@ use serde_json::{Map, Value, json};
 
 use crate::core::{Block, BlockCoverage, IndicatorValue, Resource, resource};
 
+pub mod download;
+pub mod fgb;
+pub mod gpkg;
+pub mod shp;
 pub mod tiles;
+
+pub use download::{DownloadFormat, ExportError, OutputCrs, Srs, write_download};
 
 /// Round to 7 decimals (~1 cm), the precision RFC 7946 recommends as plenty.
 pub fn round7(v: f64) -> f64 {

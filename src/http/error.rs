@@ -100,6 +100,20 @@ impl From<tokio::task::JoinError> for AppError {
     }
 }
 
+impl From<crate::export::ExportError> for AppError {
+    fn from(e: crate::export::ExportError) -> Self {
+        use crate::export::ExportError as E;
+        match e {
+            // What the client asked for cannot be held by the format or the CRS: say so.
+            E::TooLarge(m) | E::Unsupported(m) => AppError::BadRequest(m),
+            E::Transform(_) => AppError::BadRequest(e.to_string()),
+            E::Io(_) | E::Sqlite(_) | E::FlatGeobuf(_) | E::Shapefile(_) | E::Zip(_) => {
+                AppError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<crate::app::layers::QueryError> for AppError {
     fn from(e: crate::app::layers::QueryError) -> Self {
         AppError::BadRequest(e.0)

@@ -1,6 +1,7 @@
 //! Features of a collection (`/collections/{id}/items`) and one feature
 //! (`/collections/{id}/items/{featureId}`): parameters are parsed and checked here, the
-//! selection is done by the snapshot, and the pre-serialized features are concatenated.
+//! selection is done by the snapshot, and the pre-serialized features are concatenated (or,
+//! for `f=gpkg|fgb|shp`, written as a file by [`super::download`]).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -36,6 +37,8 @@ pub const FILTER_PARAMS: [&str; 3] = ["filter", "filter-lang", "filter-crs"];
 #[derive(Debug, Clone, PartialEq)]
 struct ItemsRequest {
     limit: u64,
+    /// Whether `limit` was given (file downloads hold the whole selection otherwise).
+    limit_given: bool,
     offset: u64,
     query: ItemQuery,
     /// `datetime` as given, for the links.
@@ -195,6 +198,7 @@ impl ItemsRequest {
     fn parse(c: &Collection, crs_list: &CrsList, q: &QueryPairs) -> Result<ItemsRequest, AppError> {
         let mut r = ItemsRequest {
             limit: DEFAULT_LIMIT,
+            limit_given: false,
             offset: 0,
             query: ItemQuery::default(),
             datetime: None,
@@ -208,7 +212,10 @@ impl ItemsRequest {
         let mut bbox = None;
         for (k, v) in &q.0 {
             match k.as_str() {
-                "limit" => r.limit = parse_limit(v)?,
+                "limit" => {
+                    r.limit = parse_limit(v)?;
+                    r.limit_given = true;
+                }
                 "offset" => r.offset = parse_offset(v)?,
                 "bbox" => bbox = Some(v),
                 "bbox-crs" => r.bbox_crs = Some(crs_param(crs_list, k, v)?),
@@ -305,8 +312,23 @@ pub async fn items(
     } else {
         select(c, &req.query, &layers, as_of.as_ref())?
     };
+    let offset = usize::try_from(req.offset).unwrap_or(usize::MAX);
+    if let Format::Download(download) = format {
+        if as_of.is_some() {
+            return Err(AppError::BadRequest(
+                "datetime on the blocks is served as GeoJSON, JSON or CSV; files (gpkg, fgb, shp) hold the \
+                 current counts"
+                    .into(),
+            ));
+        }
+        // A file is the whole selection (no 10,000 cap) unless the client pages it.
+        let limit = if req.limit_given { req.limit as usize } else { usize::MAX };
+        let positions = matches.page(offset, limit);
+        let crs = req.crs.for_download().map_err(AppError::BadRequest)?;
+        return super::download::respond(layers.clone(), c.id, positions, download, crs).await;
+    }
     let matched = matches.len() as u64;
-    let page = matches.page(usize::try_from(req.offset).unwrap_or(usize::MAX), req.limit as usize);
+    let page = matches.page(offset, req.limit as usize);
     let page_features: Vec<Cow<'_, Feature>> = page
         .iter()
         .map(|&i| match &as_of {
@@ -402,6 +424,15 @@ pub async fn item(
     let layers = state.layers_for(&id).await?;
     let c = find(&layers, &id)?;
     let format = format::negotiate(q.get("f"), &headers)?;
+    if let Format::Download(d) = format {
+        return Err(AppError::BadRequest(format!(
+            "{} files are offered for a collection's items (/collections/{}/items?f={}), not for one feature; \
+             use f=geojson, f=json or f=csv here",
+            d.title(),
+            c.id,
+            format.f()
+        )));
+    }
     let crs = match q.get("crs") {
         Some(raw) => crs_param(&CrsList::for_layers(&layers), "crs", raw)?,
         None => OutputCrs::crs84(),

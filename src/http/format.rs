@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 
 use super::AppError;
 use crate::core::text::{QUOTED, clip, quote};
+use crate::export::DownloadFormat;
 
 /// Media type of GeoJSON.
 pub const GEOJSON: &str = "application/geo+json";
@@ -24,6 +25,8 @@ pub enum Format {
     Json,
     /// `text/csv`.
     Csv,
+    /// A file for GIS: GeoPackage (`gpkg`), FlatGeobuf (`fgb`) or a zipped shapefile (`shp`).
+    Download(DownloadFormat),
 }
 
 impl Format {
@@ -33,6 +36,7 @@ impl Format {
             Format::GeoJson => GEOJSON,
             Format::Json => JSON,
             Format::Csv => CSV,
+            Format::Download(d) => d.media_type(),
         }
     }
 
@@ -42,6 +46,9 @@ impl Format {
             Format::GeoJson => "geojson",
             Format::Json => "json",
             Format::Csv => "csv",
+            Format::Download(DownloadFormat::GeoPackage) => "gpkg",
+            Format::Download(DownloadFormat::FlatGeobuf) => "fgb",
+            Format::Download(DownloadFormat::Shapefile) => "shp",
         }
     }
 
@@ -50,6 +57,9 @@ impl Format {
             "geojson" => Some(Format::GeoJson),
             "json" => Some(Format::Json),
             "csv" => Some(Format::Csv),
+            "gpkg" => Some(Format::Download(DownloadFormat::GeoPackage)),
+            "fgb" => Some(Format::Download(DownloadFormat::FlatGeobuf)),
+            "shp" => Some(Format::Download(DownloadFormat::Shapefile)),
             _ => None,
         }
     }
@@ -58,8 +68,9 @@ impl Format {
 /// Choose a format for features: `f` wins, else the best `Accept` entry, else GeoJSON.
 pub fn negotiate(f: Option<&str>, headers: &HeaderMap) -> Result<Format, AppError> {
     if let Some(f) = f {
-        return Format::from_f(f)
-            .ok_or_else(|| AppError::BadRequest(format!("f={f}: expected one of json, geojson, csv", f = quote(f))));
+        return Format::from_f(f).ok_or_else(|| {
+            AppError::BadRequest(format!("f={f}: expected one of json, geojson, csv, gpkg, fgb, shp", f = quote(f)))
+        });
     }
     let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Ok(Format::GeoJson);
@@ -87,11 +98,15 @@ pub fn negotiate(f: Option<&str>, headers: &HeaderMap) -> Result<Format, AppErro
             "application/geo+json" | "application/*" | "*/*" => return Ok(Format::GeoJson),
             "application/json" => return Ok(Format::Json),
             "text/csv" | "text/*" => return Ok(Format::Csv),
+            "application/geopackage+sqlite3" => return Ok(Format::Download(DownloadFormat::GeoPackage)),
+            "application/flatgeobuf" => return Ok(Format::Download(DownloadFormat::FlatGeobuf)),
+            "application/zip" => return Ok(Format::Download(DownloadFormat::Shapefile)),
             _ => {}
         }
     }
     Err(AppError::NotAcceptable(format!(
-        "none of the accepted types ({accept}) is available; use application/geo+json, application/json or text/csv"
+        "none of the accepted types ({accept}) is available; use application/geo+json, application/json, text/csv, \
+         application/geopackage+sqlite3, application/flatgeobuf or application/zip (a zipped shapefile)"
     )))
 }
 

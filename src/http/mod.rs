@@ -8,6 +8,7 @@ mod access;
 mod auth;
 mod body;
 mod coverage;
+mod download;
 pub mod error;
 mod features;
 mod find;
@@ -43,6 +44,7 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -392,8 +394,14 @@ pub fn app(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(axum::middleware::map_response(error::problemize))
         // Fastest level: a 1,000-feature page compresses ~5x either way, and the default level
-        // made compression, not serving, the bottleneck.
-        .layer(CompressionLayer::new().gzip(true).br(true).quality(CompressionLevel::Fastest))
+        // made compression, not serving, the bottleneck. A zip (shapefile download) is
+        // compressed already.
+        .layer(
+            CompressionLayer::new().gzip(true).br(true).quality(CompressionLevel::Fastest).compress_when(
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new(crate::export::DownloadFormat::Shapefile.media_type())),
+            ),
+        )
         .layer(cors)
         .layer(trace)
 }

@@ -225,6 +225,16 @@ fn info(base: &str, c: &Collection, crs: &[String], tiled: bool) -> CollectionIn
             "What a CQL2 filter can name",
         ),
     ];
+    // Whole-layer files for GIS (rel "enclosure", as OGC API – Features has bulk downloads).
+    for d in crate::export::DownloadFormat::ALL {
+        let f = super::format::Format::Download(d).f();
+        links.push(Link::new(
+            format!("{url}/items?f={f}"),
+            "enclosure",
+            d.media_type(),
+            &format!("The whole layer as {}", d.title()),
+        ));
+    }
     if tiled {
         let rel = super::ogc_tiles::REL_TILESETS_VECTOR;
         links.push(Link::new(format!("{url}/tiles"), rel, JSON, "Vector tiles (OGC API – Tiles)"));

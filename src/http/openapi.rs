@@ -178,8 +178,10 @@ fn common_parameters(crs: &[String]) -> Value {
         },
         "f": {
             "name": "f", "in": "query", "required": false, "style": "form", "explode": false,
-            "description": "Format; overrides the Accept header (application/geo+json, application/json, text/csv).",
-            "schema": { "type": "string", "enum": ["geojson", "json", "csv"], "default": "geojson" }
+            "description": "Format; overrides the Accept header (application/geo+json, application/json, text/csv). \
+                            On items also a file for GIS: gpkg (GeoPackage), fgb (FlatGeobuf) or shp (a zipped \
+                            shapefile), holding the whole selection unless limit is given.",
+            "schema": { "type": "string", "enum": ["geojson", "json", "csv", "gpkg", "fgb", "shp"], "default": "geojson" }
         },
         "featureId": {
             "name": "featureId", "in": "path", "required": true,
@@ -248,7 +250,10 @@ fn items_path(c: &Collection) -> Value {
                 "headers": { "Content-Crs": content_crs_header() }, "content": {
                 GEOJSON: { "schema": collection.clone() },
                 "application/json": { "schema": collection },
-                "text/csv": { "schema": { "type": "string" } }
+                "text/csv": { "schema": { "type": "string" } },
+                "application/geopackage+sqlite3": { "schema": { "type": "string", "format": "binary" } },
+                "application/flatgeobuf": { "schema": { "type": "string", "format": "binary" } },
+                "application/zip": { "schema": { "type": "string", "format": "binary" } }
             }},
             "400": problem_response("A malformed or unknown parameter"),
             "406": problem_response("None of the accepted media types is available")

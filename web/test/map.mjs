@@ -408,6 +408,32 @@ async function trendShapes(browser) {
   await context.close();
 }
 
+/** The downloads panel offers every format of each layer, and a GeoPackage link downloads the file. */
+async function downloads(page) {
+  await page.click('#downloads > summary');
+  const links = await page.locator('#downloads a').evaluateAll((as) => as.map((a) => ({
+    text: a.textContent.trim(), href: a.getAttribute('href'), name: a.getAttribute('download'),
+    visible: a.getBoundingClientRect().width > 0,
+  })));
+  const formats = (id) => links.filter((l) => l.href.startsWith(`collections/${id}/items`)).map((l) => l.text).join(',');
+  const every = 'GeoJSON,CSV,GeoPackage,FlatGeobuf,Shapefile';
+  check('downloads: blocks, resources and school readiness each come in five formats',
+    ['blocks', 'resources', 'school-readiness'].every((id) => formats(id) === every) && links.every((l) => l.visible),
+    JSON.stringify(links));
+  const gpkg = links.find((l) => l.name === 'blocks.gpkg');
+  const res = await fetch(new URL(gpkg.href, `${base}/map`));
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  check('downloads: the GeoPackage link downloads a GeoPackage of the whole layer',
+    res.ok && res.headers.get('content-type') === 'application/geopackage+sqlite3'
+      && (res.headers.get('content-disposition') || '').includes('blocks.gpkg')
+      && new TextDecoder().decode(bytes.slice(0, 15)) === 'SQLite format 3',
+    `${gpkg.href}: ${res.status} ${res.headers.get('content-type')} ${res.headers.get('content-disposition')}, ${bytes.length} bytes`);
+  const shp = links.find((l) => l.name === 'blocks.shp.zip');
+  const zip = await fetch(new URL(shp.href, `${base}/map`));
+  check('downloads: the Shapefile link downloads a zip',
+    zip.ok && zip.headers.get('content-type') === 'application/zip', `${shp.href}: ${zip.status} ${zip.headers.get('content-type')}`);
+}
+
 async function axe(page, label) {
   const violations = await wcagViolations(page);
   check(`${label}: axe-core finds no WCAG 2.1 AA violation`, violations.length === 0, violations.join('\n'));
@@ -514,7 +540,9 @@ async function desktop(browser) {
   check('choosing another category recolours the layer and its legend',
     paintSchool.includes('school_nearest_m') && legendAccess.includes('No school at all'), `${paintSchool}; ${legendAccess}`);
   await screenshot(page, 'desktop-access');
-  await axe(page, 'desktop map with the access layer');
+  // The downloads panel stays open for the accessibility check.
+  await downloads(page);
+  await axe(page, 'desktop map with the access layer and the downloads open');
   await page.getByRole('checkbox', { name: 'Access to resources' }).uncheck();
   await waitIdle(page);
 

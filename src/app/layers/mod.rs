@@ -10,12 +10,14 @@
 
 mod access;
 mod as_of;
+mod download;
 mod filter;
 mod props;
 
 pub use access::{AccessBase, AccessLayer, RESOURCE_ACCESS, finder_of};
 pub(crate) use access::{metres, score};
 pub use as_of::BlocksAsOf;
+pub use download::{download_file, download_schema, write_download_at};
 pub use filter::{Filter, FilterError, GEOMETRY, Queryable, QueryableKind};
 use props::{PropKeys, Props};
 
@@ -883,6 +885,9 @@ pub struct Collection {
     columns: Arc<Vec<OnceLock<filter::Column>>>,
     /// Properties that change with people ([`LIVE_BLOCK_PROPERTIES`]): filtered by a scan.
     live: &'static [&'static str],
+    /// Per property: whether every value is a `YYYY-MM-DD` day (a date field in downloads).
+    /// Found on the first download: one pass over the features, kept until they change.
+    dates: Arc<OnceLock<Vec<bool>>>,
 }
 
 /// Which build of a collection's features a cache was derived from: equal for every snapshot
@@ -977,6 +982,7 @@ impl Collection {
             equality: Arc::new((0..n_properties).map(|_| OnceLock::new()).collect()),
             columns: Arc::new((0..n_properties).map(|_| OnceLock::new()).collect()),
             live,
+            dates: Arc::default(),
         }
     }
 
@@ -1018,6 +1024,7 @@ impl Collection {
     fn forget_indexes(&mut self) {
         self.equality = Arc::new((0..self.properties.len()).map(|_| OnceLock::new()).collect());
         self.columns = Arc::new((0..self.properties.len()).map(|_| OnceLock::new()).collect());
+        self.dates = Arc::default();
     }
 
     /// The key of this build of the features (see [`CollectionKey`]).
