@@ -283,7 +283,7 @@ fn props(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usize, residen
         None => out.push_str("null"),
     }
     let _ = write!(out, ",{residents}");
-    for c in 0..t.categories().len() {
+    for (c, score_of) in scores.iter().enumerate().take(t.categories().len()) {
         let reach = t.reach(c, i);
         out.push(',');
         match reach.nearest {
@@ -291,7 +291,7 @@ fn props(base: &AccessBase, scores: &[Chunked<f64>], id: &str, i: usize, residen
             None => out.push_str("null"),
         }
         let _ = write!(out, ",{},", reach.within_walk);
-        number(&mut out, score(scores[c].get(i).copied().unwrap_or(0.0)));
+        number(&mut out, score(score_of.get(i).copied().unwrap_or(0.0)));
     }
     Props::from_values(base.keys.clone(), out)
 }

@@ -783,7 +783,7 @@ mod tests {
         let features = maps
             .iter()
             .enumerate()
-            .map(|(i, m)| Arc::new(Feature::new(&format!("p{i}"), &Place::point(i as f64, 0.0), m)))
+            .map(|(i, m)| Arc::new(Feature::new(&format!("p{i}"), &Place::point(i as f64, 0.0), m, &mut None)))
             .collect();
         Collection::new("places", "Places", "test", GeometryKind::Point, features, &maps, &["live"])
     }
@@ -913,7 +913,7 @@ mod tests {
         let features = rows
             .iter()
             .enumerate()
-            .map(|(i, m)| Arc::new(Feature::new(&i.to_string(), &Place::point(0.0, 0.0), m)))
+            .map(|(i, m)| Arc::new(Feature::new(&i.to_string(), &Place::point(0.0, 0.0), m, &mut None)))
             .collect();
         let c = Collection::new(SCHOOL_READINESS, "t", "t", GeometryKind::Point, features, &rows, &[]);
         assert_eq!(c.queryables().iter().find(|q| q.name == "date").map(|q| q.kind), Some(QueryableKind::Date));
@@ -946,11 +946,13 @@ mod tests {
 
     #[test]
     fn columns_are_read_without_parsing_every_value() {
-        let json = r#"{"a":{"deep":[1,2]},"name":"O\"Neil","n":3}"#;
-        assert_eq!(pick(json, "name"), Cell::Text("O\"Neil".into()));
-        assert_eq!(pick(json, "n"), Cell::Number(3.0));
-        assert_eq!(pick(json, "a"), Cell::Text("{\"deep\":[1,2]}".into()));
-        assert_eq!(pick(json, "missing"), Cell::Null);
+        let map: Map<String, Value> = serde_json::from_str(r#"{"a":{"deep":[1,2]},"name":"O\"Neil","n":3}"#).unwrap();
+        let f = Feature::new("x", &Place::point(0.0, 0.0), &map, &mut None);
+        let pick = |name: &str| f.props.value(name).map_or(Cell::Null, pick_value);
+        assert_eq!(pick("name"), Cell::Text("O\"Neil".into()));
+        assert_eq!(pick("n"), Cell::Number(3.0));
+        assert_eq!(pick("a"), Cell::Text("{\"deep\":[1,2]}".into()));
+        assert_eq!(pick("missing"), Cell::Null);
     }
 
     use proptest::prelude::*;
