@@ -186,7 +186,8 @@ mod tests {
             prop_assert_eq!(props.json_len(), want.len());
             // The next feature with the same keys shares them.
             for (k, v) in &map {
-                prop_assert_eq!(props.value(k), Some(serde_json::to_string(v).unwrap().as_str()));
+                let text = serde_json::to_string(v).unwrap();
+                prop_assert_eq!(props.value(k), Some(text.as_str()));
             }
             let again = Props::from_map(&map, &mut like);
             prop_assert!(Arc::ptr_eq(again.keys(), props.keys()));
