@@ -323,17 +323,6 @@ fn belong_export_writes_files_gdal_opens() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("school_readiness indicator only"), "{out:?}");
 }
 
-/// `(minx, miny, maxx, maxy)` of ogrinfo's `Extent: (a, b) - (c, d)` line.
-fn extent(text: &str) -> [f64; 4] {
-    let line = text.lines().find_map(|l| l.strip_prefix("Extent: ")).unwrap_or_else(|| panic!("no extent:\n{text}"));
-    let n: Vec<f64> = line
-        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .filter(|s| !s.is_empty() && *s != "-")
-        .map(|s| s.parse().unwrap())
-        .collect();
-    [n[0], n[1], n[2], n[3]]
-}
-
 /// `crs` on a download: the file records the CRS (GDAL identifies EPSG:2229) and holds the
 /// coordinates in it (US feet), which PROJ, through ogr2ogr, takes back to the WGS84 file's
 /// extent within 1e-6°.
@@ -345,7 +334,7 @@ fn downloads_in_another_crs_record_it_and_hold_its_coordinates() {
     let dir = tempfile::tempdir().unwrap();
     let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
     let port = server.port;
-    let wgs84 = extent(&download(port, dir.path(), "blocks", "gpkg", "").text);
+    let wgs84 = e2e::ogr_extent(&download(port, dir.path(), "blocks", "gpkg", "").text);
     for f in ["gpkg", "fgb", "shp"] {
         let path = format!("/collections/blocks/items?f={f}&crs=EPSG:2229");
         let (status, _, body) = get(port, &path);
@@ -353,7 +342,7 @@ fn downloads_in_another_crs_record_it_and_hold_its_coordinates() {
         let file = save(dir.path(), &format!("feet.{}", if f == "shp" { "shp.zip" } else { f }), &body);
         let s = ogrinfo(&file);
         assert!(s.text.contains("ID[\"EPSG\",2229]") || s.text.contains("California zone 5"), "{f}:\n{}", s.text);
-        let feet = extent(&s.text);
+        let feet = e2e::ogr_extent(&s.text);
         assert!(feet[0] > 6.0e6 && feet[1] > 1.7e6, "{f}: not State Plane feet: {feet:?}");
         let back = dir.path().join(format!("back-{f}.geojson"));
         let out = Command::new("ogr2ogr")
@@ -363,7 +352,7 @@ fn downloads_in_another_crs_record_it_and_hold_its_coordinates() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let again = extent(&ogrinfo(&back).text);
+        let again = e2e::ogr_extent(&ogrinfo(&back).text);
         for (a, b) in again.iter().zip(&wgs84) {
             assert!((a - b).abs() < 1e-6, "{f}: {again:?} vs {wgs84:?}");
         }

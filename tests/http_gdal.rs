@@ -255,18 +255,6 @@ fn positions(coordinates: &Value) -> Vec<[f64; 2]> {
     a.iter().flat_map(positions).collect()
 }
 
-/// `(minx, miny, maxx, maxy)` of ogrinfo's `Extent: (a, b) - (c, d)` line.
-fn extent(ogrinfo_output: &str) -> [f64; 4] {
-    let line =
-        ogrinfo_output.lines().find_map(|l| l.strip_prefix("Extent: ")).unwrap_or_else(|| panic!("{ogrinfo_output}"));
-    let n: Vec<f64> = line
-        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .filter(|s| !s.is_empty() && *s != "-")
-        .map(|s| s.parse().unwrap())
-        .collect();
-    [n[0], n[1], n[2], n[3]]
-}
-
 /// OGC API – Features Part 2 (issue 13) with GDAL 3.6, Debian 12's. Its OAPIF driver predates
 /// Part 2: it has no CRS open option ("driver OAPIF does not support open option CRS"), never
 /// sends `crs`, and reads CRS84 whatever the `crs` lists say, so the lists must not change what
@@ -335,7 +323,7 @@ fn gdal_reads_features_in_another_crs() {
         let epsg = format!("EPSG:{code}");
         let all = format!("{base}/collections/blocks/items?limit=10000");
         gdal("ogr2ogr", &["-f", "GPKG", "-s_srs", "EPSG:4269", "-t_srs", &epsg, "-nln", "blocks", gpkg, &all]);
-        let [x0, y0, x1, y1] = extent(&gdal("ogrinfo", &["-ro", "-so", gpkg, "blocks"]));
+        let [x0, y0, x1, y1] = e2e::ogr_extent(&gdal("ogrinfo", &["-ro", "-so", gpkg, "blocks"]));
         let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
         let bbox = [cx - half, cy - half, cx + half, cy + half].map(|v| format!("{v:.3}"));
         let selected = dir.path().join(format!("selected-{code}-{half}.json"));

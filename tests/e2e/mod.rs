@@ -191,3 +191,17 @@ pub fn assert_maplibre_embedded(port: u16) {
          install Node.js with npm and rebuild, or set BELONG_SKIP_BROWSER=1"
     );
 }
+
+/// `(minx, miny, maxx, maxy)` of ogrinfo's `Extent: (a, b) - (c, d)` line.
+pub fn ogr_extent(ogrinfo_output: &str) -> [f64; 4] {
+    let line = ogrinfo_output
+        .lines()
+        .find_map(|l| l.strip_prefix("Extent: "))
+        .unwrap_or_else(|| panic!("no extent:\n{ogrinfo_output}"));
+    let n: Vec<f64> = line
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .filter(|s| !s.is_empty() && *s != "-")
+        .map(|s| s.parse().unwrap())
+        .collect();
+    [n[0], n[1], n[2], n[3]]
+}
