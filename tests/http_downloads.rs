@@ -321,6 +321,23 @@ fn belong_export_writes_files_gdal_opens() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("school_readiness indicator only"), "{out:?}");
+    // --crs: the file is in State Plane feet and says so; GeoJSON refuses it.
+    let feet = dir.path().join("feet.gpkg");
+    belong(&db, &["-q", "export", "blocks", "--format", "gpkg", "--crs", "EPSG:2229", "--out", feet.to_str().unwrap()]);
+    let s = ogrinfo(&feet);
+    assert!(s.text.contains("ID[\"EPSG\",2229]") && e2e::ogr_extent(&s.text)[0] > 6.0e6, "{}", s.text);
+    for (format, crs) in [("geojson", "EPSG:2229"), ("gpkg", "EPSG:4269")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_belong"))
+            .arg("--db")
+            .arg(&db)
+            .args(["export", "blocks", "--format", format, "--crs", crs])
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--crs"),
+            "{format} {crs}: {out:?}"
+        );
+    }
 }
 
 /// `crs` on a download: the file records the CRS (GDAL identifies EPSG:2229) and holds the

@@ -462,6 +462,11 @@ pub struct ExportArgs {
     /// for gpkg, fgb and shp).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// CRS of the gpkg, fgb and shp files: EPSG:4326 (default), 3857, 2229, 2230, 3310 or the
+    /// catchment's UTM zone, as `EPSG:2229` or an OGC URI (GeoJSON and CSV stay WGS84, as
+    /// RFC 7946 says; over HTTP `crs=` reprojects those too).
+    #[arg(long, value_name = "CRS")]
+    pub crs: Option<String>,
 }
 
 /// `demo`.

@@ -433,6 +433,9 @@ fn import(store: &dyn Store, what: &Import, quiet: bool) -> Result<Outcome> {
 }
 
 fn export(store: &dyn Store, e: &args::ExportArgs) -> Result<()> {
+    if e.crs.is_some() {
+        bail!("--crs applies to --format gpkg, fgb and shp; GeoJSON (RFC 7946) and CSV are written in WGS84");
+    }
     let out: Box<dyn Write> = match &e.out {
         Some(path) => Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?),
         None => Box::new(io::stdout().lock()),
@@ -502,7 +505,14 @@ fn export_file(
     let snapshot = Layers::build(store, e.target)?;
     let c = snapshot.collection(id).with_context(|| format!("no collection {id}"))?;
     let all: Vec<usize> = (0..c.features.len()).collect();
-    let crs = OutputCrs::wgs84();
+    let crs = match &e.crs {
+        None => OutputCrs::wgs84(),
+        Some(text) => belong::app::output_crs::CrsList::for_layers(&snapshot)
+            .resolve(text)
+            .map_err(|e| anyhow::anyhow!("--crs: {e}"))?
+            .for_download()
+            .map_err(|e| anyhow::anyhow!("--crs: {e}"))?,
+    };
     match &e.out {
         Some(path) => layers::write_download_at(c, &all, format, &crs, path)
             .with_context(|| format!("writing {}", path.display()))?,
