@@ -145,7 +145,7 @@ fn gdal_opens_every_download_with_its_count_types_and_crs() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let server = e2e::serve_in(dir.path());
     let port = server.port;
     let blocks = matched(port, "blocks", "");
     let resources = matched(port, "resources", "");
@@ -349,7 +349,7 @@ fn downloads_in_another_crs_record_it_and_hold_its_coordinates() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let server = e2e::serve_in(dir.path());
     let port = server.port;
     let wgs84 = e2e::ogr_extent(&download(port, dir.path(), "blocks", "gpkg", "").text);
     for f in ["gpkg", "fgb", "shp"] {

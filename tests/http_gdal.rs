@@ -57,7 +57,7 @@ fn gdal_reads_the_ogc_api() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let server = e2e::serve_in(dir.path());
     let port = server.port;
     let url = format!("OAPIF:http://127.0.0.1:{port}");
 
@@ -142,7 +142,7 @@ fn gdal_reads_the_ogc_api_tiles() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let server = e2e::serve_in(dir.path());
     let port = server.port;
     let collection = format!("OGCAPI:http://127.0.0.1:{port}/collections/blocks");
     let blocks = json_get(port, "/coverage")["blocks"].as_u64().unwrap();
@@ -268,7 +268,7 @@ fn gdal_reads_features_in_another_crs() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let server = e2e::serve_in(dir.path());
     let port = server.port;
     let base = format!("http://127.0.0.1:{port}");
     let feet = "http://www.opengis.net/def/crs/EPSG/0/2229";
@@ -373,7 +373,7 @@ fn gdal_pushes_where_down_as_cql() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let server = e2e::serve(dir.path().join("belong.db"), "warn", &dir.path().join("serve.log"));
+    let server = e2e::serve_in(dir.path());
     let port = server.port;
     let url = format!("OAPIF:http://127.0.0.1:{port}");
     let count = |filter: &str| {

@@ -196,22 +196,19 @@ impl Replay {
         }
         let open = self.day.unwrap_or(open);
         let first = open - Days::new(self.marks.len() as u64);
-        let counts = |key: u32, state: &[BlockCounts]| state.get(key as usize).copied().unwrap_or_default();
+        let tally = &self.tally;
         if day >= open {
-            let now: Vec<BlockCounts> =
-                (0..self.tally.block_keys() as u32).map(|key| Mark::of(key, self.tally.block(key)).counts()).collect();
-            return ids
-                .map(|id| self.tally.key_of(id).map_or_else(BlockCounts::default, |k| counts(k, &now)))
-                .collect();
+            let now = |k: u32| Mark::of(k, tally.block(k)).counts();
+            return ids.map(|id| tally.key_of(id).map(now).unwrap_or_default()).collect();
         }
-        let mut state = vec![BlockCounts::default(); self.tally.block_keys()];
+        let mut state = vec![BlockCounts::default(); tally.block_keys()];
         if day >= first {
             let days = (day - first).num_days() as usize + 1;
             for mark in self.marks.iter().take(days).flat_map(|m| m.iter()) {
                 state[mark.key as usize] = mark.counts();
             }
         }
-        ids.map(|id| self.tally.key_of(id).map_or_else(BlockCounts::default, |k| counts(k, &state))).collect()
+        ids.map(|id| tally.key_of(id).and_then(|k| state.get(k as usize).copied()).unwrap_or_default()).collect()
     }
 
     fn point(&self, day: NaiveDate) -> HistoryPoint {

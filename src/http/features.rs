@@ -437,15 +437,17 @@ pub async fn item(
         Some(raw) => crs_param(&CrsList::for_layers(&layers), "crs", raw)?,
         None => OutputCrs::crs84(),
     };
-    let mut query = ItemQuery { datetime: q.get("datetime").map(parse_datetime).transpose()?, ..ItemQuery::default() };
-    let day = as_of_day(c, &mut query)?;
-    if query.datetime.is_some() {
-        return Err(AppError::BadRequest(format!(
-            "datetime on a single feature applies to the blocks only (their counts at the end of that day), \
-             not to collection '{}'",
-            c.id
-        )));
-    }
+    let day = match q.get("datetime") {
+        None => None,
+        Some(raw) if c.id == BLOCKS => Some(one_day(parse_datetime(raw)?)?),
+        Some(_) => {
+            return Err(AppError::BadRequest(format!(
+                "datetime on a single feature applies to the blocks only (their counts at the end of that day), \
+                 not to collection '{}'",
+                c.id
+            )));
+        }
+    };
     let (i, f) = c.position(&feature_id).ok_or_else(|| {
         AppError::NotFound(format!(
             "no feature '{feature_id}' in collection '{}'",
@@ -493,16 +495,16 @@ pub async fn item(
 /// `datetime` on the blocks collection: one day, whose end the counts are taken at (taken out
 /// of `query`, which would otherwise filter by feature dates the blocks do not have).
 fn as_of_day(c: &Collection, query: &mut ItemQuery) -> Result<Option<NaiveDate>, AppError> {
-    as_of_day_of(c.id, query)
-}
-
-fn as_of_day_of(collection: &str, query: &mut ItemQuery) -> Result<Option<NaiveDate>, AppError> {
-    if collection != BLOCKS {
+    if c.id != BLOCKS {
         return Ok(None);
     }
-    let Some(range) = query.datetime.take() else { return Ok(None) };
+    query.datetime.take().map(one_day).transpose()
+}
+
+/// The one day of a blocks `datetime` (intervals have no single day to count at).
+fn one_day(range: DateRange) -> Result<NaiveDate, AppError> {
     match (range.start, range.end) {
-        (Some(a), Some(b)) if a == b => Ok(Some(a)),
+        (Some(a), Some(b)) if a == b => Ok(a),
         _ => Err(AppError::BadRequest(
             "datetime on the blocks is one day (YYYY-MM-DD, or an RFC 3339 date-time for its UTC day): \
              the blocks' residents, ambassadors and covered at the end of that day, as /coverage/history \
@@ -514,9 +516,7 @@ fn as_of_day_of(collection: &str, query: &mut ItemQuery) -> Result<Option<NaiveD
 
 /// `datetime` of a tile request: the day whose counts the blocks layer shows.
 pub(super) fn tile_day(q: &QueryPairs) -> Result<Option<NaiveDate>, AppError> {
-    let Some(raw) = q.get("datetime") else { return Ok(None) };
-    let mut query = ItemQuery { datetime: Some(parse_datetime(raw)?), ..ItemQuery::default() };
-    as_of_day_of(BLOCKS, &mut query)
+    q.get("datetime").map(|raw| parse_datetime(raw).and_then(one_day)).transpose()
 }
 
 /// The blocks' counts at the end of `day`, from the history replay the service keeps.

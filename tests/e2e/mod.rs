@@ -33,6 +33,12 @@ pub fn serve(db: impl AsRef<OsStr>, log_level: &str, log: &Path) -> Server {
     serve_with(db, log_level, log, &[])
 }
 
+/// [`serve`] of a fresh demo database in `dir` (`belong.db`), logging warnings to `serve.log`
+/// there.
+pub fn serve_in(dir: &Path) -> Server {
+    serve(dir.join("belong.db"), "warn", &dir.join("serve.log"))
+}
+
 /// [`serve`] with extra arguments after `serve` (e.g. `--demo-dir` of another folder).
 pub fn serve_with(db: impl AsRef<OsStr>, log_level: &str, log: &Path, extra: &[&str]) -> Server {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
