@@ -588,6 +588,19 @@ fn round_to(v: f64, step: f64) -> f64 {
 /// CPU-heavy at county scale (the nearest-ambassador search, cached in `data` per `nearest`):
 /// run it off the async workers.
 pub fn rank<'a>(data: &'a RecruitData, opts: &RankOptions) -> Result<Vec<RecruitRow<'a>>, RecruitError> {
+    Ok(rank_page(data, opts, 0, usize::MAX)?.1)
+}
+
+/// The rows `offset..offset + limit` of [`rank`]'s ranking, and how many rows it has in all.
+/// Every uncovered block is scored, but only the page's rows are assembled (nearest
+/// ambassadors, adjacent covered blocks, candidates): at county scale most of a full ranking's
+/// time, for the 50 rows a map asks for.
+pub fn rank_page<'a>(
+    data: &'a RecruitData,
+    opts: &RankOptions,
+    offset: usize,
+    limit: usize,
+) -> Result<(usize, Vec<RecruitRow<'a>>), RecruitError> {
     opts.check()?;
     let indicator = opts.indicator.as_deref().unwrap_or(DEFAULT_INDICATOR);
     let (indicator, values) = match data.indicators.get_key_value(indicator) {
@@ -616,19 +629,27 @@ pub fn rank<'a>(data: &'a RecruitData, opts: &RankOptions) -> Result<Vec<Recruit
         })
         .collect();
     let scores = recruit::score(&inputs, &opts.weights, opts.distance_cap_m);
-    // Rows are assembled in block order, where the data they read lies together in memory, and
-    // only then put in priority order (in priority order every row would be a cache miss).
-    // On this thread: rows built on others would later be freed across threads, which costs
-    // more than building them (measured).
-    let mut rows: Vec<Option<RecruitRow>> = Vec::with_capacity(uncovered.len());
-    for (k, &i) in uncovered.iter().enumerate() {
+    // Priority order, ties by block id (block order is id order): a total order, so selecting
+    // the page and sorting only it gives the rows a full sort would.
+    let total = uncovered.len();
+    let mut order: Vec<(f64, u32)> = scores.iter().enumerate().map(|(k, s)| (s.priority, k as u32)).collect();
+    let by_rank = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    let end = offset.saturating_add(limit).min(total);
+    let start = offset.min(end);
+    if end < order.len() && end > 0 {
+        order.select_nth_unstable_by(end - 1, by_rank);
+        order.truncate(end);
+    }
+    order.sort_unstable_by(by_rank);
+    let row = |rank: usize, k: usize| {
+        let i = uncovered[k];
         let near = nearest.get(i);
-        rows.push(Some(RecruitRow {
+        RecruitRow {
             block_id: &facts.ids[i],
             name: facts.names[i].as_deref(),
             residents: states[k].residents,
             ambassadors: states[k].ambassadors,
-            rank: 0,
+            rank: rank as u64 + 1,
             priority: scores[k].priority,
             components: scores[k].components,
             inputs: RowInputs {
@@ -659,18 +680,21 @@ pub fn rank<'a>(data: &'a RecruitData, opts: &RankOptions) -> Result<Vec<Recruit
                 .map(|&j| facts.ids[j as usize].as_str())
                 .collect(),
             candidates: Some(data.candidates.get(i).map_or(&[], Vec::as_slice)),
-        }));
+        }
+    };
+    // The page's rows are assembled in block order, where the data they read lies together in
+    // memory, and only then put in rank order (in rank order a full ranking's every row was a
+    // cache miss). On this thread: rows built on others would later be freed across threads,
+    // which costs more than building them (measured).
+    let mut page: Vec<(usize, usize)> =
+        order[start..end].iter().enumerate().map(|(r, &(_, k))| (start + r, k as usize)).collect();
+    page.sort_unstable_by_key(|&(_, k)| k);
+    let mut rows: Vec<Option<RecruitRow>> = (0..page.len()).map(|_| None).collect();
+    for (rank, k) in page {
+        rows[rank - start] = Some(row(rank, k));
     }
-    // Block order is id order, so a stable sort by priority breaks ties by block id.
-    let mut order: Vec<(f64, u32)> = scores.iter().enumerate().map(|(k, s)| (s.priority, k as u32)).collect();
-    order.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let rows = order
-        .into_iter()
-        .filter_map(|(_, k)| rows[k as usize].take())
-        .enumerate()
-        .map(|(r, row)| RecruitRow { rank: r as u64 + 1, ..row })
-        .collect();
-    Ok(rows)
+    let rows = rows.into_iter().flatten().collect();
+    Ok((total, rows))
 }
 
 impl RecruitData {

@@ -282,11 +282,9 @@ pub async fn uncovered(State(state): State<AppState>, caller: Caller, q: QueryPa
             let RankKey { opts, limit, offset, people, csv } = key;
             // Ranking and serializing are CPU-heavy at county scale: both off the async workers.
             tokio::task::spawn_blocking(move || {
-                let rows = recruit::rank(&data, &opts)?;
-                let total = rows.len();
-                let page = rows.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX));
+                let (total, page) = recruit::rank_page(&data, &opts, offset, limit.unwrap_or(usize::MAX))?;
                 let page: Vec<RecruitRow> =
-                    if people { page.collect() } else { page.map(RecruitRow::without_people).collect() };
+                    if people { page } else { page.into_iter().map(RecruitRow::without_people).collect() };
                 let body = if csv {
                     recruit::write_walk_list(Vec::new(), &page, people).map_err(|e| format!("writing CSV: {e}"))
                 } else {

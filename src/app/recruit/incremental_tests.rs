@@ -271,6 +271,35 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A page is the same slice of the full ranking, ranks included, whatever the offset and
+    /// limit (ties in priority are common on the grid: block id decides them in both).
+    #[test]
+    fn a_page_is_a_slice_of_the_full_ranking(
+        ops in prop::collection::vec(op(), 0..24),
+        pages in prop::collection::vec((0usize..40, 0usize..40), 1..8),
+        n in 0..NEAREST.len(),
+    ) {
+        let facts = Arc::new(CatchmentFacts::new(&grid()));
+        let mut world = World { people: BTreeMap::new(), now: "2026-01-01T00:00:00Z".parse().unwrap() };
+        for op in &ops {
+            world.apply(op);
+        }
+        let coverage = world.coverage(&facts);
+        let data = RecruitData::new(facts, &coverage, world.people.values().cloned(), &indicators(), world.now);
+        let opts = options(NEAREST[n]);
+        let full = rank(&data, &opts).unwrap();
+        for (offset, limit) in pages {
+            let (total, page) = crate::app::recruit::rank_page(&data, &opts, offset, limit).unwrap();
+            prop_assert_eq!(total, full.len());
+            let want: Vec<_> = full.iter().skip(offset).take(limit).cloned().collect();
+            prop_assert_eq!(page, want, "offset {} limit {}", offset, limit);
+        }
+    }
+}
+
 /// The old data ranks as it did before an update: readers holding it see no change.
 #[test]
 fn an_update_leaves_the_old_data_as_it_was() {
