@@ -10,6 +10,37 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
+/// A service holds its state for days and is judged by its resident memory: return freed pages
+/// to the system at once, and in 4 KiB pages. mimalloc's defaults (a 10 ms purge delay and
+/// transparent huge pages) kept ~100 MB more resident at county scale (idle 645 → 590 MiB, high
+/// water 716 → 623 MiB, measured). An option set in the environment (`MIMALLOC_ALLOW_THP`,
+/// `MIMALLOC_PURGE_DELAY`) wins.
+fn tune_allocator_for_serving() {
+    use libmimalloc_sys::{mi_option_set, mi_option_t};
+    // `mi_option_e` of the mimalloc (v3) that libmimalloc-sys 0.1.49 builds; the crate does not
+    // export these two. Check them against `c_src/mimalloc/v3/include/mimalloc.h` on an upgrade.
+    const PURGE_DELAY: mi_option_t = 15;
+    const ALLOW_THP: mi_option_t = 43;
+    let set = |name: &str, option: mi_option_t, value| {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: setting an option is a plain store into mimalloc's option table, valid at
+            // any time; it takes effect on the allocator's next OS allocation or purge.
+            unsafe { mi_option_set(option, value) };
+        }
+    };
+    set("MIMALLOC_ALLOW_THP", ALLOW_THP, 0);
+    // mimalloc reserved its first arena (and advised huge pages on it) before `main`: the
+    // option alone covers only later ones. The process-wide switch covers every mapping
+    // faulted in from here on.
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and changes only how the
+        // kernel backs this process's future page faults.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    }
+    set("MIMALLOC_PURGE_DELAY", PURGE_DELAY, 0);
+}
+
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -19,6 +50,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = cli::args::Cli::parse();
+    if matches!(args.command, cli::args::Command::Serve(_)) {
+        tune_allocator_for_serving();
+    }
     if let Err(e) = args.check() {
         // Exit 2 with clap's usage line, like any other bad usage.
         <cli::args::Cli as clap::CommandFactory>::command().error(clap::error::ErrorKind::ArgumentConflict, e).exit();
