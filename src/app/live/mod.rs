@@ -248,8 +248,9 @@ impl Live {
         true
     }
 
-    /// Publish a snapshot with the new counts of the tally keys `dirty` (and `people` changed).
-    fn publish_counts(&self, engine: &Engine, dirty: &[u32], people: Vec<String>) {
+    /// Publish a snapshot with the new counts of the tally keys `dirty` (and the people of the
+    /// keys `people` changed).
+    fn publish_counts(&self, engine: &Engine, dirty: &[u32], people: Vec<u32>) {
         let old = self.layers.load();
         let changed: Vec<(usize, BlockCounts)> = dirty
             .iter()
@@ -280,6 +281,9 @@ impl Live {
         if !envelopes.is_empty() {
             self.tiles.invalidate(&envelopes);
         }
+        // Past the limit the recruiting data is rebuilt anyway: the ids are not even listed.
+        let people = (people.len() <= recruit::MAX_INCREMENTAL_PEOPLE)
+            .then(|| people.iter().map(|&k| engine.tally.person_id(k).to_string()).collect());
         self.recruiting.publish(&*self.store, Changes { rows, people, now });
     }
 

@@ -17,15 +17,15 @@ use crate::core::{Person, Role};
 use crate::store::Store;
 
 /// Past this many changed people in one publication, the data is rebuilt on next use.
-const MAX_INCREMENTAL_PEOPLE: usize = 5_000;
+pub(super) const MAX_INCREMENTAL_PEOPLE: usize = 5_000;
 
 /// One publication's changes, as the recruiting data needs them.
 #[derive(Debug, Clone)]
 pub(super) struct Changes {
     /// Coverage rows of the blocks whose counts changed.
     pub rows: Vec<BlockCoverage>,
-    /// Ids of the people who changed.
-    pub people: Vec<String>,
+    /// Ids of the people who changed; `None`: more than [`MAX_INCREMENTAL_PEOPLE`].
+    pub people: Option<Vec<String>>,
     /// The instant the coverage was judged at.
     pub now: DateTime<Utc>,
 }
@@ -225,11 +225,9 @@ impl Recruiting {
 /// `kept` after `changes`; `None` when it is cheaper (or, after a store error, only safe) to
 /// build it again.
 fn apply(store: &dyn Store, mut kept: Kept, changes: &Changes) -> Option<Kept> {
-    if changes.people.len() > MAX_INCREMENTAL_PEOPLE {
-        return None;
-    }
-    let mut people = Vec::with_capacity(changes.people.len());
-    for id in &changes.people {
+    let changed = changes.people.as_ref().filter(|p| p.len() <= MAX_INCREMENTAL_PEOPLE)?;
+    let mut people = Vec::with_capacity(changed.len());
+    for id in changed {
         let after = match store.person(id) {
             Ok(p) => p.filter(relevant),
             Err(e) => {

@@ -64,7 +64,8 @@ type Fx = BuildHasherDefault<FxHasher>;
 #[derive(Default)]
 pub struct Keys {
     bytes: String,
-    ends: Vec<usize>,
+    /// Where each id ends in `bytes`: u32, since ids of 4 GiB are 100 million people or more.
+    ends: Vec<u32>,
     table: hashbrown::HashTable<u32>,
 }
 
@@ -97,7 +98,7 @@ impl Keys {
         }
         let i = self.ends.len() as u32;
         self.bytes.push_str(id);
-        self.ends.push(self.bytes.len());
+        self.ends.push(u32::try_from(self.bytes.len()).expect("under 4 GiB of ids"));
         // Growing the table rehashes the ids already in it: borrowed apart from the table.
         let (bytes, ends) = (&self.bytes, &self.ends);
         self.table.insert_unique(Self::hash(id), i, |&j| Self::hash(id_in(bytes, ends, j)));
@@ -106,10 +107,10 @@ impl Keys {
 }
 
 /// Id `i` of the buffer `bytes` whose ids end at `ends`.
-fn id_in<'a>(bytes: &'a str, ends: &[usize], i: u32) -> &'a str {
+fn id_in<'a>(bytes: &'a str, ends: &[u32], i: u32) -> &'a str {
     let i = i as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] };
-    &bytes[start..ends[i]]
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    &bytes[start..ends[i] as usize]
 }
 
 /// What a person adds to a block's counts (blocks by dense key).
@@ -308,8 +309,9 @@ pub struct Tally {
     clock: Ms,
     /// Blocks whose counts or membership changed since [`Tally::take_dirty`], when tracked.
     dirty: Option<Vec<u32>>,
-    /// People changed since [`Tally::take_dirty`], when tracked.
-    dirty_people: Option<Vec<String>>,
+    /// People (keys) changed since [`Tally::take_dirty`], when tracked: keys, not ids, since a
+    /// million-row import touches a million people (~40 MB as strings).
+    dirty_people: Option<Vec<u32>>,
 }
 
 impl Tally {
@@ -373,8 +375,9 @@ impl Tally {
         self.dirty.get_or_insert_with(Vec::new);
     }
 
-    /// The blocks (keys, deduplicated, ascending) and people (ids) changed since the last call.
-    pub fn take_dirty(&mut self) -> (Vec<u32>, Vec<String>) {
+    /// The blocks and people changed since the last call (keys, deduplicated, ascending; see
+    /// [`Tally::person_id`]).
+    pub fn take_dirty(&mut self) -> (Vec<u32>, Vec<u32>) {
         let mut blocks = self.dirty.as_mut().map(std::mem::take).unwrap_or_default();
         blocks.sort_unstable();
         blocks.dedup();
@@ -384,9 +387,14 @@ impl Tally {
         (blocks, people)
     }
 
-    fn touch_person(&mut self, id: &str) {
+    /// The id of person key `key` (as [`Tally::take_dirty`] gives them).
+    pub fn person_id(&self, key: u32) -> &str {
+        self.person_keys.id(key)
+    }
+
+    fn touch_person(&mut self, key: u32) {
         if let Some(d) = self.dirty_people.as_mut() {
-            d.push(id.to_string());
+            d.push(key);
         }
     }
 
@@ -477,7 +485,7 @@ impl Tally {
         if let Some(u) = until.filter(|u| *u > self.clock) {
             self.expiries.push(Reverse((u, i)));
         }
-        self.touch_person(id);
+        self.touch_person(i);
         self.recount(i);
     }
 
@@ -488,7 +496,7 @@ impl Tally {
         self.set_counted(i, Counted::Nothing);
         self.people.set(i, None);
         self.totals.outside -= u64::from(home.is_none());
-        self.touch_person(id);
+        self.touch_person(i);
     }
 
     /// What person `i` counts for at the tally's clock: the rule of [`counted_for`], with
