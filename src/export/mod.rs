@@ -72,6 +72,66 @@ pub fn multipolygon_json(mp: &MultiPolygon<f64>) -> Value {
     json!({ "type": "MultiPolygon", "coordinates": coords })
 }
 
+/// Append [`multipolygon_json`] of `mp` as compact JSON — the same bytes as serializing that
+/// value — without building it. `mp` must be oriented already (`Orient::orient` with
+/// `Direction::Default`): served layers keep their polygons so, and write their GeoJSON per
+/// request instead of keeping a county's ~37 MB of it.
+pub fn write_oriented_multipolygon_json(mp: &MultiPolygon<f64>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"coordinates\":[");
+    for (i, polygon) in mp.0.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        for (j, ring) in std::iter::once(polygon.exterior()).chain(polygon.interiors()).enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            // As `ring_positions`: rounded, consecutive repeats dropped, closed.
+            let (mut first, mut last): (Option<[f64; 2]>, Option<[f64; 2]>) = (None, None);
+            for c in &ring.0 {
+                let p = [round7(c.x), round7(c.y)];
+                if last != Some(p) {
+                    write_position(out, p, last.is_some());
+                    first.get_or_insert(p);
+                    last = Some(p);
+                }
+            }
+            if let (Some(f), Some(l)) = (first, last)
+                && f != l
+            {
+                write_position(out, f, true);
+            }
+            out.push(b']');
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"],\"type\":\"MultiPolygon\"}");
+}
+
+/// `[x,y]` as serde_json writes it, after a comma unless first.
+fn write_position(out: &mut Vec<u8>, p: [f64; 2], comma: bool) {
+    // Writing numbers into a Vec cannot fail.
+    if comma {
+        out.push(b',');
+    }
+    out.push(b'[');
+    let _ = serde_json::to_writer(&mut *out, &p[0]);
+    out.push(b',');
+    let _ = serde_json::to_writer(&mut *out, &p[1]);
+    out.push(b']');
+}
+
+/// Append [`point_json`] as compact JSON, the same bytes as serializing it.
+pub fn write_point_json(lon: f64, lat: f64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"coordinates\":[");
+    let _ = serde_json::to_writer(&mut *out, &round7(lon));
+    out.push(b',');
+    let _ = serde_json::to_writer(&mut *out, &round7(lat));
+    out.extend_from_slice(b"],\"type\":\"Point\"}");
+}
+
 /// A point as an RFC 7946 geometry object.
 pub fn point_json(lon: f64, lat: f64) -> Value {
     json!({ "type": "Point", "coordinates": [round7(lon), round7(lat)] })
@@ -323,6 +383,37 @@ pub fn write_indicators_csv<W: Write>(out: W, values: &[IndicatorValue]) -> csv:
 mod tests {
     use super::*;
     use geo::polygon;
+
+    proptest::proptest! {
+        /// The writer gives the bytes of the serialized value, repeats (after rounding),
+        /// unclosed rings, empty rings and holes included.
+        #[test]
+        fn written_geometry_is_the_serialized_value(
+            polygons in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::collection::vec((-180.0f64..180.0, -90.0f64..90.0, 0u8..4), 0..7), 1..4),
+                1..4),
+        ) {
+            let mp = MultiPolygon(polygons.iter().map(|rings| {
+                let ring = |r: &Vec<(f64, f64, u8)>| {
+                    // Some vertices repeated, some only after rounding to 1e-7.
+                    LineString::from(r.iter().flat_map(|&(x, y, k)| {
+                        let near = (x + 1e-9, y);
+                        match k { 0 => vec![(x, y), (x, y)], 1 => vec![(x, y), near], _ => vec![(x, y)] }
+                    }).collect::<Vec<_>>())
+                };
+                Polygon::new(ring(&rings[0]), rings[1..].iter().map(ring).collect())
+            }).collect());
+            let oriented = mp.orient(Direction::Default);
+            let mut out = Vec::new();
+            write_oriented_multipolygon_json(&oriented, &mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), multipolygon_json(&mp).to_string());
+            let (x, y, _) = polygons[0][0].first().copied().unwrap_or((1.5, -2.25, 0));
+            let mut out = Vec::new();
+            write_point_json(x, y, &mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), point_json(x, y).to_string());
+        }
+    }
 
     #[test]
     fn geometry_is_rfc7946() {

@@ -37,9 +37,7 @@ use serde_json::{Map, Value};
 use super::AppError;
 use super::output_crs::{OutputCrs, ProjectedBbox};
 use crate::core::{CoverageReport, Resource};
-use crate::export::{
-    block_properties, latest_indicators, multipolygon_json, multipolygon_positions, point_json, round7,
-};
+use crate::export::{block_properties, latest_indicators, multipolygon_positions, round7};
 use crate::ingest::CrsError;
 use crate::store::Store;
 use crate::tiles::{LiveValues, SourceFeature, SourceLayer, TileSource};
@@ -600,9 +598,9 @@ enum Shape {
 /// shows it (blocks and school readiness share the block polygons).
 #[derive(Debug, Clone)]
 struct Place {
+    /// Polygons oriented as RFC 7946 has them, so their GeoJSON is written straight from them
+    /// (see [`Feature::write_json`]).
     shape: Shape,
-    /// RFC 7946 geometry object, serialized (shared by every feature showing it).
-    json: Arc<str>,
     point: Option<(f64, f64)>,
     envelope: Option<[f64; 4]>,
 }
@@ -610,17 +608,16 @@ struct Place {
 impl Place {
     fn area(mp: &MultiPolygon<f64>) -> Place {
         use geo::InteriorPoint;
+        use geo::orient::{Direction, Orient};
         Place {
-            json: multipolygon_json(mp).to_string().into(),
             point: mp.interior_point().map(|p| (round7(p.x()), round7(p.y()))),
             envelope: mp.bounding_rect().map(|r| [r.min().x, r.min().y, r.max().x, r.max().y]),
-            shape: Shape::Area(Arc::new(mp.clone())),
+            shape: Shape::Area(Arc::new(mp.orient(Direction::Default))),
         }
     }
 
     fn point(lon: f64, lat: f64) -> Place {
         Place {
-            json: point_json(lon, lat).to_string().into(),
             point: Some((round7(lon), round7(lat))),
             envelope: Some([lon, lat, lon, lat]),
             shape: Shape::Point(lon, lat),
@@ -634,8 +631,6 @@ impl Place {
 pub struct Feature {
     /// Feature id (a string, as RFC 7946 allows and block ids need).
     pub id: String,
-    /// The RFC 7946 geometry object as compact JSON.
-    geometry_json: Arc<str>,
     /// The properties, as the JSON of their values with keys shared between features: the one
     /// copy of them kept (a map per feature would double a county's memory);
     /// [`Feature::properties`] parses it when needed.
@@ -655,7 +650,6 @@ impl Feature {
     fn new(id: &str, place: &Place, properties: &Map<String, Value>, keys: &mut Option<Arc<PropKeys>>) -> Feature {
         Feature {
             id: id.to_string(),
-            geometry_json: place.json.clone(),
             props: Props::from_map(properties, keys),
             date: date_of(properties),
             point: place.point,
@@ -674,7 +668,6 @@ impl Feature {
     fn with_props(&self, props: Props) -> Feature {
         Feature {
             id: self.id.clone(),
-            geometry_json: self.geometry_json.clone(),
             props,
             date: None,
             point: self.point,
@@ -697,9 +690,23 @@ impl Feature {
         serde_json::from_str(&self.props.json()).unwrap_or_default()
     }
 
-    /// Length of [`Feature::write_json`]'s output, in bytes.
+    /// About the length of [`Feature::write_json`]'s output, in bytes (for buffer sizes).
     pub fn json_len(&self) -> usize {
-        self.id.len() + self.geometry_json.len() + self.props.json_len() + 60
+        self.id.len() + self.geometry_json_len() + self.props.json_len() + 60
+    }
+
+    /// About the length of the geometry's JSON (for buffer sizes): ~26 bytes a position.
+    fn geometry_json_len(&self) -> usize {
+        match &self.shape {
+            Shape::Point(..) => 60,
+            Shape::Area(mp) => {
+                50 + 26
+                    * mp.0
+                        .iter()
+                        .map(|p| p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>())
+                        .sum::<usize>()
+            }
+        }
     }
 
     /// Append the whole Feature object as compact JSON.
@@ -708,7 +715,10 @@ impl Feature {
         // Serializing a string cannot fail.
         let _ = serde_json::to_writer(&mut *out, &self.id);
         out.extend_from_slice(b",\"geometry\":");
-        out.extend_from_slice(self.geometry_json.as_bytes());
+        match &self.shape {
+            Shape::Point(lon, lat) => crate::export::write_point_json(*lon, *lat, out),
+            Shape::Area(mp) => crate::export::write_oriented_multipolygon_json(mp, out),
+        }
         out.extend_from_slice(b",\"properties\":");
         self.props.write_json(out);
         out.push(b'}');
