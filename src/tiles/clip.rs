@@ -47,7 +47,15 @@ impl Clipper {
 
     /// The polygons of a multipolygon (unit coordinates, rings closed or open) as they appear in
     /// the tile; empty when nothing of it is visible at this zoom.
-    pub(crate) fn polygons(&mut self, polygons: &[Vec<Vec<[f64; 2]>>], envelope: [f64; 4]) -> Vec<TilePolygon> {
+    pub(crate) fn polygons<P, R>(
+        &mut self,
+        polygons: impl IntoIterator<Item = P>,
+        envelope: [f64; 4],
+    ) -> Vec<TilePolygon>
+    where
+        P: IntoIterator<Item = R>,
+        R: IntoIterator<Item = [f64; 2]>,
+    {
         let [x0, y0] = self.transform.apply([envelope[0], envelope[1]]);
         let [x1, y1] = self.transform.apply([envelope[2], envelope[3]]);
         if x1 - x0 < MIN_SIZE && y1 - y0 < MIN_SIZE {
@@ -62,11 +70,11 @@ impl Clipper {
 
         let mut contours: Vec<Vec<IntPoint>> = Vec::new();
         for polygon in polygons {
-            for (k, ring) in polygon.iter().enumerate() {
+            for (k, ring) in polygon.into_iter().enumerate() {
                 let mut pts: Vec<Coord<f64>> = ring
-                    .iter()
+                    .into_iter()
                     .map(|p| {
-                        let [x, y] = self.transform.apply(*p);
+                        let [x, y] = self.transform.apply(p);
                         Coord { x, y }
                     })
                     .collect();
@@ -208,6 +216,12 @@ mod tests {
         pts.iter().map(|&(x, y)| [x / 4096.0, y / 4096.0]).collect()
     }
 
+    fn nested(
+        polygons: &[Vec<Vec<[f64; 2]>>],
+    ) -> impl Iterator<Item = impl Iterator<Item = impl Iterator<Item = [f64; 2]> + '_> + '_> + '_ {
+        polygons.iter().map(|p| p.iter().map(|r| r.iter().copied()))
+    }
+
     fn envelope(polygons: &[Vec<Vec<[f64; 2]>>]) -> [f64; 4] {
         let pts = polygons.iter().flatten().flatten();
         pts.fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |e, p| {
@@ -221,7 +235,7 @@ mod tests {
         let shell = ring(&[(100.0, 100.0), (100.0, 900.0), (900.0, 900.0), (900.0, 100.0), (100.0, 100.0)]);
         let hole = ring(&[(300.0, 300.0), (600.0, 300.0), (600.0, 600.0), (300.0, 600.0), (300.0, 300.0)]);
         let polys = vec![vec![shell, hole]];
-        let out = clipper().polygons(&polys, envelope(&polys));
+        let out = clipper().polygons(nested(&polys), envelope(&polys));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].len(), 2);
         assert!(area2(&out[0][0]) > 0 && area2(&out[0][1]) < 0);
@@ -233,7 +247,7 @@ mod tests {
     fn polygons_crossing_the_edge_are_cut_at_the_buffer() {
         let shell = ring(&[(-500.0, -500.0), (5000.0, -500.0), (5000.0, 2000.0), (-500.0, 2000.0)]);
         let polys = vec![vec![shell]];
-        let out = clipper().polygons(&polys, envelope(&polys));
+        let out = clipper().polygons(nested(&polys), envelope(&polys));
         assert_eq!(out.len(), 1);
         let xs: Vec<i32> = out[0][0].iter().map(|p| p.x).collect();
         let ys: Vec<i32> = out[0][0].iter().map(|p| p.y).collect();
@@ -246,7 +260,7 @@ mod tests {
         let sliver = ring(&[(10.0, 10.0), (3000.0, 10.2), (10.0, 10.3)]);
         let tiny = ring(&[(50.0, 50.0), (50.2, 50.0), (50.2, 50.2)]);
         for polys in [vec![vec![sliver]], vec![vec![tiny]]] {
-            assert!(clipper().polygons(&polys, envelope(&polys)).is_empty());
+            assert!(clipper().polygons(nested(&polys), envelope(&polys)).is_empty());
         }
     }
 
@@ -255,7 +269,7 @@ mod tests {
         // Distinct in floating point, but both middle vertices snap to (100, 100).
         let shell = ring(&[(0.0, 0.0), (200.0, 0.0), (100.2, 100.1), (200.0, 200.0), (0.0, 200.0), (99.8, 99.9)]);
         let polys = vec![vec![shell]];
-        let out = clipper().polygons(&polys, envelope(&polys));
+        let out = clipper().polygons(nested(&polys), envelope(&polys));
         assert_eq!(out.len(), 2, "two triangles touching at one point: {out:?}");
         assert!(out.iter().all(|p| p.len() == 1 && area2(&p[0]) > 0));
     }
@@ -265,7 +279,7 @@ mod tests {
         // The whole world seen from a z20 tile: the tile is covered completely.
         let world = vec![vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]];
         let mut c = Clipper::new(Transform::new(TileId { z: 20, x: 1000, y: 2000 }));
-        let out = c.polygons(&world, [0.0, 0.0, 1.0, 1.0]);
+        let out = c.polygons(nested(&world), [0.0, 0.0, 1.0, 1.0]);
         assert_eq!(out.len(), 1);
         assert_eq!(area2(&out[0][0]), 2 * 4224 * 4224);
     }
