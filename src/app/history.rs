@@ -62,7 +62,7 @@ pub struct HistoryPoint {
     pub residents: u64,
 }
 
-use super::live::tally::{BlockTally, Ms, Tally, parse_ms};
+use super::live::tally::{BlockTally, Ms, PersonKeys, Tally, parse_ms};
 
 fn day_of(t: Ms) -> NaiveDate {
     DateTime::<Utc>::from_timestamp_millis(t).map_or(NaiveDate::MIN, |d| d.date_naive())
@@ -99,7 +99,13 @@ pub struct Replay {
 impl Replay {
     /// An empty replay counting a block as covered with `target` active ambassadors.
     pub fn new(target: u32) -> Replay {
-        let mut tally = Tally::new(target, false);
+        Replay::sharing_person_keys(target, PersonKeys::default())
+    }
+
+    /// An empty replay that numbers people with `keys` (the live state's, say: see
+    /// [`Tally::sharing_person_keys`]).
+    pub fn sharing_person_keys(target: u32, keys: PersonKeys) -> Replay {
+        let mut tally = Tally::sharing_person_keys(target, false, keys);
         tally.track_blocks();
         Replay { tally, day: None, closed: Vec::new(), marks: Vec::new(), last_seq: 0, last_ts: (String::new(), 0) }
     }
@@ -287,6 +293,8 @@ const BATCH: usize = 50_000;
 #[derive(Debug, Default)]
 pub struct HistoryCache {
     replay: Option<Replay>,
+    /// The person keys a new replay numbers people with (the live state's, when given).
+    keys: PersonKeys,
     /// The last [`HistoryCache::blocks_as_of`] answer: a map's tiles for one day ask for the
     /// same day again and again.
     as_of: Option<(AsOfKey, BlocksAsOf)>,
@@ -302,6 +310,12 @@ struct AsOfKey {
 }
 
 impl HistoryCache {
+    /// Number people as `keys` do in replays started from now on (the live state's keys: a
+    /// county's million ids are then kept once).
+    pub fn share_person_keys(&mut self, keys: PersonKeys) {
+        self.keys = keys;
+    }
+
     /// Coverage per `interval` from the first change to `now`, for `target`.
     pub fn points(
         &mut self,
@@ -366,7 +380,7 @@ impl HistoryCache {
     /// target).
     fn catch_up(&mut self, store: &dyn Store, target: u32) -> Result<(), AppError> {
         if self.replay.as_ref().is_none_or(|r| r.tally.target() != u64::from(target.max(1))) {
-            self.replay = Some(Replay::new(target));
+            self.replay = Some(Replay::sharing_person_keys(target, self.keys.clone()));
         }
         let Some(replay) = self.replay.as_mut() else { return Ok(()) };
         // Batches by seq: a full batch means there may be more.
@@ -488,6 +502,35 @@ mod tests {
                 ("2026-01-13", 1, 1, 1, 1, 100.0),
             ]
         );
+    }
+
+    #[test]
+    fn a_replay_sharing_person_keys_counts_as_one_with_its_own() {
+        let events = sequence();
+        let day = NaiveDate::from_ymd_opt(2026, 1, 9).unwrap();
+        let run = |mut r: Replay| {
+            for e in &events.0 {
+                r.apply(e.row());
+            }
+            let points = r.daily(now("2026-01-13"));
+            (points, r.blocks_at_end_of(day, now("2026-01-13"), ["b1", "b2"].into_iter()))
+        };
+        // Another tally numbered these people first, in another order, with others between.
+        let mut live = Tally::new(1, false);
+        let facts = crate::app::live::tally::PersonFacts {
+            role: crate::core::Role::Resident,
+            active: true,
+            home: Some("b1"),
+            adopted: None,
+            until: None,
+        };
+        for id in ["zz", "a2", "yy"] {
+            live.upsert_person(id, facts);
+        }
+        let shared = run(Replay::sharing_person_keys(1, live.person_keys()));
+        assert_eq!(shared, run(Replay::new(1)));
+        // The ids the replay met first (r1, a1) were numbered for the other tally too.
+        assert_eq!(live.person_keys().key_count(), 5);
     }
 
     #[test]

@@ -164,6 +164,10 @@ impl AppState {
         }
         let (store, target) = (self.store.clone(), self.config.target);
         let live = tokio::task::spawn_blocking(move || Live::open(store, target)).await??;
+        // The history replay numbers people as the live state does: their ids are kept once.
+        if let Ok(mut history) = self.history.lock() {
+            history.share_person_keys(live.person_keys());
+        }
         // Two loads racing: the first one wins, the other is dropped.
         let _ = self.live.set(Arc::new(live));
         Ok(())

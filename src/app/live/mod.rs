@@ -28,7 +28,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use self::recruit::{Changes, Recruiting};
-use self::tally::{PersonFacts, Tally, parse_ms};
+use self::tally::{PersonFacts, PersonKeys, Tally, parse_ms};
 use super::layers::{BLOCKS, LayerInputs, Layers};
 use super::recruit::RecruitData;
 use super::{AppError, Catchment};
@@ -53,6 +53,8 @@ pub struct Live {
     tiles: TileCache,
     /// Whether the database answered the watcher's last look at the feed.
     feed: FeedStatus,
+    /// The tally's person keys, for other tallies of the same people (the history replay).
+    person_keys: PersonKeys,
 }
 
 /// What only the writer of the live state touches.
@@ -80,7 +82,9 @@ impl Live {
     /// workers.
     pub fn open(store: Arc<dyn Store>, target: u32) -> Result<Live, AppError> {
         let (engine, catchment, layers) = Self::load(&*store, target)?;
+        let person_keys = engine.tally.person_keys();
         let live = Live {
+            person_keys,
             store,
             target,
             layers: ArcSwap::from_pointee(layers),
@@ -93,6 +97,12 @@ impl Live {
         // Anything committed while the first state was built is applied now.
         live.catch_up()?;
         Ok(live)
+    }
+
+    /// How the live tally numbers people: a history replay given them keeps no second copy of
+    /// every id ([`crate::app::history::HistoryCache::share_person_keys`]).
+    pub fn person_keys(&self) -> PersonKeys {
+        self.person_keys.clone()
     }
 
     /// The store behind the state.
@@ -283,7 +293,7 @@ impl Live {
         }
         // Past the limit the recruiting data is rebuilt anyway: the ids are not even listed.
         let people = (people.len() <= recruit::MAX_INCREMENTAL_PEOPLE)
-            .then(|| people.iter().map(|&k| engine.tally.person_id(k).to_string()).collect());
+            .then(|| people.iter().map(|&k| engine.tally.person_id(k)).collect());
         self.recruiting.publish(&*self.store, Changes { rows, people, now });
     }
 

@@ -113,6 +113,36 @@ fn id_in<'a>(bytes: &'a str, ends: &[u32], i: u32) -> &'a str {
     &bytes[start..ends[i] as usize]
 }
 
+/// Person [`Keys`] shared by the tallies of the same people (the live state's and the history
+/// replay's, each on its own thread): they agree on every person's key, and each keeps only its
+/// own per-key state. A key is given once and never changes.
+#[derive(Debug, Clone, Default)]
+pub struct PersonKeys(std::sync::Arc<std::sync::Mutex<Keys>>);
+
+impl PersonKeys {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Keys> {
+        // Keys are only appended, each under the lock: a panic elsewhere leaves them whole.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn id(&self, i: u32) -> String {
+        self.lock().id(i).to_string()
+    }
+
+    fn get(&self, id: &str) -> Option<u32> {
+        self.lock().get(id)
+    }
+
+    fn key(&self, id: &str) -> u32 {
+        self.lock().key(id)
+    }
+
+    /// How many people have a key.
+    pub fn key_count(&self) -> usize {
+        self.lock().ends.len()
+    }
+}
+
 /// What a person adds to a block's counts (blocks by dense key).
 type Counted = Rule<u32>;
 
@@ -162,7 +192,8 @@ impl People {
     }
 
     fn get(&self, i: u32) -> Option<PersonState> {
-        let s = self.slots[i as usize];
+        // Keys are shared with another tally ([`PersonKeys`]): one may not have seen a key yet.
+        let s = *self.slots.get(i as usize)?;
         if s.bits & PRESENT == 0 {
             return None;
         }
@@ -183,6 +214,9 @@ impl People {
     }
 
     fn set(&mut self, i: u32, p: Option<PersonState>) {
+        while self.slots.len() <= i as usize {
+            self.push_empty();
+        }
         let had_until = self.slots[i as usize].bits & HAS_UNTIL != 0;
         let Some(p) = p else {
             self.slots[i as usize] = Slot { home: NONE, adopted: NONE, counted: NONE, bits: 0 };
@@ -225,7 +259,7 @@ impl People {
 
     /// Whether person `i` is known and has an adopted block.
     fn adopts(&self, i: u32) -> bool {
-        let s = self.slots[i as usize];
+        let Some(&s) = self.slots.get(i as usize) else { return false };
         s.bits & PRESENT != 0 && s.adopted != NONE
     }
 }
@@ -299,7 +333,7 @@ pub struct Tally {
     target: u64,
     block_keys: Keys,
     blocks: Vec<BlockTally>,
-    person_keys: Keys,
+    person_keys: PersonKeys,
     people: People,
     /// Pending adoption expiries `(adopted_until, person)`; stale entries are skipped.
     expiries: BinaryHeap<Reverse<(Ms, u32)>>,
@@ -322,7 +356,7 @@ impl Tally {
             target: u64::from(target.max(1)),
             block_keys: Keys::default(),
             blocks: Vec::new(),
-            person_keys: Keys::default(),
+            person_keys: PersonKeys::default(),
             people: People::default(),
             expiries: BinaryHeap::new(),
             adopters_stale: false,
@@ -388,8 +422,20 @@ impl Tally {
     }
 
     /// The id of person key `key` (as [`Tally::take_dirty`] gives them).
-    pub fn person_id(&self, key: u32) -> &str {
+    pub fn person_id(&self, key: u32) -> String {
         self.person_keys.id(key)
+    }
+
+    /// The person keys, to share with another tally of the same people
+    /// ([`Tally::sharing_person_keys`]).
+    pub fn person_keys(&self) -> PersonKeys {
+        self.person_keys.clone()
+    }
+
+    /// An empty tally as [`Tally::new`] that numbers people with `keys` (another tally's): a
+    /// county's million ids are kept once for the live state and the history replay (~22 MB).
+    pub fn sharing_person_keys(target: u32, track: bool, keys: PersonKeys) -> Tally {
+        Tally { person_keys: keys, ..Tally::new(target, track) }
     }
 
     fn touch_person(&mut self, key: u32) {
@@ -475,7 +521,7 @@ impl Tally {
         let adopted = p.adopted.map(|b| self.block_key(b));
         let until = p.until.filter(|_| adopted.is_some());
         let i = self.person_keys.key(id);
-        if i as usize == self.people.len() {
+        while self.people.len() <= i as usize {
             self.people.push_empty();
         }
         let (counted, was_outside) =
