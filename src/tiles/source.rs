@@ -88,12 +88,12 @@ impl Geometry {
             for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
                 for c in &ring.0 {
                     let u = lonlat_to_unit(c.x, c.y);
-                    let q = [to_fixed(u[0]), to_fixed(u[1])];
-                    // The envelope of what is stored, so it bounds every vertex exactly.
-                    let v = [f64::from(q[0]) * STEP, f64::from(q[1]) * STEP];
+                    // The envelope of the exact vertices: layer bounds (TileJSON, OGC tile sets)
+                    // are the data's extent. Stored vertices are within half a step of it, a
+                    // fraction of a pixel at any zoom the tile buffer does not cover.
                     envelope =
-                        [envelope[0].min(v[0]), envelope[1].min(v[1]), envelope[2].max(v[0]), envelope[3].max(v[1])];
-                    points.push(q);
+                        [envelope[0].min(u[0]), envelope[1].min(u[1]), envelope[2].max(u[0]), envelope[3].max(u[1])];
+                    points.push([to_fixed(u[0]), to_fixed(u[1])]);
                 }
                 ring_ends.push(points.len() as u32);
             }
@@ -598,9 +598,8 @@ mod tests {
         let [x0, y1] = lonlat_to_unit(HQ_LON, HQ_LAT);
         let [x1, y0] = lonlat_to_unit(HQ_LON + 0.0009, HQ_LAT + 0.0009);
         let e = layer.envelope(0).unwrap();
-        // Vertices are stored to the nearest 2^-32.
         for (got, want) in e.iter().zip([x0, y0, x1, y1]) {
-            assert!((got - want).abs() <= STEP / 2.0, "{e:?}");
+            assert!((got - want).abs() < 1e-15, "{e:?}");
         }
         assert_eq!(layer.envelope(3), Some([x0, y1, x0, y1]));
         assert_eq!(layer.envelope(4), None);
