@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub use assign::{AssignReport, assign_csv};
 pub use imports::{
     BlockImport, IndicatorImport, PeopleImport, ResourceImport, import_blocks, import_indicators, import_people,
-    import_resources, replace_catchment,
+    import_people_in, import_resources, replace_catchment,
 };
 
 use crate::core::coverage::{self, CoverageReport};

@@ -166,6 +166,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 
 /// `belong serve`: load the demo into an empty database, then serve until SIGINT/SIGTERM.
 fn serve(cli: &Cli, s: &args::ServeArgs) -> Result<Outcome> {
+    // Imports over HTTP share the machine with the live state: 16 MiB of page cache for them.
+    belong::store::SqliteStore::limit_bulk_cache(16_384);
     let store = open_store(cli)?;
     if store.block_ids()?.is_empty() {
         if s.demo_dir.join("blocks.shp").exists() {

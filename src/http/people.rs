@@ -406,8 +406,10 @@ pub async fn import(
     };
     let crs = q.get("crs").map(Crs::parse).transpose().map_err(|e| AppError::BadRequest(format!("crs: {e}")))?;
     let file = upload.save_as(&["text/csv", "application/csv", "text/plain"], "csv")?;
+    let served = state.live().ok().map(|live| live.catchment());
     let r = run_on_store(&state, move |store| {
-        crate::app::import_people(store, file.path(), role, crs.as_ref(), |_| {}).map_err(|e| import_error(e, &file))
+        crate::app::import_people_in(store, served.as_deref(), file.path(), role, crs.as_ref(), |_| {})
+            .map_err(|e| import_error(e, &file))
     })
     .await?;
     state.refresh().await?;

@@ -34,8 +34,9 @@ const IDLE_READERS: usize = 4;
 
 /// The writer's page cache between bulk writes, KiB.
 const SMALL_CACHE_KIB: i64 = 8_192;
-/// The writer's page cache during a bulk write, KiB.
-const BULK_CACHE_KIB: i64 = 131_072;
+/// The writer's page cache during a bulk write, KiB: 128 MiB unless
+/// [`SqliteStore::limit_bulk_cache`] says less.
+static BULK_CACHE_KIB: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(131_072);
 /// Writes of at least this many rows are bulk writes.
 const BULK_WRITE: usize = 1_000;
 
@@ -116,6 +117,13 @@ impl SqliteStore {
         f(&mut self.writer())
     }
 
+    /// Cap the page cache of bulk writes (imports) at `kib` KiB for every store of this
+    /// process. The service sets it: an import over HTTP filled 128 MiB of cache beside the live
+    /// state, where a command-line import has the machine to itself.
+    pub fn limit_bulk_cache(kib: i64) {
+        BULK_CACHE_KIB.fetch_min(kib.max(SMALL_CACHE_KIB), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Run a bulk write (an import: thousands of rows) with a large page cache, which keeps a
     /// million-row import from spilling pages mid-transaction; the cache shrinks back (freeing
     /// its pages) when the write is done.
@@ -124,7 +132,7 @@ impl SqliteStore {
             return self.write(f);
         }
         let mut conn = self.writer();
-        conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)?;
+        conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB.load(std::sync::atomic::Ordering::Relaxed))?;
         let out = f(&mut conn);
         conn.pragma_update(None, "cache_size", -SMALL_CACHE_KIB)?;
         out
