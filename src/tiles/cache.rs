@@ -66,6 +66,12 @@ type Flight = (u64, Arc<OnceLock<Arc<CachedTile>>>);
 
 /// Bytes counted per tile on top of its encoding (key, slot, map entry), so empty tiles count too.
 const OVERHEAD: usize = 64;
+/// What a tile of `len` bytes counts against the budget: itself, its gzip copy (made on demand;
+/// MVT compresses to about half) and [`OVERHEAD`].
+fn charged(len: usize) -> usize {
+    len + len / 2 + OVERHEAD
+}
+
 /// Invalidations remembered for renders in flight; a render that started before the oldest one
 /// remembered is not kept (renders take milliseconds, so this is ample).
 const LOG_ENTRIES: usize = 64;
@@ -217,10 +223,11 @@ pub struct TileCache {
     budget: usize,
 }
 
-/// The default budget: 64 MiB, a few thousand tiles of a county map (~25 KB each at z14) —
-/// what a map session touches — and a quarter of what a 256 MiB budget let a cold pass over
-/// distinct tiles add to a service's resident memory (gzip copies come on top, made on demand).
-pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
+/// The default budget: 32 MiB, over a thousand tiles of a county map (~25 KB each at z14) —
+/// what a map session touches. A full 64 MiB cache put a county service over 600 MB of
+/// resident memory (3,137 distinct tiles z11–z15: +54 MiB). The budget includes each tile's
+/// gzip copy (see [`TileCache::render_and_keep`]).
+pub const DEFAULT_BUDGET: usize = 32 * 1024 * 1024;
 
 impl Default for TileCache {
     fn default() -> Self {
@@ -291,7 +298,9 @@ impl TileCache {
     ) -> Arc<CachedTile> {
         let key = key.clone();
         let fresh = Arc::new(CachedTile::new(render()));
-        let size = fresh.bytes.len() + OVERHEAD;
+        // Charged for its gzip copy too, made later on demand (MVT compresses to about half):
+        // the budget bounds what the cache holds, not only the raw tiles.
+        let size = charged(fresh.bytes.len());
         let Ok(mut m) = self.inner.write() else { return fresh };
         if !m.untouched_since(since, tile) || size > self.budget {
             return fresh;
@@ -411,14 +420,15 @@ mod tests {
     #[test]
     fn past_the_budget_the_least_recently_used_go_first() {
         // Ten tiles of 100 counted bytes each fill the budget exactly.
+        assert_eq!(charged(24), 100);
         let cache = TileCache::new(1000);
         let tile = |x| TileId { z: 4, x, y: 0 };
         for x in 0..10 {
-            cache.get_or_render("blocks", tile(x), || vec![0; 100 - OVERHEAD]);
+            cache.get_or_render("blocks", tile(x), || vec![0; 24]);
         }
         assert_eq!(cache.len(), 10);
         assert!(cache.get("blocks", tile(0)).is_some());
-        cache.get_or_render("blocks", tile(10), || vec![0; 100 - OVERHEAD]);
+        cache.get_or_render("blocks", tile(10), || vec![0; 24]);
         // Down to 750 bytes: the four least recently used go (tile 0 was just read).
         let held: Vec<u32> = (0..11).filter(|x| cache.get("blocks", tile(*x)).is_some()).collect();
         assert_eq!(held, [0, 5, 6, 7, 8, 9, 10]);
