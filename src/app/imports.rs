@@ -142,7 +142,7 @@ pub fn import_people_in(
     let catchment = match served.filter(|c| c.version == version) {
         Some(c) => c,
         None => {
-            loaded_here = load_catchment(store)?;
+            loaded_here = Catchment::new(&store.blocks()?, version);
             &loaded_here
         }
     };

@@ -636,8 +636,10 @@ pub fn rank_page<'a>(
     let by_rank = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
     let end = offset.saturating_add(limit).min(total);
     let start = offset.min(end);
-    if end < order.len() && end > 0 {
-        order.select_nth_unstable_by(end - 1, by_rank);
+    if end < order.len() {
+        if end > 0 {
+            order.select_nth_unstable_by(end - 1, by_rank);
+        }
         order.truncate(end);
     }
     order.sort_unstable_by(by_rank);

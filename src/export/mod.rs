@@ -32,18 +32,31 @@ fn ring_positions<E>(
     at: &mut impl FnMut(f64, f64) -> Result<[f64; 2], E>,
 ) -> Result<Vec<[f64; 2]>, E> {
     let mut out: Vec<[f64; 2]> = Vec::with_capacity(ring.0.len() + 1);
+    visit_ring_positions(ring, at, |p| out.push(p))?;
+    Ok(out)
+}
+
+/// [`ring_positions`] one by one, to `emit`, without collecting them.
+fn visit_ring_positions<E>(
+    ring: &LineString<f64>,
+    at: &mut impl FnMut(f64, f64) -> Result<[f64; 2], E>,
+    mut emit: impl FnMut([f64; 2]),
+) -> Result<(), E> {
+    let (mut first, mut last): (Option<[f64; 2]>, Option<[f64; 2]>) = (None, None);
     for c in &ring.0 {
         let p = at(c.x, c.y)?;
-        if out.last() != Some(&p) {
-            out.push(p);
+        if last != Some(p) {
+            emit(p);
+            first.get_or_insert(p);
+            last = Some(p);
         }
     }
-    if let (Some(first), Some(last)) = (out.first().copied(), out.last())
-        && first != *last
+    if let (Some(f), Some(l)) = (first, last)
+        && f != l
     {
-        out.push(first);
+        emit(f);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The `coordinates` of a lon/lat MultiPolygon as RFC 7946 lays them out — exterior rings
@@ -88,21 +101,12 @@ pub fn write_oriented_multipolygon_json(mp: &MultiPolygon<f64>, out: &mut Vec<u8
                 out.push(b',');
             }
             out.push(b'[');
-            // As `ring_positions`: rounded, consecutive repeats dropped, closed.
-            let (mut first, mut last): (Option<[f64; 2]>, Option<[f64; 2]>) = (None, None);
-            for c in &ring.0 {
-                let p = [round7(c.x), round7(c.y)];
-                if last != Some(p) {
-                    write_position(out, p, last.is_some());
-                    first.get_or_insert(p);
-                    last = Some(p);
-                }
-            }
-            if let (Some(f), Some(l)) = (first, last)
-                && f != l
-            {
-                write_position(out, f, true);
-            }
+            let mut comma = false;
+            let round = &mut |x: f64, y: f64| Ok::<_, std::convert::Infallible>([round7(x), round7(y)]);
+            let written = visit_ring_positions(ring, round, |p| {
+                write_position(out, p, std::mem::replace(&mut comma, true));
+            });
+            written.unwrap_or_else(|never| match never {});
             out.push(b']');
         }
         out.push(b']');

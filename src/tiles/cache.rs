@@ -298,8 +298,6 @@ impl TileCache {
     ) -> Arc<CachedTile> {
         let key = key.clone();
         let fresh = Arc::new(CachedTile::new(render()));
-        // Charged for its gzip copy too, made later on demand (MVT compresses to about half):
-        // the budget bounds what the cache holds, not only the raw tiles.
         let size = charged(fresh.bytes.len());
         let Ok(mut m) = self.inner.write() else { return fresh };
         if !m.untouched_since(since, tile) || size > self.budget {
